@@ -1,0 +1,422 @@
+//! `config.toml`: parsed as raw TOML, then validated into typed config with errors that name
+//! the offending field; the commented starter file written on first start.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "openai" => ProviderKind::OpenAi,
+            "anthropic" => ProviderKind::Anthropic,
+            "gemini" => ProviderKind::Gemini,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub kind: ProviderKind,
+    /// Without trailing slash.
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    /// Extra headers sent upstream (e.g. OpenRouter's `HTTP-Referer`).
+    pub headers: BTreeMap<String, String>,
+    /// Upstream model names this provider advertises in `/v1/models` besides catalog matches.
+    pub models: Vec<String>,
+    pub connect_timeout_secs: u64,
+    /// Time allowed until the upstream's first byte (long: reasoning models think first).
+    pub first_byte_timeout_secs: u64,
+    /// Largest gap allowed between two stream chunks.
+    pub idle_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    /// Store request and response bodies for `GET /v1/chat/completions/{id}`.
+    pub store_content: bool,
+    /// Seconds between `: AROUTER PROCESSING` comments while waiting for the first byte.
+    pub keepalive_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            host: "127.0.0.1".into(),
+            port: 8402,
+            max_body_bytes: 32 * 1024 * 1024,
+            store_content: true,
+            keepalive_secs: 3,
+        }
+    }
+}
+
+/// Per-model overrides of the bundled catalog (USD per million tokens).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverride {
+    pub input_per_mtok: Option<f64>,
+    pub output_per_mtok: Option<f64>,
+    pub cache_read_per_mtok: Option<f64>,
+    pub cache_write_per_mtok: Option<f64>,
+    pub context_length: Option<u64>,
+    pub max_output_tokens: Option<u32>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    pub default_model: Option<String>,
+    pub server: ServerConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub aliases: BTreeMap<String, Vec<String>>,
+    pub models: BTreeMap<String, ModelOverride>,
+}
+
+/// A config error naming the field: `providers.oa.kind: unknown kind "opneai"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// Provider ids that would shadow the router's own paths.
+pub const RESERVED_PROVIDER_IDS: &[&str] =
+    &["v1", "v1beta", "api", "ui", "healthz", "openapi.yaml"];
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, anyhow::Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let root: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("config.toml", e.message().to_string()))?;
+        let mut cfg = Config::default();
+        for (key, value) in &root {
+            match key.as_str() {
+                "default_model" => cfg.default_model = Some(string(value, "default_model")?),
+                "server" => cfg.server = server(value)?,
+                "providers" => {
+                    for (id, p) in table(value, "providers")? {
+                        cfg.providers.insert(id.clone(), provider(id, p)?);
+                    }
+                }
+                "aliases" => {
+                    for (name, list) in table(value, "aliases")? {
+                        let field = format!("aliases.{name}");
+                        let arr = list
+                            .as_array()
+                            .ok_or_else(|| err(&field, "expected a list of model ids"))?;
+                        let ids = arr
+                            .iter()
+                            .enumerate()
+                            .map(|(i, v)| string(v, &format!("{field}[{i}]")))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        if ids.is_empty() {
+                            return Err(err(field, "an alias needs at least one model id"));
+                        }
+                        cfg.aliases.insert(name.clone(), ids);
+                    }
+                }
+                "models" => {
+                    for (id, m) in table(value, "models")? {
+                        let field = format!("models.\"{id}\"");
+                        let o: ModelOverride = m
+                            .clone()
+                            .try_into()
+                            .map_err(|e: toml::de::Error| err(&field, e.message().to_string()))?;
+                        for (name, v) in [
+                            ("input_per_mtok", o.input_per_mtok),
+                            ("output_per_mtok", o.output_per_mtok),
+                            ("cache_read_per_mtok", o.cache_read_per_mtok),
+                            ("cache_write_per_mtok", o.cache_write_per_mtok),
+                        ] {
+                            if v.is_some_and(|v| !(0.0..=1_000_000.0).contains(&v)) {
+                                return Err(err(
+                                    format!("{field}.{name}"),
+                                    "must be between 0 and 1000000",
+                                ));
+                            }
+                        }
+                        cfg.models.insert(id.clone(), o);
+                    }
+                }
+                other => return Err(err(other, "unknown setting")),
+            }
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Cross-field checks: aliases and the default name routable things.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, ids) in &self.aliases {
+            if name.contains('/') {
+                return Err(err(
+                    format!("aliases.{name}"),
+                    "alias names cannot contain '/'",
+                ));
+            }
+            for (i, id) in ids.iter().enumerate() {
+                if !id.contains('/') && !self.aliases.contains_key(id) {
+                    return Err(err(
+                        format!("aliases.{name}[{i}]"),
+                        format!("\"{id}\" is neither a provider/model id nor an alias"),
+                    ));
+                }
+            }
+        }
+        if let Some(d) = &self.default_model {
+            if d.is_empty() || (!d.contains('/') && !self.aliases.contains_key(d)) {
+                return Err(err(
+                    "default_model",
+                    format!("\"{d}\" is neither a provider/model id nor an alias"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn table<'a>(v: &'a toml::Value, field: &str) -> Result<&'a toml::Table, ConfigError> {
+    v.as_table().ok_or_else(|| err(field, "expected a table"))
+}
+
+fn string(v: &toml::Value, field: &str) -> Result<String, ConfigError> {
+    v.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| err(field, "expected a string"))
+}
+
+fn integer(v: &toml::Value, field: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let n = v
+        .as_integer()
+        .ok_or_else(|| err(field, "expected an integer"))?;
+    if n < min || n > max {
+        return Err(err(field, format!("must be between {min} and {max}")));
+    }
+    Ok(n)
+}
+
+fn boolean(v: &toml::Value, field: &str) -> Result<bool, ConfigError> {
+    v.as_bool()
+        .ok_or_else(|| err(field, "expected true or false"))
+}
+
+fn server(v: &toml::Value) -> Result<ServerConfig, ConfigError> {
+    let mut s = ServerConfig::default();
+    for (key, value) in table(v, "server")? {
+        let field = format!("server.{key}");
+        match key.as_str() {
+            "host" => s.host = string(value, &field)?,
+            "port" => s.port = integer(value, &field, 0, 65535)? as u16,
+            "max_body_mb" => {
+                s.max_body_bytes = integer(value, &field, 1, 4096)? as usize * 1024 * 1024
+            }
+            "store_content" => s.store_content = boolean(value, &field)?,
+            "keepalive_secs" => s.keepalive_secs = integer(value, &field, 1, 600)? as u64,
+            _ => return Err(err(field, "unknown setting")),
+        }
+    }
+    Ok(s)
+}
+
+fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
+    let base = format!("providers.{id}");
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(err(
+            &base,
+            "provider ids may use only letters, digits, '-', '_' and '.'",
+        ));
+    }
+    if RESERVED_PROVIDER_IDS.contains(&id) {
+        return Err(err(
+            &base,
+            format!("\"{id}\" is reserved for the router's own paths"),
+        ));
+    }
+    let t = table(v, &base)?;
+    let mut kind = None;
+    let mut base_url = None;
+    let mut p = ProviderConfig {
+        id: id.to_string(),
+        kind: ProviderKind::OpenAi,
+        base_url: String::new(),
+        api_key_env: None,
+        headers: BTreeMap::new(),
+        models: Vec::new(),
+        connect_timeout_secs: 10,
+        first_byte_timeout_secs: 600,
+        idle_timeout_secs: 300,
+    };
+    for (key, value) in t {
+        let field = format!("{base}.{key}");
+        match key.as_str() {
+            "kind" => {
+                let k = string(value, &field)?;
+                kind = Some(ProviderKind::parse(&k).ok_or_else(|| {
+                    err(&field, format!("unknown kind \"{k}\" (expected openai, anthropic or gemini)"))
+                })?);
+            }
+            "base_url" => {
+                let u = string(value, &field)?;
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    return Err(err(&field, format!("\"{u}\" is not an http(s) URL")));
+                }
+                base_url = Some(u.trim_end_matches('/').to_string());
+            }
+            "api_key_env" => p.api_key_env = Some(string(value, &field)?),
+            "api_key" => {
+                return Err(err(
+                    &field,
+                    "keys do not belong in config.toml: use `arouter providers set-key` (OS keychain) or api_key_env",
+                ))
+            }
+            "headers" => {
+                for (h, hv) in table(value, &field)? {
+                    p.headers.insert(h.clone(), string(hv, &format!("{field}.{h}"))?);
+                }
+            }
+            "models" => {
+                let arr = value.as_array().ok_or_else(|| err(&field, "expected a list"))?;
+                for (i, m) in arr.iter().enumerate() {
+                    p.models.push(string(m, &format!("{field}[{i}]"))?);
+                }
+            }
+            "connect_timeout_secs" => {
+                p.connect_timeout_secs = integer(value, &field, 1, 3600)? as u64
+            }
+            "first_byte_timeout_secs" => {
+                p.first_byte_timeout_secs = integer(value, &field, 1, 36000)? as u64
+            }
+            "idle_timeout_secs" => p.idle_timeout_secs = integer(value, &field, 1, 36000)? as u64,
+            _ => return Err(err(field, "unknown setting")),
+        }
+    }
+    p.kind = kind.ok_or_else(|| {
+        err(
+            format!("{base}.kind"),
+            "missing (openai, anthropic or gemini)",
+        )
+    })?;
+    p.base_url = base_url.ok_or_else(|| err(format!("{base}.base_url"), "missing"))?;
+    Ok(p)
+}
+
+/// The commented config written on first start.
+pub const STARTER_CONFIG: &str = r#"# ARouter configuration. Edit freely: the running router picks changes up.
+# Provider API keys never go here: run `arouter providers set-key ID` (stored in the OS
+# keychain) or name an environment variable with api_key_env.
+
+# Used when a request names no model; may be an alias.
+default_model = "openai/gpt-4o-mini"
+
+[server]
+host = "127.0.0.1"
+port = 8402
+# max_body_mb = 32          # larger request bodies get 413
+# store_content = true      # keep request/response bodies for GET /v1/chat/completions/{id}
+
+# The table key is the provider id: the prefix of model ids ("openai/gpt-4o-mini").
+[providers.openai]
+kind = "openai"                          # openai | anthropic | gemini
+base_url = "https://api.openai.com/v1"
+api_key_env = "OPENAI_API_KEY"
+
+# [providers.anthropic]
+# kind = "anthropic"
+# base_url = "https://api.anthropic.com"
+# api_key_env = "ANTHROPIC_API_KEY"
+
+# [providers.gemini]
+# kind = "gemini"
+# base_url = "https://generativelanguage.googleapis.com"
+# api_key_env = "GEMINI_API_KEY"
+
+# A local Ollama (no key needed).
+[providers.ollama]
+kind = "openai"
+base_url = "http://127.0.0.1:11434/v1"
+
+# Named, ordered fallback lists, usable wherever a model id is.
+[aliases]
+# fast = ["groq/llama-3.3-70b-versatile", "openai/gpt-4o-mini"]
+
+# Per-model overrides of the bundled price catalog (USD per million tokens).
+# [models."ollama/llama3.2"]
+# input_per_mtok = 0.0
+# output_per_mtok = 0.0
+# context_length = 131072
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starter_config_is_valid() {
+        let c = Config::parse(STARTER_CONFIG).unwrap();
+        assert_eq!(c.providers["openai"].kind, ProviderKind::OpenAi);
+        assert_eq!(c.server.port, 8402);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Config::parse("[providers.oa]\nkind = \"opneai\"\nbase_url = \"http://x\"\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "providers.oa.kind: unknown kind \"opneai\" (expected openai, anthropic or gemini)"
+        );
+        let e = Config::parse("[server]\nport = 70000\n").unwrap_err();
+        assert_eq!(e.field, "server.port");
+        let e =
+            Config::parse("[providers.v1]\nkind=\"openai\"\nbase_url=\"http://x\"\n").unwrap_err();
+        assert_eq!(e.field, "providers.v1");
+        let e = Config::parse("default_model = \"nope\"\n").unwrap_err();
+        assert_eq!(e.field, "default_model");
+        let e = Config::parse(
+            "[providers.a]\nkind=\"openai\"\nbase_url=\"http://x\"\napi_key=\"sk\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "providers.a.api_key");
+    }
+}

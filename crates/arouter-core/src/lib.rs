@@ -1,0 +1,9 @@
+//! ARouter's router core: the hub model, inbound API surfaces, provider adapters, routing,
+//! streaming, auth and pricing. No tauri, rusqlite or keyring here.
+
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod providers;
+pub mod sse;
+pub mod store;

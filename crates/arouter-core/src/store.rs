@@ -1,0 +1,110 @@
+//! What the router needs from persistence, as traits: the key store, the usage ledger and
+//! the secrets store. `arouter-store` implements them over SQLite and the OS keychain; the
+//! in-memory versions here serve unit tests.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// An authenticated API key as the router sees it (never the secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// sha256 hex of the raw key: the key's public id.
+    pub hash: String,
+    pub name: String,
+    pub admin: bool,
+    pub disabled: bool,
+    /// Requests per minute; `None` = unlimited.
+    pub rpm: Option<u32>,
+    /// USD budget in pico-USD; `None` = unlimited.
+    pub limit_pusd: Option<i64>,
+    pub created_at: i64,
+}
+
+/// One request's ledger row. Money is integer pico-USD (1e-12 USD): exact sums, no floats.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// `gen-…` id returned to the client.
+    pub id: String,
+    /// Unix milliseconds when the request arrived.
+    pub created_ms: i64,
+    pub app: String,
+    pub key_hash: String,
+    /// The inbound surface: "openai", "anthropic", "gemini", "proxy".
+    pub surface: String,
+    /// The endpoint kind: "chat", "completions", "embeddings", "messages", …
+    pub endpoint: String,
+    pub requested_model: String,
+    /// The ARouter id that served it (`provider/model`), empty if none did.
+    pub served_model: String,
+    pub provider: String,
+    pub usage: crate::model::Usage,
+    pub cost_pusd: i64,
+    /// Whether the model had a known price.
+    pub priced: bool,
+    pub latency_ms: i64,
+    /// Time to first token/byte for streams, whole generation time otherwise.
+    pub ttft_ms: Option<i64>,
+    pub streamed: bool,
+    pub finish_reason: Option<String>,
+    pub native_finish_reason: Option<String>,
+    /// HTTP status returned to the client (200 for a stream that began).
+    pub status: u16,
+    pub error: Option<String>,
+    /// Attempt number when a request was tried on several providers (0 = first).
+    pub attempt: u32,
+    /// Stored content (None when content logging is off).
+    pub request_body: Option<Value>,
+    pub response_body: Option<Value>,
+}
+
+/// The persistence the router uses at run time. Implementations must make `record` non-blocking
+/// and `find_key` an in-memory lookup; the `load_*` reads may block (call off the async threads).
+pub trait Store: Send + Sync + 'static {
+    /// An in-memory lookup by key hash; `None` if unknown.
+    fn find_key(&self, hash: &str) -> Option<KeyInfo>;
+    /// Re-reads keys from disk now (after a miss, so a key created a moment ago works). Blocking.
+    fn reload_keys(&self);
+    /// Hands a record to the ledger writer without blocking.
+    fn record(&self, rec: UsageRecord);
+    /// Reads a ledger row by generation id. Blocking.
+    fn load_generation(&self, id: &str) -> Option<UsageRecord>;
+}
+
+/// Provider credentials (the OS keychain). Blocking calls: use off the async threads.
+pub trait Secrets: Send + Sync + 'static {
+    fn get(&self, provider: &str) -> Result<Option<String>, String>;
+    fn set(&self, provider: &str, secret: &str) -> Result<(), String>;
+    fn delete(&self, provider: &str) -> Result<(), String>;
+}
+
+/// A process-local secrets store for tests.
+#[derive(Default)]
+pub struct MemorySecrets(parking_lot::Mutex<std::collections::HashMap<String, String>>);
+
+impl Secrets for MemorySecrets {
+    fn get(&self, provider: &str) -> Result<Option<String>, String> {
+        Ok(self.0.lock().get(provider).cloned())
+    }
+    fn set(&self, provider: &str, secret: &str) -> Result<(), String> {
+        self.0.lock().insert(provider.into(), secret.into());
+        Ok(())
+    }
+    fn delete(&self, provider: &str) -> Result<(), String> {
+        self.0.lock().remove(provider);
+        Ok(())
+    }
+}
+
+/// sha256 hex of a raw key.
+pub fn hash_key(raw: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+}
+
+/// A new random key: `sk-ar-` + 48 hex chars.
+pub fn generate_key() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut b);
+    format!("sk-ar-{}", hex::encode(b))
+}

@@ -1,0 +1,1 @@
+//! ARouter store.
