@@ -7,3 +7,4 @@ pub mod model;
 pub mod providers;
 pub mod sse;
 pub mod store;
+pub mod surfaces;

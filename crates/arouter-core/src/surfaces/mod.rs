@@ -1,0 +1,4 @@
+//! Inbound API surfaces: each dialect's wire types, conversion to and from the hub, stream
+//! encoder and error rendering.
+
+pub mod openai;

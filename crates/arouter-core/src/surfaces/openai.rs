@@ -1,0 +1,1 @@
+//! The OpenAI chat-completions surface (placeholder until the converters land).
