@@ -68,6 +68,8 @@ pub trait Store: Send + Sync + 'static {
     fn record(&self, rec: UsageRecord);
     /// Reads a ledger row by generation id. Blocking.
     fn load_generation(&self, id: &str) -> Option<UsageRecord>;
+    /// Blocks until every record handed in before the call is readable.
+    fn flush(&self);
 }
 
 /// Provider credentials (the OS keychain). Blocking calls: use off the async threads.

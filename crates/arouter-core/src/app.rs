@@ -1,0 +1,103 @@
+//! The shared state of a running router: hot-swappable config, stores, the upstream HTTP
+//! client and the credential cache.
+
+use crate::config::{Config, ProviderConfig};
+use crate::error::{ApiError, ErrorKind};
+use crate::limits::RateLimiter;
+use crate::store::{Secrets, Store};
+use arc_swap::ArcSwap;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct App {
+    config: ArcSwap<Config>,
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub secrets: Arc<dyn Secrets>,
+    pub http: reqwest::Client,
+    pub limiter: RateLimiter,
+    /// Keychain lookups per provider id (`None` = no entry), so the request path does not
+    /// touch D-Bus after the first request.
+    keychain_cache: RwLock<HashMap<String, Option<Arc<str>>>>,
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        data_dir: PathBuf,
+        store: Arc<dyn Store>,
+        secrets: Arc<dyn Secrets>,
+    ) -> anyhow::Result<Arc<App>> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .user_agent(concat!("arouter/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Arc::new(App {
+            config: ArcSwap::from_pointee(config),
+            config_path,
+            data_dir,
+            store,
+            secrets,
+            http,
+            limiter: RateLimiter::default(),
+            keychain_cache: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// A consistent snapshot of the config for the whole of one request.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    pub fn replace_config(&self, cfg: Config) {
+        self.config.store(Arc::new(cfg));
+    }
+
+    /// The provider's credential: `api_key_env` when set (and present), else the keychain.
+    /// `Ok(None)` means "no key" (fine for local servers).
+    pub async fn credential(&self, p: &ProviderConfig) -> Result<Option<Arc<str>>, ApiError> {
+        if let Some(var) = &p.api_key_env {
+            if let Ok(v) = std::env::var(var) {
+                if !v.is_empty() {
+                    return Ok(Some(Arc::from(v)));
+                }
+            }
+        }
+        if let Some(hit) = self.keychain_cache.read().get(&p.id) {
+            return Ok(hit.clone());
+        }
+        let secrets = self.secrets.clone();
+        let id = p.id.clone();
+        let got = tokio::task::spawn_blocking(move || secrets.get(&id))
+            .await
+            .map_err(|e| ApiError::internal(format!("keychain lookup failed: {e}")))?;
+        let value = match got {
+            Ok(v) => v.map(Arc::from),
+            Err(e) => {
+                tracing::warn!(provider = %p.id, "keychain unavailable: {e}");
+                None
+            }
+        };
+        self.keychain_cache.write().insert(p.id.clone(), value.clone());
+        Ok(value)
+    }
+
+    /// Forget a cached keychain entry (after it changed, or the upstream rejected it).
+    pub fn forget_credential(&self, provider: &str) {
+        self.keychain_cache.write().remove(provider);
+    }
+
+    /// Looks a provider up in a config snapshot.
+    pub fn provider<'a>(cfg: &'a Config, id: &str) -> Result<&'a ProviderConfig, ApiError> {
+        cfg.providers
+            .get(id)
+            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("no provider \"{id}\"")))
+    }
+}

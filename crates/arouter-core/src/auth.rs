@@ -1,0 +1,196 @@
+//! Caller authentication (Bearer, x-api-key, x-goog-api-key or `?key=`), per-app attribution
+//! and the rate-limit check with its response headers.
+
+use crate::app::App;
+use crate::error::{ApiError, ErrorKind};
+use crate::limits::RateDecision;
+use crate::store::{hash_key, KeyInfo};
+use axum::http::{HeaderMap, HeaderValue};
+use std::sync::Arc;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: KeyInfo,
+    /// The app the request is attributed to: the key's name, refined by `X-Title` /
+    /// `HTTP-Referer`.
+    pub app: String,
+    pub rate: RateDecision,
+}
+
+/// The raw key from any of the four accepted places.
+pub fn extract_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<String> {
+    if let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .unwrap_or(v)
+            .trim();
+        if !token.is_empty() {
+            return Some(token.to_string());
+        }
+    }
+    for h in ["x-api-key", "x-goog-api-key"] {
+        if let Some(v) = headers.get(h).and_then(|v| v.to_str().ok()) {
+            if !v.trim().is_empty() {
+                return Some(v.trim().to_string());
+            }
+        }
+    }
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "key")
+        .map(|(_, v)| percent_decode(v))
+        .filter(|v| !v.is_empty())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Authenticates a request; `admin_only` for management endpoints. Counts the request against
+/// the key's rate limit.
+pub async fn authenticate(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    admin_only: bool,
+) -> Result<Caller, ApiError> {
+    let raw = extract_key(headers, query).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::Unauthorized,
+            "No API key: send it as 'Authorization: Bearer KEY', 'x-api-key', 'x-goog-api-key' or '?key='",
+        )
+    })?;
+    let hash = hash_key(&raw);
+    let key = match app.store.find_key(&hash) {
+        Some(k) => k,
+        None => {
+            // A key created a moment ago by the CLI: re-read once, off the async threads.
+            let store = app.store.clone();
+            let h = hash.clone();
+            tokio::task::spawn_blocking(move || {
+                store.reload_keys();
+                store.find_key(&h)
+            })
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "Invalid API key"))?
+        }
+    };
+    if key.disabled {
+        return Err(ApiError::new(ErrorKind::Unauthorized, "This API key is disabled"));
+    }
+    if admin_only && !key.admin {
+        return Err(ApiError::new(
+            ErrorKind::Forbidden,
+            "This endpoint needs an admin key (arouter keys create --admin)",
+        ));
+    }
+    let rate = app.limiter.check(&key.hash, key.rpm);
+    if !rate.allowed {
+        let mut e = ApiError::new(
+            ErrorKind::RateLimited,
+            format!(
+                "Rate limit exceeded: {} requests per minute for this key",
+                rate.limit.unwrap_or(0)
+            ),
+        );
+        e.retry_after = Some(rate.retry_after_secs());
+        return Err(e);
+    }
+    let app_name = attribution(&key.name, headers);
+    Ok(Caller {
+        key,
+        app: app_name,
+        rate,
+    })
+}
+
+/// `X-Title` names the app; else the host of `HTTP-Referer`; else the key's name.
+fn attribution(key_name: &str, headers: &HeaderMap) -> String {
+    let get = |h: &str| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(t) = get("x-title") {
+        return t.chars().take(100).collect();
+    }
+    if let Some(r) = get("http-referer").or_else(|| get("referer")) {
+        let host = r.split_once("://").map_or(r, |(_, rest)| rest);
+        let host = host.split('/').next().unwrap_or(host);
+        if !host.is_empty() {
+            return host.chars().take(100).collect();
+        }
+    }
+    key_name.to_string()
+}
+
+/// The `X-RateLimit-*` headers for a decision.
+pub fn rate_headers(rate: &RateDecision, headers: &mut HeaderMap) {
+    let (limit, remaining) = match rate.limit {
+        Some(l) => (l.to_string(), rate.remaining.to_string()),
+        None => ("unlimited".to_string(), "unlimited".to_string()),
+    };
+    for (name, value) in [
+        ("x-ratelimit-limit", limit),
+        ("x-ratelimit-remaining", remaining),
+        ("x-ratelimit-reset", rate.reset_ms.to_string()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_come_from_all_four_places() {
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer sk-1".parse().unwrap());
+        assert_eq!(extract_key(&h, None).as_deref(), Some("sk-1"));
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", "sk-2".parse().unwrap());
+        assert_eq!(extract_key(&h, None).as_deref(), Some("sk-2"));
+        let mut h = HeaderMap::new();
+        h.insert("x-goog-api-key", "sk-3".parse().unwrap());
+        assert_eq!(extract_key(&h, None).as_deref(), Some("sk-3"));
+        let h = HeaderMap::new();
+        assert_eq!(extract_key(&h, Some("alt=sse&key=sk-4")).as_deref(), Some("sk-4"));
+        assert_eq!(extract_key(&h, Some("alt=sse")), None);
+        assert_eq!(extract_key(&h, Some("key=a%2Bb")).as_deref(), Some("a+b"));
+    }
+
+    #[test]
+    fn attribution_prefers_title_then_referer_host() {
+        let mut h = HeaderMap::new();
+        assert_eq!(attribution("k", &h), "k");
+        h.insert("http-referer", "https://cursor.sh/x".parse().unwrap());
+        assert_eq!(attribution("k", &h), "cursor.sh");
+        h.insert("x-title", "My App".parse().unwrap());
+        assert_eq!(attribution("k", &h), "My App");
+    }
+}

@@ -1,0 +1,200 @@
+//! Response helpers shared by every surface: errors in each vendor's shape, JSON bodies with a
+//! size limit, and the committed-or-not SSE response with keep-alive comments.
+
+use crate::error::{ApiError, ErrorKind};
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Which API dialect a route speaks, for error rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl Surface {
+    pub fn error_body(self, e: &ApiError) -> Value {
+        match self {
+            Surface::OpenAi => {
+                let mut err = json!({"code": e.status, "message": e.message});
+                if let Some(m) = &e.metadata {
+                    err["metadata"] = m.clone();
+                }
+                json!({ "error": err })
+            }
+            Surface::Anthropic => json!({
+                "type": "error",
+                "error": {"type": e.anthropic_type(), "message": e.message}
+            }),
+            Surface::Gemini => json!({
+                "error": {"code": e.status, "message": e.message, "status": e.google_status()}
+            }),
+        }
+    }
+
+    pub fn error(self, e: &ApiError) -> Response {
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY);
+        let mut resp = (status, json_response(&self.error_body(e))).into_response();
+        if let Some(secs) = e.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// A JSON response body without an intermediate `Value` clone.
+pub fn json_response(v: &Value) -> Response {
+    let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// Reads a request body up to `limit` bytes and parses it as JSON. Too big → 413; not JSON
+/// → 400 with the parser's position.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    let bytes = read_bytes(headers, body, limit).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("Request body is empty; expected a JSON object"));
+    }
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request("Request body must be a JSON object"));
+    }
+    Ok(v)
+}
+
+pub async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_big = || {
+        ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("Request body is larger than the {} MiB limit", limit / (1024 * 1024)),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_big());
+        }
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if format!("{e:?}").contains("LengthLimit") || e.to_string().contains("length limit") {
+            too_big()
+        } else {
+            ApiError::bad_request(format!("Could not read the request body: {e}"))
+        }
+    })
+}
+
+/// What a streaming driver sends towards the client.
+pub enum Out {
+    /// Ready-to-send SSE bytes.
+    Frame(Bytes),
+    /// A terminal failure; rendered as an HTTP error if nothing was sent yet, else in-stream.
+    Fail(ApiError),
+}
+
+pub type ErrorFrame = Arc<dyn Fn(&ApiError) -> Bytes + Send + Sync>;
+
+/// Turns a driver's channel into the response. Waits up to `keepalive` for the first item so
+/// an early failure keeps its HTTP status; after that commits to `200 text/event-stream` and
+/// sends `: AROUTER PROCESSING` comments until the first frame.
+pub async fn sse_response(
+    surface: Surface,
+    mut rx: mpsc::Receiver<Out>,
+    keepalive: Duration,
+    error_frame: ErrorFrame,
+    mut headers: HeaderMap,
+) -> Response {
+    let first = tokio::time::timeout(keepalive, rx.recv()).await;
+    let pending = match first {
+        Ok(Some(Out::Fail(e))) => {
+            let mut resp = surface.error(&e);
+            resp.headers_mut().extend(headers);
+            return resp;
+        }
+        Ok(None) => {
+            return surface.error(&ApiError::internal("stream ended before it began"));
+        }
+        Ok(Some(frame)) => Some(frame),
+        Err(_) => None,
+    };
+    struct St {
+        rx: mpsc::Receiver<Out>,
+        pending: Option<Out>,
+        started: bool,
+        keepalive: Duration,
+        error_frame: ErrorFrame,
+    }
+    let render = |o: Out, st: &St| match o {
+        Out::Frame(b) => b,
+        Out::Fail(e) => (st.error_frame)(&e),
+    };
+    let st = St {
+        started: pending.is_some(),
+        rx,
+        pending,
+        keepalive,
+        error_frame,
+    };
+    let stream = futures_util::stream::unfold(st, move |mut st| async move {
+        if let Some(o) = st.pending.take() {
+            let b = render(o, &st);
+            return Some((Ok::<_, std::convert::Infallible>(b), st));
+        }
+        if !st.started {
+            return match tokio::time::timeout(st.keepalive, st.rx.recv()).await {
+                Err(_) => Some((Ok(Bytes::from_static(b": AROUTER PROCESSING\n\n")), st)),
+                Ok(None) => None,
+                Ok(Some(o)) => {
+                    st.started = true;
+                    let b = render(o, &st);
+                    Some((Ok(b), st))
+                }
+            };
+        }
+        let o = st.rx.recv().await?;
+        let b = render(o, &st);
+        Some((Ok(b), st))
+    });
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().extend(headers);
+    resp
+}
+
+/// `data: <json>\n\n`
+pub fn sse_data(v: &Value) -> Bytes {
+    let mut buf = Vec::with_capacity(256);
+    buf.extend_from_slice(b"data: ");
+    let _ = serde_json::to_writer(&mut buf, v);
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}
+
+/// `event: <name>\ndata: <json>\n\n`
+pub fn sse_event(name: &str, v: &Value) -> Bytes {
+    let mut buf = Vec::with_capacity(256);
+    buf.extend_from_slice(b"event: ");
+    buf.extend_from_slice(name.as_bytes());
+    buf.extend_from_slice(b"\ndata: ");
+    let _ = serde_json::to_writer(&mut buf, v);
+    buf.extend_from_slice(b"\n\n");
+    Bytes::from(buf)
+}

@@ -1,0 +1,148 @@
+//! Building a request's ledger rows: one per attempt, the served one billed. A `Recorder`
+//! hands its row to the store exactly once, also when the request is dropped midway (client
+//! gone), so no request escapes the ledger.
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::catalog::Pricing;
+use crate::error::ApiError;
+use crate::model::Usage;
+use crate::store::UsageRecord;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new generation id, `gen-<unix seconds>-<20 random alphanumerics>`.
+pub fn new_generation_id() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "gen-{}-{}",
+        now_ms() / 1000,
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
+    )
+}
+
+pub struct Recorder {
+    app: Arc<App>,
+    rec: Option<UsageRecord>,
+    started: Instant,
+    attempts: u32,
+}
+
+impl Recorder {
+    pub fn new(
+        app: Arc<App>,
+        caller: &Caller,
+        surface: &str,
+        endpoint: &str,
+        id: String,
+        requested_model: String,
+        request_body: Option<Value>,
+        streamed: bool,
+    ) -> Recorder {
+        Recorder {
+            app,
+            rec: Some(UsageRecord {
+                id,
+                created_ms: now_ms(),
+                app: caller.app.clone(),
+                key_hash: caller.key.hash.clone(),
+                surface: surface.into(),
+                endpoint: endpoint.into(),
+                requested_model,
+                streamed,
+                status: 499,
+                error: Some("client disconnected".into()),
+                request_body,
+                ..Default::default()
+            }),
+            started: Instant::now(),
+            attempts: 0,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.rec.as_ref().map_or("", |r| r.id.as_str())
+    }
+
+    pub fn elapsed_ms(&self) -> i64 {
+        self.started.elapsed().as_millis() as i64
+    }
+
+    /// Sets which provider/model this attempt goes to.
+    pub fn attempt(&mut self, provider: &str, served_model: &str, pricing: &Pricing) {
+        if let Some(r) = self.rec.as_mut() {
+            r.provider = provider.into();
+            r.served_model = served_model.into();
+            r.priced = pricing.priced;
+            r.attempt = self.attempts;
+        }
+        self.attempts += 1;
+    }
+
+    /// Writes a row for a failed attempt that another candidate will follow.
+    pub fn failed_attempt(&mut self, err: &ApiError) {
+        if let Some(r) = self.rec.as_ref() {
+            let mut row = r.clone();
+            row.id = format!("{}-attempt{}", r.id, r.attempt);
+            row.status = err.status;
+            row.error = Some(err.message.clone());
+            row.latency_ms = self.elapsed_ms();
+            row.request_body = None;
+            self.app.store.record(row);
+        }
+    }
+
+    pub fn first_token(&mut self) {
+        let t = self.elapsed_ms();
+        if let Some(r) = self.rec.as_mut() {
+            r.ttft_ms.get_or_insert(t);
+        }
+    }
+
+    /// Usage seen so far (kept if the client disconnects later).
+    pub fn usage(&mut self, usage: Usage, pricing: &Pricing) {
+        if let Some(r) = self.rec.as_mut() {
+            r.usage = usage;
+            r.cost_pusd = pricing.prices.cost_pusd(&usage);
+        }
+    }
+
+    pub fn finish_reason(&mut self, reason: Option<String>, native: Option<String>) {
+        if let Some(r) = self.rec.as_mut() {
+            r.finish_reason = reason;
+            r.native_finish_reason = native;
+        }
+    }
+
+    pub fn cost_pusd(&self) -> i64 {
+        self.rec.as_ref().map_or(0, |r| r.cost_pusd)
+    }
+
+    /// Final outcome: success (with the response body if content is stored) or an error.
+    pub fn done(&mut self, status: u16, error: Option<&ApiError>, response_body: Option<Value>) {
+        if let Some(mut r) = self.rec.take() {
+            r.status = status;
+            r.error = error.map(|e| e.message.clone());
+            r.response_body = response_body;
+            r.latency_ms = self.elapsed_ms();
+            self.app.store.record(r);
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut r) = self.rec.take() {
+            r.latency_ms = self.started.elapsed().as_millis() as i64;
+            self.app.store.record(r);
+        }
+    }
+}
