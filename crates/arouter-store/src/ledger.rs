@@ -130,14 +130,14 @@ fn run_writer(mut conn: Connection, rx: Receiver<Msg>, lost: &AtomicU64) {
 fn collect_batch(
     rx: &Receiver<Msg>,
     first: Msg,
-    batch: &mut Vec<Box<UsageRecord>>,
+    batch: &mut Vec<UsageRecord>,
     acks: &mut Vec<SyncSender<()>>,
 ) -> bool {
     let deadline = Instant::now() + MAX_WAIT;
     let mut msg = first;
     loop {
         match msg {
-            Msg::Record(rec) => batch.push(rec),
+            Msg::Record(rec) => batch.push(*rec),
             Msg::Flush(ack) => {
                 acks.push(ack);
                 return true;
@@ -155,7 +155,7 @@ fn collect_batch(
     }
 }
 
-fn write_batch(conn: &mut Connection, batch: &mut Vec<Box<UsageRecord>>, lost: &AtomicU64) {
+fn write_batch(conn: &mut Connection, batch: &mut Vec<UsageRecord>, lost: &AtomicU64) {
     if batch.is_empty() {
         return;
     }
@@ -180,7 +180,7 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<Box<UsageRecord>>, lost: &
     batch.clear();
 }
 
-fn insert_batch(conn: &mut Connection, batch: &[Box<UsageRecord>]) -> rusqlite::Result<()> {
+fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut request_stmt = tx.prepare_cached(INSERT_REQUEST)?;

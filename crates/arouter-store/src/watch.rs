@@ -53,6 +53,8 @@ fn run(conn: &Connection, cache: &KeyCache, stopped: &Receiver<()>, mut seen: i6
                 continue;
             }
         };
+        // Ledger commits bump the version too; the keys table is small, so reloading on any
+        // change is cheaper than tracking which table changed.
         if version == seen {
             continue;
         }
