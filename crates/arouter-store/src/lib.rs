@@ -1,1 +1,208 @@
-//! ARouter store.
+//! ARouter's persistence: the SQLite usage ledger and key store ([`SqliteStore`]) and the
+//! OS-keychain secrets store ([`KeyringSecrets`]).
+
+mod db;
+mod keys;
+mod ledger;
+mod queries;
+mod secrets;
+mod watch;
+
+pub use keys::{mask_key, KeyPatch};
+pub use queries::{GroupBy, UsageRow};
+pub use secrets::{KeyringSecrets, KEYCHAIN_SERVICE};
+
+use anyhow::{Context, Result};
+use arouter_core::store::{KeyInfo, Store, UsageRecord};
+use db::ConnPool;
+use keys::KeyCache;
+use ledger::Ledger;
+use parking_lot::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use watch::KeyWatcher;
+
+/// The database file name inside the data directory.
+pub const DB_FILE: &str = "arouter.db";
+
+/// The database path for a data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// Keys and usage in one SQLite file. Recording never blocks; key lookups are in memory and
+/// follow edits made by other processes within about a second.
+pub struct SqliteStore {
+    path: PathBuf,
+    conns: ConnPool,
+    keys: Arc<KeyCache>,
+    ledger: Ledger,
+    watcher: Mutex<Option<KeyWatcher>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the directory and file if needed) and migrates the database, then starts
+    /// the ledger writer and the key watcher.
+    pub fn open(db_path: &Path) -> Result<Arc<SqliteStore>> {
+        if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create directory {}", dir.display()))?;
+        }
+        let is_new = !db_path.exists();
+        let mut setup = db::open_connection(db_path)?;
+        if is_new {
+            restrict_to_owner(db_path);
+        }
+        db::migrate(&mut setup)?;
+        let keys = Arc::new(KeyCache::default());
+        let watcher = KeyWatcher::start(db::open_connection(db_path)?, Arc::clone(&keys))
+            .context("cannot start the key watcher")?;
+        let ledger = Ledger::start(setup).context("cannot start the ledger writer")?;
+        tracing::debug!(path = %db_path.display(), "store opened");
+        Ok(Arc::new(SqliteStore {
+            path: db_path.to_path_buf(),
+            conns: ConnPool::new(db_path.to_path_buf()),
+            keys,
+            ledger,
+            watcher: Mutex::new(Some(watcher)),
+        }))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Blocks until every record handed to `record` before this call is committed.
+    pub fn flush(&self) {
+        self.ledger.flush();
+    }
+
+    /// Stops the writer after it commits everything queued, and stops the key watcher.
+    /// Idempotent; later records are dropped (and counted). Reads keep working.
+    pub fn shutdown(&self) {
+        self.ledger.shutdown();
+        let watcher = self.watcher.lock().take();
+        if let Some(watcher) = watcher {
+            watcher.stop();
+        }
+    }
+
+    /// Records dropped because the queue was full, the ledger was shut down, or writes failed.
+    pub fn dropped_records(&self) -> u64 {
+        self.ledger.lost()
+    }
+
+    /// Creates a key; returns the raw key (shown once, never stored) and its info.
+    pub fn create_key(
+        &self,
+        name: &str,
+        admin: bool,
+        rpm: Option<u32>,
+        limit_pusd: Option<i64>,
+    ) -> Result<(String, KeyInfo)> {
+        let created = self
+            .conns
+            .with(|c| keys::create(c, name, admin, rpm, limit_pusd))?;
+        self.refresh_keys()?;
+        Ok(created)
+    }
+
+    /// Every key, oldest first (never the secret).
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        self.conns.with(|c| Ok(keys::load_all(c)?))
+    }
+
+    /// Edits a key; `None` if no key has this hash.
+    pub fn update_key(&self, hash: &str, patch: &KeyPatch) -> Result<Option<KeyInfo>> {
+        let updated = self.conns.with(|c| keys::update(c, hash, patch))?;
+        self.refresh_keys()?;
+        Ok(updated)
+    }
+
+    /// Disables the key with this name or hash; `false` if none matched.
+    pub fn revoke_key(&self, name_or_hash: &str) -> Result<bool> {
+        let revoked = self.conns.with(|c| Ok(keys::revoke(c, name_or_hash)?))?;
+        self.refresh_keys()?;
+        Ok(revoked)
+    }
+
+    /// Deletes the key with this hash (its usage history stays); `false` if there was none.
+    pub fn delete_key(&self, hash: &str) -> Result<bool> {
+        let deleted = self.conns.with(|c| Ok(keys::delete(c, hash)?))?;
+        self.refresh_keys()?;
+        Ok(deleted)
+    }
+
+    /// The masked form of the key (`sk-ar-12...abc`), for display.
+    pub fn key_label(&self, hash: &str) -> Option<String> {
+        self.conns
+            .with(|c| Ok(keys::label(c, hash)?))
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read a key label");
+                None
+            })
+    }
+
+    /// Totals per group for requests since `since_ms` (unix ms), by cost then group.
+    pub fn usage_summary(&self, since_ms: i64, by: GroupBy) -> Result<Vec<UsageRow>> {
+        self.conns
+            .with(|c| Ok(queries::usage_summary(c, since_ms, by)?))
+    }
+
+    /// What a key has spent (pico-USD) on requests since `since_ms` (unix ms).
+    pub fn key_usage_pusd(&self, hash: &str, since_ms: i64) -> Result<i64> {
+        self.conns
+            .with(|c| Ok(queries::key_usage_pusd(c, hash, since_ms)?))
+    }
+
+    /// Re-reads the key table into the cache now.
+    fn refresh_keys(&self) -> Result<()> {
+        let list = self.conns.with(|c| Ok(keys::load_all(c)?))?;
+        self.keys.replace(list);
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn find_key(&self, hash: &str) -> Option<KeyInfo> {
+        self.keys.get(hash)
+    }
+
+    fn reload_keys(&self) {
+        if let Err(e) = self.refresh_keys() {
+            tracing::warn!(error = %e, "cannot reload keys");
+        }
+    }
+
+    fn record(&self, rec: UsageRecord) {
+        self.ledger.record(rec);
+    }
+
+    fn load_generation(&self, id: &str) -> Option<UsageRecord> {
+        self.conns
+            .with(|c| Ok(queries::load_generation(c, id)?))
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read a generation");
+                None
+            })
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The ledger may hold request and response bodies: keep the file private to the user.
+#[cfg(unix)]
+fn restrict_to_owner(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot restrict database permissions");
+    }
+}
+
+#[cfg(not(unix))]
+fn restrict_to_owner(_path: &Path) {}

@@ -1,0 +1,235 @@
+//! The usage ledger writer: a bounded channel into one thread that owns the write connection
+//! and inserts records in batches, one transaction per batch.
+
+use arouter_core::store::UsageRecord;
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{params, Connection, TransactionBehavior};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Records the channel holds before `record` starts dropping them.
+const CAPACITY: usize = 65_536;
+/// Rows per transaction at most.
+const MAX_BATCH: usize = 500;
+/// How long the writer waits for more rows after the first of a batch.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+/// Tries per batch before its rows are given up (e.g. another process holds the lock too long).
+const WRITE_ATTEMPTS: u32 = 3;
+
+const INSERT_REQUEST: &str = "INSERT OR REPLACE INTO requests (id, created_ms, app, key_hash, \
+    surface, endpoint, requested_model, served_model, provider, input_tokens, output_tokens, \
+    reasoning_tokens, cache_read_tokens, cache_write_tokens, cost_pusd, priced, latency_ms, \
+    ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt) VALUES \
+    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+    ?21, ?22, ?23, ?24)";
+
+const INSERT_BODY: &str =
+    "INSERT OR REPLACE INTO request_bodies (id, request, response) VALUES (?1, ?2, ?3)";
+
+enum Msg {
+    /// Boxed so the preallocated channel slots stay small.
+    Record(Box<UsageRecord>),
+    /// Answered once everything received before it is committed.
+    Flush(SyncSender<()>),
+}
+
+/// The handle the store keeps: the sending side and the writer thread.
+pub(crate) struct Ledger {
+    tx: RwLock<Option<SyncSender<Msg>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    lost: Arc<AtomicU64>,
+}
+
+impl Ledger {
+    /// Starts the writer thread, which takes ownership of `conn`.
+    pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel(CAPACITY);
+        let lost = Arc::new(AtomicU64::new(0));
+        let writer_lost = Arc::clone(&lost);
+        let writer = std::thread::Builder::new()
+            .name("arouter-ledger".into())
+            .spawn(move || run_writer(conn, rx, &writer_lost))?;
+        Ok(Self {
+            tx: RwLock::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            lost,
+        })
+    }
+
+    /// Queues a record without blocking; counts it as lost if the queue is full or closed.
+    pub(crate) fn record(&self, rec: UsageRecord) {
+        let guard = self.tx.read();
+        let Some(tx) = guard.as_ref() else {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(id = %rec.id, "usage record dropped: the ledger is shut down");
+            return;
+        };
+        match tx.try_send(Msg::Record(Box::new(rec))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(lost, "usage record dropped: the ledger queue is full");
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(lost, "usage record dropped: the ledger writer has stopped");
+            }
+        }
+    }
+
+    /// Blocks until every record queued before this call is committed (or given up).
+    pub(crate) fn flush(&self) {
+        let Some(tx) = self.tx.read().clone() else {
+            return; // Shut down: the writer already drained everything.
+        };
+        let (ack_tx, ack_rx) = sync_channel(1);
+        if tx.send(Msg::Flush(ack_tx)).is_ok() {
+            // An error here means the writer died; nothing more can be committed.
+            let _ = ack_rx.recv();
+        }
+    }
+
+    /// Closes the queue and waits for the writer to commit what it holds. Idempotent.
+    pub(crate) fn shutdown(&self) {
+        drop(self.tx.write().take());
+        let writer = self.writer.lock().take();
+        if let Some(writer) = writer {
+            if writer.join().is_err() {
+                tracing::error!("the ledger writer thread panicked");
+            }
+        }
+    }
+
+    /// Records dropped (queue full, closed, or unwritable) since start.
+    pub(crate) fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+fn run_writer(mut conn: Connection, rx: Receiver<Msg>, lost: &AtomicU64) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut acks = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let open = collect_batch(&rx, first, &mut batch, &mut acks);
+        write_batch(&mut conn, &mut batch, lost);
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+        if !open {
+            break;
+        }
+    }
+    tracing::debug!("ledger writer stopped");
+}
+
+/// Gathers up to `MAX_BATCH` records for at most `MAX_WAIT`, stopping early at a flush request.
+/// Returns `false` once the channel is closed and empty.
+fn collect_batch(
+    rx: &Receiver<Msg>,
+    first: Msg,
+    batch: &mut Vec<UsageRecord>,
+    acks: &mut Vec<SyncSender<()>>,
+) -> bool {
+    let deadline = Instant::now() + MAX_WAIT;
+    let mut msg = first;
+    loop {
+        match msg {
+            Msg::Record(rec) => batch.push(*rec),
+            Msg::Flush(ack) => {
+                acks.push(ack);
+                return true;
+            }
+        }
+        if batch.len() >= MAX_BATCH {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        msg = match rx.recv_timeout(left) {
+            Ok(next) => next,
+            Err(RecvTimeoutError::Timeout) => return true,
+            Err(RecvTimeoutError::Disconnected) => return false,
+        };
+    }
+}
+
+fn write_batch(conn: &mut Connection, batch: &mut Vec<UsageRecord>, lost: &AtomicU64) {
+    if batch.is_empty() {
+        return;
+    }
+    for attempt in 1..=WRITE_ATTEMPTS {
+        match insert_batch(conn, batch) {
+            Ok(()) => {
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(attempt, rows = batch.len(), error = %e, "ledger batch write failed");
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
+            }
+        }
+    }
+    let total = lost.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
+    tracing::error!(
+        rows = batch.len(),
+        lost = total,
+        "usage records dropped after repeated write failures"
+    );
+    batch.clear();
+}
+
+fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut request_stmt = tx.prepare_cached(INSERT_REQUEST)?;
+        let mut insert_body = tx.prepare_cached(INSERT_BODY)?;
+        for rec in batch {
+            insert_request(&mut request_stmt, rec)?;
+            if rec.request_body.is_some() || rec.response_body.is_some() {
+                insert_body.execute(params![
+                    rec.id,
+                    rec.request_body.as_ref().map(|v| v.to_string()),
+                    rec.response_body.as_ref().map(|v| v.to_string()),
+                ])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// Token counts are u64 in the hub model; SQLite integers are i64 (no real count gets near).
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn insert_request(stmt: &mut rusqlite::CachedStatement, rec: &UsageRecord) -> rusqlite::Result<()> {
+    stmt.execute(params![
+        rec.id,
+        rec.created_ms,
+        rec.app,
+        rec.key_hash,
+        rec.surface,
+        rec.endpoint,
+        rec.requested_model,
+        rec.served_model,
+        rec.provider,
+        count(rec.usage.input_tokens),
+        count(rec.usage.output_tokens),
+        count(rec.usage.reasoning_tokens),
+        count(rec.usage.cache_read_tokens),
+        count(rec.usage.cache_write_tokens),
+        rec.cost_pusd,
+        rec.priced,
+        rec.latency_ms,
+        rec.ttft_ms,
+        rec.streamed,
+        rec.finish_reason,
+        rec.native_finish_reason,
+        rec.status,
+        rec.error,
+        rec.attempt,
+    ])?;
+    Ok(())
+}
