@@ -85,7 +85,9 @@ impl App {
                 None
             }
         };
-        self.keychain_cache.write().insert(p.id.clone(), value.clone());
+        self.keychain_cache
+            .write()
+            .insert(p.id.clone(), value.clone());
         Ok(value)
     }
 

@@ -96,7 +96,10 @@ pub async fn authenticate(
         }
     };
     if key.disabled {
-        return Err(ApiError::new(ErrorKind::Unauthorized, "This API key is disabled"));
+        return Err(ApiError::new(
+            ErrorKind::Unauthorized,
+            "This API key is disabled",
+        ));
     }
     if admin_only && !key.admin {
         return Err(ApiError::new(
@@ -179,7 +182,10 @@ mod tests {
         h.insert("x-goog-api-key", "sk-3".parse().unwrap());
         assert_eq!(extract_key(&h, None).as_deref(), Some("sk-3"));
         let h = HeaderMap::new();
-        assert_eq!(extract_key(&h, Some("alt=sse&key=sk-4")).as_deref(), Some("sk-4"));
+        assert_eq!(
+            extract_key(&h, Some("alt=sse&key=sk-4")).as_deref(),
+            Some("sk-4")
+        );
         assert_eq!(extract_key(&h, Some("alt=sse")), None);
         assert_eq!(extract_key(&h, Some("key=a%2Bb")).as_deref(), Some("a+b"));
     }

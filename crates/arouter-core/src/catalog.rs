@@ -37,6 +37,11 @@ pub fn per_mtok_to_pusd(usd_per_mtok: f64) -> i64 {
     (usd_per_mtok * 1e6).round() as i64
 }
 
+/// USD → pico-USD.
+pub fn usd_to_pusd(usd: f64) -> i64 {
+    (usd * 1e12).round() as i64
+}
+
 /// pico-USD → USD for display and JSON (never summed as floats).
 pub fn pusd_to_usd(pusd: i64) -> f64 {
     pusd as f64 / 1e12
@@ -46,7 +51,11 @@ pub fn pusd_to_usd(pusd: i64) -> f64 {
 pub fn pusd_to_decimal(pusd: i64) -> String {
     let sign = if pusd < 0 { "-" } else { "" };
     let a = pusd.unsigned_abs();
-    let s = format!("{sign}{}.{:012}", a / 1_000_000_000_000, a % 1_000_000_000_000);
+    let s = format!(
+        "{sign}{}.{:012}",
+        a / 1_000_000_000_000,
+        a % 1_000_000_000_000
+    );
     let s = s.trim_end_matches('0');
     s.strip_suffix('.').unwrap_or(s).to_string()
 }
@@ -200,10 +209,7 @@ pub struct Pricing {
 
 /// Is this provider a server on the user's own machine (Ollama, LM Studio…)? Those are free.
 pub fn is_local(provider: &ProviderConfig) -> bool {
-    let rest = provider
-        .base_url
-        .split_once("://")
-        .map_or("", |(_, r)| r);
+    let rest = provider.base_url.split_once("://").map_or("", |(_, r)| r);
     let host = rest.split(['/', ':']).next().unwrap_or("");
     matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0") || rest.starts_with("[::1]")
 }
@@ -234,8 +240,14 @@ pub fn pricing(cfg: &Config, provider: &ProviderConfig, model: &str) -> Pricing 
         };
         set(o.input_per_mtok, &mut p.prices.input);
         set(o.output_per_mtok, &mut p.prices.output);
-        set(o.cache_read_per_mtok.or(o.input_per_mtok), &mut p.prices.cache_read);
-        set(o.cache_write_per_mtok.or(o.input_per_mtok), &mut p.prices.cache_write);
+        set(
+            o.cache_read_per_mtok.or(o.input_per_mtok),
+            &mut p.prices.cache_read,
+        );
+        set(
+            o.cache_write_per_mtok.or(o.input_per_mtok),
+            &mut p.prices.cache_write,
+        );
         if o.input_per_mtok.is_some() && o.output_per_mtok.is_some() {
             p.priced = true;
         }
@@ -255,10 +267,18 @@ mod tests {
         assert!(c.entries().len() > 30);
         let m = c.lookup("claude-sonnet-4-5-20250929").unwrap();
         assert_eq!(m.id, "anthropic/claude-sonnet-4.5");
-        assert_eq!(c.lookup("gpt-4o-mini-2024-07-18").unwrap().id, "openai/gpt-4o-mini");
-        assert_eq!(c.lookup("models/gemini-2.5-flash").unwrap().id, "google/gemini-2.5-flash");
         assert_eq!(
-            c.lookup("openrouter/anthropic/claude-sonnet-4.5").unwrap().id,
+            c.lookup("gpt-4o-mini-2024-07-18").unwrap().id,
+            "openai/gpt-4o-mini"
+        );
+        assert_eq!(
+            c.lookup("models/gemini-2.5-flash").unwrap().id,
+            "google/gemini-2.5-flash"
+        );
+        assert_eq!(
+            c.lookup("openrouter/anthropic/claude-sonnet-4.5")
+                .unwrap()
+                .id,
             "anthropic/claude-sonnet-4.5"
         );
         assert_eq!(

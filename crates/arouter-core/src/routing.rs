@@ -64,7 +64,12 @@ fn push(out: &mut Vec<Candidate>, c: Candidate) {
     }
 }
 
-fn expand(cfg: &Config, name: &str, depth: usize, out: &mut Vec<Candidate>) -> Result<(), ApiError> {
+fn expand(
+    cfg: &Config,
+    name: &str,
+    depth: usize,
+    out: &mut Vec<Candidate>,
+) -> Result<(), ApiError> {
     if depth > 8 {
         return Err(ApiError::bad_request(format!(
             "alias \"{name}\" nests too deeply (a cycle?)"
@@ -157,20 +162,23 @@ fast = ["groq/llama-3.3-70b-versatile", "oa/gpt-4o-mini"]
         let c = cfg();
         let names = requested(&c, None, &[]).unwrap();
         let r = resolve(&c, &names).unwrap();
-        assert_eq!(r.iter().map(Candidate::id).collect::<Vec<_>>(), [
-            "groq/llama-3.3-70b-versatile",
-            "oa/gpt-4o-mini"
-        ]);
+        assert_eq!(
+            r.iter().map(Candidate::id).collect::<Vec<_>>(),
+            ["groq/llama-3.3-70b-versatile", "oa/gpt-4o-mini"]
+        );
     }
 
     #[test]
     fn catalog_ids_reach_every_provider_serving_them() {
         let c = cfg();
         let r = resolve(&c, &["meta-llama/llama-3.3-70b-instruct"]).unwrap();
-        assert_eq!(r.iter().map(Candidate::id).collect::<Vec<_>>(), [
-            "groq/llama-3.3-70b-versatile",
-            "or/meta-llama/llama-3.3-70b-instruct"
-        ]);
+        assert_eq!(
+            r.iter().map(Candidate::id).collect::<Vec<_>>(),
+            [
+                "groq/llama-3.3-70b-versatile",
+                "or/meta-llama/llama-3.3-70b-instruct"
+            ]
+        );
         assert!(resolve(&c, &["nope/nothing"]).is_err());
     }
 

@@ -57,7 +57,9 @@ pub async fn send_method(
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let body = read_capped(resp, MAX_ERROR_BODY, provider).await.unwrap_or_default();
+    let body = read_capped(resp, MAX_ERROR_BODY, provider)
+        .await
+        .unwrap_or_default();
     let mut err = providers::parse_error(provider.kind, &provider.id, status, &body);
     err.retry_after = retry_after;
     Err(err)
@@ -97,11 +99,21 @@ pub fn transport_error(provider: &ProviderConfig, e: &reqwest::Error) -> ApiErro
     };
     ApiError::new(kind, message)
         .with_status(status)
-        .with_metadata(meta(provider, if e.is_timeout() { "timeout" } else { "connection" }))
+        .with_metadata(meta(
+            provider,
+            if e.is_timeout() {
+                "timeout"
+            } else {
+                "connection"
+            },
+        ))
 }
 
 /// Reads a whole body, failing if the upstream goes quiet for longer than its idle timeout.
-pub async fn read_body(resp: reqwest::Response, provider: &ProviderConfig) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    resp: reqwest::Response,
+    provider: &ProviderConfig,
+) -> Result<Bytes, ApiError> {
     read_capped(resp, usize::MAX, provider).await
 }
 

@@ -187,6 +187,10 @@ impl Store for SqliteStore {
                 None
             })
     }
+
+    fn flush(&self) {
+        SqliteStore::flush(self);
+    }
 }
 
 impl Drop for SqliteStore {

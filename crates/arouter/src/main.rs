@@ -1,1 +1,149 @@
-fn main() {}
+//! `arouter`: the headless LLM router and its command line (serve, keys, providers, models,
+//! usage). Every command works while a server runs on the same data dir.
+
+mod commands;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "arouter",
+    version,
+    about = "A local LLM router: one base URL for every AI tool"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; accepted by every command.
+#[derive(Args, Clone)]
+struct Location {
+    /// Data directory (config.toml, arouter.db)
+    #[arg(long, env = "AROUTER_DATA_DIR", global = true)]
+    data_dir: Option<PathBuf>,
+    /// Config file (default: config.toml in the data dir)
+    #[arg(long, env = "AROUTER_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the router
+    Serve {
+        #[arg(long, env = "AROUTER_HOST")]
+        host: Option<String>,
+        #[arg(long, env = "AROUTER_PORT")]
+        port: Option<u16>,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Manage API keys
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Configured providers and their credentials
+    Providers {
+        #[command(subcommand)]
+        cmd: ProvidersCmd,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// The model ids that are routable now
+    Models {
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Requests, tokens and cost
+    Usage {
+        /// How far back: 30m, 24h, 7d, 4w
+        #[arg(long, default_value = "7d")]
+        since: String,
+        /// Group by app, model, provider, key or day
+        #[arg(long, default_value = "app")]
+        by: String,
+        #[command(flatten)]
+        loc: Location,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create a key; prints it alone on the last line
+    Create {
+        #[arg(long)]
+        name: String,
+        /// A management key (can use /api/v1/* admin endpoints)
+        #[arg(long)]
+        admin: bool,
+        /// Requests per minute
+        #[arg(long)]
+        rpm: Option<u32>,
+        /// USD budget
+        #[arg(long)]
+        budget: Option<f64>,
+    },
+    /// List keys (never the secret)
+    List,
+    /// Disable a key by name or hash
+    Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum ProvidersCmd {
+    /// Configured providers and whether each has a credential
+    List,
+    /// Read a provider's API key from stdin into the OS keychain
+    SetKey { id: String },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve { host, port, loc } => commands::serve(loc.data_dir, loc.config, host, port),
+        Command::Keys { cmd, loc } => {
+            let ctx = commands::Ctx::open(loc.data_dir, loc.config);
+            ctx.and_then(|c| match cmd {
+                KeysCmd::Create {
+                    name,
+                    admin,
+                    rpm,
+                    budget,
+                } => c.keys_create(&name, admin, rpm, budget),
+                KeysCmd::List => c.keys_list(),
+                KeysCmd::Revoke { name } => c.keys_revoke(&name),
+            })
+        }
+        Command::Providers { cmd, loc } => {
+            let ctx = commands::Ctx::open(loc.data_dir, loc.config);
+            ctx.and_then(|c| match cmd {
+                ProvidersCmd::List => c.providers_list(),
+                ProvidersCmd::SetKey { id } => c.providers_set_key(&id),
+            })
+        }
+        Command::Models { loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.models())
+        }
+        Command::Usage { since, by, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.usage(&since, &by))
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -9,7 +9,6 @@ use crate::app::App;
 use crate::auth::{self, Caller};
 use crate::config::Config;
 use crate::error::{ApiError, ErrorKind};
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -57,9 +56,10 @@ pub async fn authed(
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    let mut r = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/", get(|| async { axum::response::Redirect::temporary("/ui/") }));
+    let mut r = Router::new().route("/healthz", get(healthz)).route(
+        "/",
+        get(|| async { axum::response::Redirect::temporary("/ui/") }),
+    );
     for prefix in ["/v1", "/api/v1"] {
         r = r
             .route(&format!("{prefix}/chat/completions"), post(chat))
@@ -67,7 +67,10 @@ pub fn router(app: Arc<App>) -> Router {
             .route(&format!("{prefix}/embeddings"), post(embeddings))
             .route(&format!("{prefix}/models"), get(models::list))
             .route(&format!("{prefix}/models/{{*rest}}"), get(models::get_one))
-            .route(&format!("{prefix}/chat/completions/{{id}}"), get(models::stored_completion));
+            .route(
+                &format!("{prefix}/chat/completions/{{id}}"),
+                get(models::stored_completion),
+            );
     }
     r.route("/api/v1/generation", get(models::generation))
         .fallback(not_found)
@@ -76,7 +79,9 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 async fn healthz() -> Response {
-    respond::json_response(&serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+    respond::json_response(
+        &serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+    )
 }
 
 async fn not_found(req: Request) -> Response {
@@ -106,7 +111,15 @@ async fn embeddings(State(app): State<Arc<App>>, req: Request) -> Response {
 
 async fn openai_endpoint(app: Arc<App>, req: Request, endpoint: openai::Endpoint) -> Response {
     let (parts, body) = req.into_parts();
-    match authed(&app, parts.headers, parts.uri.query(), Surface::OpenAi, false).await {
+    match authed(
+        &app,
+        parts.headers,
+        parts.uri.query(),
+        Surface::OpenAi,
+        false,
+    )
+    .await
+    {
         Ok(ctx) => openai::handle(ctx, endpoint, body).await,
         Err(resp) => resp,
     }
@@ -129,7 +142,8 @@ fn is_loopback_host(host: &str) -> bool {
     h == "localhost"
         || h.ends_with(".localhost")
         || h == "::1"
-        || h.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn origin_allowed(origin: &str) -> bool {
@@ -139,7 +153,8 @@ fn origin_allowed(origin: &str) -> bool {
     let Some((scheme, rest)) = origin.split_once("://") else {
         return false;
     };
-    (scheme == "http" || scheme == "https") && is_loopback_host(rest.split('/').next().unwrap_or(""))
+    (scheme == "http" || scheme == "https")
+        && is_loopback_host(rest.split('/').next().unwrap_or(""))
 }
 
 /// DNS-rebinding guard and CORS: requests must name a loopback host (or the configured bind
@@ -169,7 +184,10 @@ async fn hygiene(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let granted = origin.as_deref().filter(|o| origin_allowed(o)).map(str::to_string);
+    let granted = origin
+        .as_deref()
+        .filter(|o| origin_allowed(o))
+        .map(str::to_string);
     if req.method() == Method::OPTIONS && origin.is_some() {
         let mut resp = if granted.is_some() {
             StatusCode::NO_CONTENT.into_response()
@@ -204,7 +222,9 @@ fn cors_headers(h: &mut HeaderMap, origin: &str) {
     );
     h.insert(
         header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("x-generation-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset"),
+        HeaderValue::from_static(
+            "x-generation-id, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset",
+        ),
     );
     h.insert(header::VARY, HeaderValue::from_static("origin"));
 }
@@ -224,17 +244,29 @@ pub async fn serve(
         .await
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn loopback_hosts() {
-        for h in ["localhost", "localhost:8402", "127.0.0.1:8402", "[::1]:8402", "127.0.0.2", "app.localhost"] {
+        for h in [
+            "localhost",
+            "localhost:8402",
+            "127.0.0.1:8402",
+            "[::1]:8402",
+            "127.0.0.2",
+            "app.localhost",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["evil.com", "evil.com:8402", "192.168.1.2", "localhost.evil.com", "127.0.0.1.evil.com"] {
+        for h in [
+            "evil.com",
+            "evil.com:8402",
+            "192.168.1.2",
+            "localhost.evil.com",
+            "127.0.0.1.evil.com",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
         assert!(origin_allowed("http://127.0.0.1:8402"));

@@ -96,7 +96,11 @@ fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&'static str> {
 pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
     let info = pricing.info.as_ref();
     let vision = info.is_some_and(|i| i.has("vision"));
-    let inputs: Vec<&str> = if vision { vec!["text", "image"] } else { vec!["text"] };
+    let inputs: Vec<&str> = if vision {
+        vec!["text", "image"]
+    } else {
+        vec!["text"]
+    };
     let p = &pricing.prices;
     json!({
         "id": id,
@@ -137,8 +141,20 @@ pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
 
 pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
     let anthropic = req.headers().contains_key("anthropic-version");
-    let surface = if anthropic { Surface::Anthropic } else { Surface::OpenAi };
-    let ctx = match authed(&app, req.headers().clone(), req.uri().query(), surface, false).await {
+    let surface = if anthropic {
+        Surface::Anthropic
+    } else {
+        Surface::OpenAi
+    };
+    let ctx = match authed(
+        &app,
+        req.headers().clone(),
+        req.uri().query(),
+        surface,
+        false,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -171,20 +187,37 @@ pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
     ctx.finish(json_response(&body))
 }
 
-pub async fn get_one(State(app): State<Arc<App>>, Path(rest): Path<String>, req: Request) -> Response {
-    let ctx = match authed(&app, req.headers().clone(), req.uri().query(), Surface::OpenAi, false).await {
+pub async fn get_one(
+    State(app): State<Arc<App>>,
+    Path(rest): Path<String>,
+    req: Request,
+) -> Response {
+    let ctx = match authed(
+        &app,
+        req.headers().clone(),
+        req.uri().query(),
+        Surface::OpenAi,
+        false,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(r) => return r,
     };
     let models = routable(&ctx.cfg);
     let resp = match models.get(rest.as_str()) {
         Some((p, provider)) => json_response(&model_object(&rest, p, provider)),
-        None => match rest.split_once('/').and_then(|(p, m)| Some((ctx.cfg.providers.get(p)?, m))) {
+        None => match rest
+            .split_once('/')
+            .and_then(|(p, m)| Some((ctx.cfg.providers.get(p)?, m)))
+        {
             Some((provider, m)) => {
                 let pricing = catalog::pricing(&ctx.cfg, provider, m);
                 json_response(&model_object(&rest, &pricing, &provider.id))
             }
-            None => Surface::OpenAi.error(&ApiError::not_found(format!("Model \"{rest}\" not found"))),
+            None => {
+                Surface::OpenAi.error(&ApiError::not_found(format!("Model \"{rest}\" not found")))
+            }
         },
     };
     ctx.finish(resp)
@@ -205,12 +238,22 @@ async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
     .map_err(|e| ApiError::internal(e.to_string()))?;
     match row {
         Some(r) if ctx.caller.key.admin || r.key_hash == ctx.caller.key.hash => Ok(r),
-        _ => Err(ApiError::not_found(format!("Generation \"{id}\" not found"))),
+        _ => Err(ApiError::not_found(format!(
+            "Generation \"{id}\" not found"
+        ))),
     }
 }
 
 pub async fn generation(State(app): State<Arc<App>>, req: Request) -> Response {
-    let ctx = match authed(&app, req.headers().clone(), req.uri().query(), Surface::OpenAi, false).await {
+    let ctx = match authed(
+        &app,
+        req.headers().clone(),
+        req.uri().query(),
+        Surface::OpenAi,
+        false,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -223,7 +266,8 @@ pub async fn generation(State(app): State<Arc<App>>, req: Request) -> Response {
         .find(|(k, _)| *k == "id")
         .map(|(_, v)| v.to_string());
     let Some(id) = id else {
-        return ctx.finish(Surface::OpenAi.error(&ApiError::bad_request("id: required query parameter")));
+        return ctx
+            .finish(Surface::OpenAi.error(&ApiError::bad_request("id: required query parameter")));
     };
     let resp = match load_visible(&ctx, &id).await {
         Ok(r) => json_response(&json!({ "data": generation_object(&r) })),
@@ -266,14 +310,28 @@ pub fn generation_object(r: &UsageRecord) -> Value {
     })
 }
 
-pub async fn stored_completion(State(app): State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
-    let ctx = match authed(&app, req.headers().clone(), req.uri().query(), Surface::OpenAi, false).await {
+pub async fn stored_completion(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    let ctx = match authed(
+        &app,
+        req.headers().clone(),
+        req.uri().query(),
+        Surface::OpenAi,
+        false,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(r) => return r,
     };
     let resp = match load_visible(&ctx, &id).await {
         Ok(r) => match (r.request_body, r.response_body) {
-            (Some(request), response) => json_response(&json!({"request": request, "response": response})),
+            (Some(request), response) => {
+                json_response(&json!({"request": request, "response": response}))
+            }
             _ => Surface::OpenAi.error(&ApiError::not_found(format!(
                 "Generation \"{id}\" has no stored content (server.store_content is off)"
             ))),

@@ -55,8 +55,16 @@ impl Endpoint {
 
 /// Fields only OpenRouter understands; they never reach an upstream.
 const ROUTER_ONLY_FIELDS: &[&str] = &[
-    "models", "route", "provider", "transforms", "plugins", "usage", "reasoning", "fallbacks",
-    "debug", "preset",
+    "models",
+    "route",
+    "provider",
+    "transforms",
+    "plugins",
+    "usage",
+    "reasoning",
+    "fallbacks",
+    "debug",
+    "preset",
 ];
 /// Sampling fields the official OpenAI API rejects but OpenAI-compatible servers accept.
 const NON_OPENAI_SAMPLING: &[&str] = &["top_k", "min_p", "top_a", "repetition_penalty"];
@@ -97,7 +105,11 @@ async fn run(ctx: &Ctx, endpoint: Endpoint, body: Value) -> Result<Response, Api
             })
             .collect::<Result<_, _>>()?,
         None | Some(Value::Null) => Vec::new(),
-        Some(_) => return Err(ApiError::bad_request("models: expected a list of model ids")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "models: expected a list of model ids",
+            ))
+        }
     };
     let names = routing::requested(&ctx.cfg, model, &models)?;
     let requested = names.join(",");
@@ -134,7 +146,11 @@ async fn run(ctx: &Ctx, endpoint: Endpoint, body: Value) -> Result<Response, Api
 
 /// Legacy completions and embeddings need a prompt / input.
 fn check_legacy(endpoint: Endpoint, body: &Value) -> Result<(), ApiError> {
-    let field = if endpoint == Endpoint::Embeddings { "input" } else { "prompt" };
+    let field = if endpoint == Endpoint::Embeddings {
+        "input"
+    } else {
+        "prompt"
+    };
     match body.get(field) {
         Some(Value::String(_)) | Some(Value::Array(_)) => Ok(()),
         None | Some(Value::Null) => Err(ApiError::bad_request(format!("{field}: required"))),
@@ -179,7 +195,12 @@ impl Job {
         let key = self.ctx.app.credential(provider).await?;
         let pricing = catalog::pricing(cfg, provider, &cand.model);
         if provider.kind == ProviderKind::OpenAi {
-            let body = passthrough_body(&self.body, &cand.model, self.stream, is_official_openai(provider));
+            let body = passthrough_body(
+                &self.body,
+                &cand.model,
+                self.stream,
+                is_official_openai(provider),
+            );
             let mut headers = vec![("content-type", "application/json".to_string())];
             if let Some(k) = &key {
                 headers.push(("authorization", format!("Bearer {k}")));
@@ -210,7 +231,11 @@ impl Job {
             provider,
             model: &cand.model,
             api_key: key.as_deref(),
-            default_max_tokens: pricing.max_output.filter(|&m| m > 0).unwrap_or(4096).min(32_000),
+            default_max_tokens: pricing
+                .max_output
+                .filter(|&m| m > 0)
+                .unwrap_or(4096)
+                .min(32_000),
         };
         let request = providers::build_chat(&req, &target)?;
         Ok(Prepared {
@@ -250,7 +275,11 @@ impl Job {
         Err(e)
     }
 
-    async fn unary_attempt(&self, cand: &Candidate, rec: &mut Recorder) -> Result<Response, ApiError> {
+    async fn unary_attempt(
+        &self,
+        cand: &Candidate,
+        rec: &mut Recorder,
+    ) -> Result<Response, ApiError> {
         let p = self.prepare(cand).await?;
         rec.attempt(&cand.provider, &cand.id(), &p.pricing);
         let resp = upstream::send(&self.ctx.app.http, p.provider, p.request).await;
@@ -263,7 +292,11 @@ impl Job {
                 let mut v: Value = serde_json::from_slice(&bytes)
                     .map_err(|_| providers::bad_body(&cand.provider, "not JSON", &bytes))?;
                 if !v.is_object() {
-                    return Err(providers::bad_body(&cand.provider, "not a JSON object", &bytes));
+                    return Err(providers::bad_body(
+                        &cand.provider,
+                        "not a JSON object",
+                        &bytes,
+                    ));
                 }
                 let usage = usage_from_openai(v.get("usage"));
                 let finish = v
@@ -271,7 +304,14 @@ impl Job {
                     .and_then(Value::as_str)
                     .map(str::to_string);
                 let cost = p.pricing.prices.cost_pusd(&usage);
-                rewrite(&mut v, &self.id, &cand.id(), &cand.provider, Some(cost), false);
+                rewrite(
+                    &mut v,
+                    &self.id,
+                    &cand.id(),
+                    &cand.provider,
+                    Some(cost),
+                    false,
+                );
                 if let Some(Value::Array(choices)) = v.get_mut("choices") {
                     for c in choices {
                         if let Some(fr) = c.get("finish_reason").cloned() {
@@ -360,7 +400,8 @@ impl Job {
             .await;
             match started {
                 Ok((resp, pricing, mode, provider)) => {
-                    self.pump(cand, resp, pricing, mode, provider, rec, tx).await;
+                    self.pump(cand, resp, pricing, mode, provider, rec, tx)
+                        .await;
                     return;
                 }
                 Err(e) if e.is_retryable() && i + 1 < n => {
@@ -487,7 +528,9 @@ impl Job {
                     }
                 }
                 rec.finish_reason(finish.0, finish.1);
-                let _ = tx.send(Out::Frame(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+                let _ = tx
+                    .send(Out::Frame(Bytes::from_static(b"data: [DONE]\n\n")))
+                    .await;
                 rec.done(200, None, store.then(|| Value::Array(transcript)));
             }
             Err(e) => {
@@ -532,7 +575,11 @@ impl Relay {
                     return Ok(());
                 }
                 let mut v: Value = serde_json::from_str(&ev.data).map_err(|_| {
-                    providers::bad_body(&cand.provider, "stream chunk is not JSON", ev.data.as_bytes())
+                    providers::bad_body(
+                        &cand.provider,
+                        "stream chunk is not JSON",
+                        ev.data.as_bytes(),
+                    )
                 })?;
                 if let Some(err) = v.get("error") {
                     let status = err.get("code").and_then(Value::as_u64).unwrap_or(502) as u16;
@@ -546,12 +593,23 @@ impl Relay {
                 if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                     p.usage = usage_from_openai(Some(u));
                     let cost = pricing.prices.cost_pusd(&p.usage);
-                    rewrite(&mut v, &job.id, &cand.id(), &cand.provider, Some(cost), true);
+                    rewrite(
+                        &mut v,
+                        &job.id,
+                        &cand.id(),
+                        &cand.provider,
+                        Some(cost),
+                        true,
+                    );
                 } else {
                     rewrite(&mut v, &job.id, &cand.id(), &cand.provider, None, true);
                 }
-                if let Some(fr) = v.pointer("/choices/0/finish_reason").and_then(Value::as_str) {
-                    p.finish = Some(fr.to_string());
+                if let Some(fr) = v
+                    .pointer("/choices/0/finish_reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                {
+                    p.finish = Some(fr.clone());
                     if let Some(c) = v.pointer_mut("/choices/0") {
                         c["native_finish_reason"] = json!(fr);
                     }
@@ -623,9 +681,7 @@ impl Relay {
             Relay::Passthrough(p) => (p.usage, (p.finish.clone(), p.finish.clone())),
             Relay::Hub { usage, finish, .. } => (
                 *usage,
-                finish
-                    .clone()
-                    .map_or((None, None), |(a, b)| (Some(a), b)),
+                finish.clone().map_or((None, None), |(a, b)| (Some(a), b)),
             ),
         }
     }
@@ -650,9 +706,7 @@ fn passthrough_body(body: &Value, model: &str, stream: bool, official_openai: bo
     }
     m.insert("model".into(), Value::String(model.to_string()));
     if stream {
-        let opts = m
-            .entry("stream_options")
-            .or_insert_with(|| json!({}));
+        let opts = m.entry("stream_options").or_insert_with(|| json!({}));
         if !opts.is_object() {
             *opts = json!({});
         }
@@ -666,7 +720,14 @@ fn is_official_openai(p: &ProviderConfig) -> bool {
 }
 
 /// Sets our id, the served model id and provider; adds `usage.cost` when known.
-fn rewrite(v: &mut Value, id: &str, model: &str, provider: &str, cost_pusd: Option<i64>, _chunk: bool) {
+fn rewrite(
+    v: &mut Value,
+    id: &str,
+    model: &str,
+    provider: &str,
+    cost_pusd: Option<i64>,
+    _chunk: bool,
+) {
     if let Some(o) = v.as_object_mut() {
         o.insert("id".into(), json!(id));
         o.insert("model".into(), json!(model));
@@ -697,10 +758,16 @@ pub fn usage_from_openai(u: Option<&Value>) -> Usage {
 /// One error listing every attempt; status of the last failure.
 fn all_failed(mut errors: Vec<(String, ApiError)>) -> ApiError {
     if errors.len() == 1 {
-        return errors.pop().map(|(_, e)| e).unwrap_or_else(|| ApiError::internal("no attempt"));
+        return errors
+            .pop()
+            .map(|(_, e)| e)
+            .unwrap_or_else(|| ApiError::internal("no attempt"));
     }
     let Some((_, last)) = errors.last() else {
-        return ApiError::new(crate::error::ErrorKind::Unavailable, "no provider could serve this request");
+        return ApiError::new(
+            crate::error::ErrorKind::Unavailable,
+            "no provider could serve this request",
+        );
     };
     let mut e = last.clone();
     let attempts: Vec<Value> = errors

@@ -54,7 +54,10 @@ impl Surface {
 pub fn json_response(v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body,
     )
         .into_response()
@@ -65,7 +68,9 @@ pub fn json_response(v: &Value) -> Response {
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
     let bytes = read_bytes(headers, body, limit).await?;
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("Request body is empty; expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "Request body is empty; expected a JSON object",
+        ));
     }
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("Request body is not valid JSON: {e}")))?;
@@ -79,7 +84,10 @@ pub async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result
     let too_big = || {
         ApiError::new(
             ErrorKind::PayloadTooLarge,
-            format!("Request body is larger than the {} MiB limit", limit / (1024 * 1024)),
+            format!(
+                "Request body is larger than the {} MiB limit",
+                limit / (1024 * 1024)
+            ),
         )
     };
     if let Some(len) = headers
@@ -171,7 +179,10 @@ pub async fn sse_response(
         let b = render(o, &st);
         Some((Ok(b), st))
     });
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     let mut resp = Response::new(Body::from_stream(stream));

@@ -1,0 +1,277 @@
+//! The CLI commands: each opens the data dir itself, so they work beside a running server.
+
+use anyhow::{bail, Context};
+use arouter::paths;
+use arouter::server::{self, ServeOptions};
+use arouter_core::catalog::{pusd_to_decimal, usd_to_pusd};
+use arouter_core::config::Config;
+use arouter_core::store::Secrets;
+use arouter_store::{GroupBy, KeyringSecrets, SqliteStore};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub fn serve(
+    data_dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+) -> anyhow::Result<()> {
+    let data_dir = paths::data_dir(data_dir)?;
+    let config_path = paths::config_path(config, &data_dir);
+    let mut cfg = paths::load_or_init(&data_dir, &config_path)?;
+    if let Some(h) = host {
+        cfg.server.host = h;
+    }
+    if let Some(p) = port {
+        cfg.server.port = p;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let bound = server::bind(ServeOptions {
+            data_dir: data_dir.clone(),
+            config_path,
+            config: cfg,
+        })
+        .await?;
+        let base = format!("http://{}", bound.addr);
+        println!("arouter listening on {base}");
+        println!("  OpenAI base URL:    {base}/v1");
+        println!("  Anthropic base URL: {base}");
+        println!("  Gemini base URL:    {base}");
+        println!("  data dir:           {}", data_dir.display());
+        tracing::info!("ready on {base}");
+        server::run(bound, server::shutdown_signal()).await
+    })
+}
+
+/// What the non-serve commands share: paths, config, ledger.
+pub struct Ctx {
+    data_dir: PathBuf,
+    cfg: Config,
+    store: Arc<SqliteStore>,
+}
+
+impl Ctx {
+    pub fn open(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Ctx> {
+        let data_dir = paths::data_dir(data_dir)?;
+        let config_path = paths::config_path(config, &data_dir);
+        let cfg = paths::load_or_init(&data_dir, &config_path)?;
+        let store = SqliteStore::open(&arouter_store::db_path(&data_dir))?;
+        Ok(Ctx {
+            data_dir,
+            cfg,
+            store,
+        })
+    }
+
+    pub fn keys_create(
+        &self,
+        name: &str,
+        admin: bool,
+        rpm: Option<u32>,
+        budget: Option<f64>,
+    ) -> anyhow::Result<()> {
+        if let Some(b) = budget {
+            if !(b.is_finite() && b >= 0.0) {
+                bail!("--budget must be a non-negative number of USD");
+            }
+        }
+        let limit = budget.map(usd_to_pusd);
+        let (raw, info) = self.store.create_key(name, admin, rpm, limit)?;
+        eprintln!(
+            "created {} key \"{}\" ({}). It is shown only once:",
+            if info.admin { "admin" } else { "app" },
+            info.name,
+            &info.hash[..12]
+        );
+        println!("{raw}");
+        Ok(())
+    }
+
+    pub fn keys_list(&self) -> anyhow::Result<()> {
+        let keys = self.store.list_keys()?;
+        if keys.is_empty() {
+            println!("no keys yet: arouter keys create --name myapp");
+            return Ok(());
+        }
+        println!(
+            "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10}",
+            "NAME", "LABEL", "ADMIN", "STATUS", "RPM", "BUDGET"
+        );
+        for k in keys {
+            println!(
+                "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10}",
+                k.name,
+                self.store.key_label(&k.hash).unwrap_or_default(),
+                if k.admin { "yes" } else { "no" },
+                if k.disabled { "revoked" } else { "active" },
+                k.rpm.map_or("-".into(), |r| r.to_string()),
+                k.limit_pusd
+                    .map_or("-".into(), |l| format!("${}", pusd_to_decimal(l))),
+            );
+        }
+        Ok(())
+    }
+
+    pub fn keys_revoke(&self, name: &str) -> anyhow::Result<()> {
+        if self.store.revoke_key(name)? {
+            println!("revoked {name}");
+            Ok(())
+        } else {
+            bail!("no key named {name}")
+        }
+    }
+
+    pub fn providers_list(&self) -> anyhow::Result<()> {
+        let secrets = KeyringSecrets::new();
+        let keychain = KeyringSecrets::probe();
+        if let Err(msg) = &keychain {
+            eprintln!("note: {msg}");
+        }
+        println!("{:<16} {:<10} {:<44} CREDENTIAL", "ID", "KIND", "BASE URL");
+        for p in self.cfg.providers.values() {
+            let env = p
+                .api_key_env
+                .as_ref()
+                .filter(|v| std::env::var(v).is_ok_and(|s| !s.is_empty()));
+            let cred = if let Some(var) = env {
+                format!("yes (env {var})")
+            } else if keychain.is_ok() && secrets.get(&p.id).ok().flatten().is_some() {
+                "yes (keychain)".to_string()
+            } else if arouter_core::catalog::is_local(p) {
+                "not needed (local)".to_string()
+            } else {
+                match &p.api_key_env {
+                    Some(var) => {
+                        format!("no (set {var} or run: arouter providers set-key {})", p.id)
+                    }
+                    None => format!("no (run: arouter providers set-key {})", p.id),
+                }
+            };
+            println!(
+                "{:<16} {:<10} {:<44} {cred}",
+                p.id,
+                p.kind.as_str(),
+                p.base_url
+            );
+        }
+        Ok(())
+    }
+
+    pub fn providers_set_key(&self, id: &str) -> anyhow::Result<()> {
+        if !self.cfg.providers.contains_key(id) {
+            bail!("no provider \"{id}\" in the config");
+        }
+        KeyringSecrets::probe().map_err(|m| anyhow::anyhow!(m))?;
+        let mut key = String::new();
+        std::io::stdin()
+            .read_to_string(&mut key)
+            .context("reading the key from stdin")?;
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("no key on stdin (usage: echo \"$KEY\" | arouter providers set-key {id})");
+        }
+        KeyringSecrets::new()
+            .set(id, key)
+            .map_err(|m| anyhow::anyhow!(m))?;
+        println!("stored the key for {id} in the OS keychain");
+        Ok(())
+    }
+
+    pub fn models(&self) -> anyhow::Result<()> {
+        let models = arouter_core::http::models::routable(&self.cfg);
+        for (id, (pricing, _)) in &models {
+            let price = if pricing.priced {
+                format!(
+                    "${}/M in, ${}/M out",
+                    pusd_to_decimal(pricing.prices.input * 1_000_000),
+                    pusd_to_decimal(pricing.prices.output * 1_000_000)
+                )
+            } else {
+                "unpriced".to_string()
+            };
+            println!("{id:<48} {price}");
+        }
+        Ok(())
+    }
+
+    pub fn usage(&self, since: &str, by: &str) -> anyhow::Result<()> {
+        let since_ms = parse_since(since)?;
+        let by: GroupBy = by.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let rows = self.store.usage_summary(since_ms, by)?;
+        let _ = &self.data_dir;
+        if rows.is_empty() {
+            println!("no requests since {since}");
+            return Ok(());
+        }
+        println!(
+            "{:<32} {:>8} {:>7} {:>12} {:>12} {:>14}",
+            format!("{by:?}").to_uppercase(),
+            "REQUESTS",
+            "ERRORS",
+            "PROMPT",
+            "COMPLETION",
+            "COST (USD)"
+        );
+        let mut total = (0i64, 0i64, 0i64, 0i64, 0i64);
+        for r in &rows {
+            let flag = if r.unpriced > 0 { " *" } else { "" };
+            println!(
+                "{:<32} {:>8} {:>7} {:>12} {:>12} {:>14}{flag}",
+                truncate(&r.group, 32),
+                r.requests,
+                r.errors,
+                r.input_tokens,
+                r.output_tokens,
+                pusd_to_decimal(r.cost_pusd)
+            );
+            total.0 += r.requests;
+            total.1 += r.errors;
+            total.2 += r.input_tokens;
+            total.3 += r.output_tokens;
+            total.4 += r.cost_pusd;
+        }
+        println!(
+            "{:<32} {:>8} {:>7} {:>12} {:>12} {:>14}",
+            "TOTAL",
+            total.0,
+            total.1,
+            total.2,
+            total.3,
+            pusd_to_decimal(total.4)
+        );
+        if rows.iter().any(|r| r.unpriced > 0) {
+            println!("* includes requests to models without a known price (counted as $0)");
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).collect::<String>() + "…"
+    }
+}
+
+/// `30m`, `24h`, `7d`, `4w` → unix ms of that long ago.
+fn parse_since(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("--since {s}: expected like 30m, 24h, 7d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" | "" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => bail!("--since {s}: unit must be s, m, h, d or w"),
+    };
+    Ok(arouter_core::record::now_ms() - n * secs * 1000)
+}

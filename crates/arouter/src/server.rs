@@ -1,0 +1,158 @@
+//! Runs the router: opens the ledger and keychain, binds, serves until shutdown, drains
+//! in-flight requests (bounded) and flushes the ledger. Also watches `config.toml` for edits.
+
+use anyhow::Context;
+use arouter_core::app::App;
+use arouter_core::config::Config;
+use arouter_store::{KeyringSecrets, SqliteStore};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How long in-flight requests may run after shutdown was asked for.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ServeOptions {
+    pub data_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub config: Config,
+}
+
+/// A bound, not yet serving router.
+pub struct Bound {
+    pub app: Arc<App>,
+    pub store: Arc<SqliteStore>,
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Opens the stores and binds the listening socket.
+pub async fn bind(opts: ServeOptions) -> anyhow::Result<Bound> {
+    let store = SqliteStore::open(&arouter_store::db_path(&opts.data_dir))?;
+    let secrets = Arc::new(KeyringSecrets::new());
+    std::thread::spawn(|| {
+        if let Err(msg) = KeyringSecrets::probe() {
+            tracing::warn!("{msg}");
+        }
+    });
+    let addr = format!("{}:{}", opts.config.server.host, opts.config.server.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another ARouter running?)"))?;
+    let addr = listener.local_addr()?;
+    let app = App::new(
+        opts.config,
+        opts.config_path,
+        opts.data_dir,
+        store.clone(),
+        secrets,
+    )?;
+    Ok(Bound {
+        app,
+        store,
+        listener,
+        addr,
+    })
+}
+
+/// Serves until `shutdown` resolves; then drains for at most [`DRAIN_TIMEOUT`] and flushes
+/// the ledger.
+pub async fn run(
+    bound: Bound,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let Bound {
+        app,
+        store,
+        listener,
+        ..
+    } = bound;
+    let watcher = spawn_config_watcher(app.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(arouter_core::http::serve(
+        app.clone(),
+        listener,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::error!("server error: {e}"),
+        Ok(Err(e)) => tracing::error!("server task failed: {e}"),
+        Err(_) => {
+            tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping")
+        }
+    }
+    watcher.abort();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.shutdown()).await?;
+    let dropped = store.dropped_records();
+    if dropped > 0 {
+        tracing::error!("{dropped} usage records could not be written");
+    }
+    tracing::info!("ledger flushed; bye");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn mtime(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// Re-reads `config.toml` when it changes on disk; an invalid file is refused with a
+/// field-named error and the running config stays. Host and port changes need a restart.
+fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let path = app.config_path.clone();
+        let mut last = mtime(&path);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let now = mtime(&path);
+            if now == last {
+                continue;
+            }
+            last = now;
+            let p = path.clone();
+            let loaded = tokio::task::spawn_blocking(move || Config::load(&p)).await;
+            match loaded {
+                Ok(Ok(mut cfg)) => {
+                    let running = app.config();
+                    cfg.server.host = running.server.host.clone();
+                    cfg.server.port = running.server.port;
+                    app.replace_config(cfg);
+                    tracing::info!("config reloaded from {}", path.display());
+                }
+                Ok(Err(e)) => tracing::error!("config not reloaded, keeping the running one: {e}"),
+                Err(e) => tracing::error!("config reload failed: {e}"),
+            }
+        }
+    })
+}
