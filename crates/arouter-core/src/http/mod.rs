@@ -3,6 +3,7 @@
 
 pub mod models;
 pub mod openai;
+pub mod relay;
 pub mod respond;
 
 use crate::app::App;
