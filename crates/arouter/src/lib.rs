@@ -3,3 +3,13 @@
 
 pub mod paths;
 pub mod server;
+
+use arouter_core::app::App;
+use arouter_store::SqliteStore;
+use std::sync::Arc;
+
+/// Routes served beside the router's API surfaces: the management API and the web UI.
+pub fn routes(store: Arc<SqliteStore>) -> axum::Router<Arc<App>> {
+    let _ = store;
+    axum::Router::new()
+}

@@ -71,8 +71,10 @@ pub async fn run(
     } = bound;
     let watcher = spawn_config_watcher(app.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let extra = crate::routes(store.clone());
     let server = tokio::spawn(arouter_core::http::serve(
         app.clone(),
+        extra,
         listener,
         async move {
             let _ = stop_rx.await;

@@ -56,7 +56,9 @@ pub async fn authed(
     }
 }
 
-pub fn router(app: Arc<App>) -> Router {
+/// The full router: every surface plus `extra` routes (management API, UI) from the binary,
+/// all behind the hygiene layer.
+pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     let mut r = Router::new().route("/healthz", get(healthz)).route(
         "/",
         get(|| async { axum::response::Redirect::temporary("/ui/") }),
@@ -74,6 +76,7 @@ pub fn router(app: Arc<App>) -> Router {
             );
     }
     r.route("/api/v1/generation", get(models::generation))
+        .merge(extra)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
         .with_state(app)
@@ -233,6 +236,7 @@ fn cors_headers(h: &mut HeaderMap, origin: &str) {
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
 pub async fn serve(
     app: Arc<App>,
+    extra: Router<Arc<App>>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -240,7 +244,7 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router(app))
+    axum::serve(listener, router(app, extra))
         .with_graceful_shutdown(shutdown)
         .await
 }
