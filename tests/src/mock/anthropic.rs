@@ -281,25 +281,27 @@ fn leading_tool_results(message: &Value) -> usize {
         .count()
 }
 
-/// Every tool_use is answered first thing in the next user turn; every tool_result answers a
-/// tool_use of the assistant turn right before it.
+/// Every tool_result answers a tool_use of the assistant turn right before it; every tool_use
+/// is answered first thing in the next user turn.
 fn validate_tool_results(messages: &[Value]) -> Result<(), Reply> {
     for (i, message) in messages.iter().enumerate() {
-        if role(message) == "user" {
-            let previous: Vec<&str> = i
-                .checked_sub(1)
-                .map(|p| tool_use_ids(&messages[p]))
-                .unwrap_or_default();
-            if let Some((j, id)) = tool_results(message)
-                .into_iter()
-                .find(|(_, id)| !previous.contains(id))
-            {
-                return Err(invalid(&format!(
-                    "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
-                )));
-            }
+        if role(message) != "user" {
             continue;
         }
+        let previous: Vec<&str> = i
+            .checked_sub(1)
+            .map(|p| tool_use_ids(&messages[p]))
+            .unwrap_or_default();
+        if let Some((j, id)) = tool_results(message)
+            .into_iter()
+            .find(|(_, id)| !previous.contains(id))
+        {
+            return Err(invalid(&format!(
+                "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+            )));
+        }
+    }
+    for (i, message) in messages.iter().enumerate() {
         let ids = tool_use_ids(message);
         if ids.is_empty() {
             continue;
@@ -308,14 +310,12 @@ fn validate_tool_results(messages: &[Value]) -> Result<(), Reply> {
         let answered: Vec<&str> = next
             .map(|n| tool_results(n).into_iter().map(|(_, id)| id).collect())
             .unwrap_or_default();
-        if let Some(next) = next.filter(|n| !tool_results(n).is_empty()) {
-            if leading_tool_results(next) < ids.len() {
-                return Err(invalid(&format!(
-                    "messages.{}: Did not find {} `tool_result` block(s) at the beginning of this message. Messages following `tool_use` blocks must begin with a matching number of `tool_result` blocks.",
-                    i + 1,
-                    ids.len()
-                )));
-            }
+        if next.is_some_and(|n| !answered.is_empty() && leading_tool_results(n) < ids.len()) {
+            return Err(invalid(&format!(
+                "messages.{}: Did not find {} `tool_result` block(s) at the beginning of this message. Messages following `tool_use` blocks must begin with a matching number of `tool_result` blocks.",
+                i + 1,
+                ids.len()
+            )));
         }
         let missing: Vec<&str> = ids
             .into_iter()
