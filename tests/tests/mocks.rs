@@ -444,6 +444,13 @@ async fn model_listings_do_not_consume_the_script() {
         .iter()
         .any(|m| m["id"] == "gpt-4o-mini" && m["object"] == "model"));
     assert_eq!(mock.pending(), 1);
+    assert_eq!(
+        mock.provider_toml("oa", Some("OA_KEY")),
+        format!(
+            "[providers.oa]\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\napi_key_env = \"OA_KEY\"\n",
+            mock.addr()
+        )
+    );
 }
 
 // ---------------------------------------------------------------- Anthropic

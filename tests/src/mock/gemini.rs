@@ -124,6 +124,7 @@ fn not_found(path: &str) -> Reply {
 fn status_error(code: u16) -> Value {
     let (status, message) = match code {
         400 => ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+        401 => ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
         403 => ("PERMISSION_DENIED", "The caller does not have permission"),
         404 => ("NOT_FOUND", "Requested entity was not found."),
         429 => ("RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and billing details."),

@@ -247,6 +247,18 @@ impl MockUpstream {
         }
     }
 
+    /// A `[providers.ID]` table for `config.toml` pointing at this mock.
+    pub fn provider_toml(&self, id: &str, api_key_env: Option<&str>) -> String {
+        let key = api_key_env
+            .map(|env| format!("api_key_env = \"{env}\"\n"))
+            .unwrap_or_default();
+        format!(
+            "[providers.{id}]\nkind = \"{}\"\nbase_url = \"{}\"\n{key}",
+            self.state.vendor.kind(),
+            self.url()
+        )
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -314,6 +326,8 @@ async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors and the like: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
         // Without NODELAY, Nagle would merge the deliberately separate writes.
@@ -728,7 +742,7 @@ fn render(state: &State, req: &GenRequest<'_>, behavior: Behavior) -> Reply {
         }
         Behavior::InvalidJson => invalid_json(req),
         Behavior::MidStreamDrop { after_chunks } => {
-            let out = output(state, req, Behavior::chunks(after_chunks + 1));
+            let out = output(state, req, Content::Chunks(after_chunks + 1));
             if req.stream {
                 let mut items = frames_until(shape.stream(&out), after_chunks);
                 items.push(Item::Cut);
@@ -739,7 +753,7 @@ fn render(state: &State, req: &GenRequest<'_>, behavior: Behavior) -> Reply {
         }
         Behavior::MidStreamError { after_chunks } => {
             if req.stream {
-                let out = output(state, req, Behavior::chunks(after_chunks + 1));
+                let out = output(state, req, Content::Chunks(after_chunks + 1));
                 let mut items = frames_until(shape.stream(&out), after_chunks);
                 items.push(Item::Data(Bytes::from(shape.stream_error())));
                 sse(shape, items)
@@ -747,38 +761,48 @@ fn render(state: &State, req: &GenRequest<'_>, behavior: Behavior) -> Reply {
                 error_reply(shape, shape.overloaded_status(), None, None)
             }
         }
-        Behavior::Chunks { delay, .. } if req.stream => {
-            let out = output(state, req, behavior);
-            let items = shape
-                .stream(&out)
-                .into_iter()
-                .flat_map(|frame| {
-                    let wait = delay.filter(|_| frame.chunk).map(Item::Delay);
-                    wait.into_iter()
-                        .chain(std::iter::once(Item::Data(Bytes::from(frame.text))))
-                })
-                .collect();
-            sse(shape, items)
-        }
-        content => {
-            let out = output(state, req, content);
-            if req.stream {
-                let items = shape
-                    .stream(&out)
-                    .into_iter()
-                    .map(|f| Item::Data(Bytes::from(f.text)))
-                    .collect();
-                sse(shape, items)
-            } else {
-                Reply::Full {
-                    status: 200,
-                    headers: Vec::new(),
-                    content_type: "application/json",
-                    body: shape.json_body(&out),
-                }
-            }
-        }
+        Behavior::Chunks { n, delay } => answer(state, req, Content::Chunks(n), delay),
+        Behavior::Text(text) => answer(state, req, Content::Text(text), None),
+        Behavior::ToolCall {
+            name,
+            arguments_json,
+        } => answer(state, req, Content::Tool(name, arguments_json), None),
+        Behavior::Thinking {
+            thinking,
+            signature,
+            text,
+        } => answer(
+            state,
+            req,
+            Content::Thinking(thinking, signature, text),
+            None,
+        ),
     }
+}
+
+/// A complete answer carrying `content`, streamed (waiting `delay` before each content chunk)
+/// or whole.
+fn answer(state: &State, req: &GenRequest<'_>, content: Content, delay: Option<Duration>) -> Reply {
+    let shape = req.shape;
+    let out = output(state, req, content);
+    if !req.stream {
+        return Reply::Full {
+            status: 200,
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: shape.json_body(&out),
+        };
+    }
+    let items = shape
+        .stream(&out)
+        .into_iter()
+        .flat_map(|frame| {
+            let wait = delay.filter(|_| frame.chunk).map(Item::Delay);
+            wait.into_iter()
+                .chain(std::iter::once(Item::Data(Bytes::from(frame.text))))
+        })
+        .collect();
+    sse(shape, items)
 }
 
 fn sse(shape: &dyn Shape, items: Vec<Item>) -> Reply {
@@ -886,8 +910,18 @@ fn aux_render<S: ErrorShape + ?Sized>(shape: &S, behavior: Behavior, normal: Rep
     }
 }
 
-/// Turns a content behavior into an answer with usage.
-fn output(state: &State, req: &GenRequest<'_>, behavior: Behavior) -> Output {
+/// What a content behavior generates.
+enum Content {
+    Text(String),
+    Chunks(usize),
+    /// Name, arguments JSON.
+    Tool(String, String),
+    /// Thinking, signature, text.
+    Thinking(String, String, String),
+}
+
+/// Turns generated content into an answer with usage.
+fn output(state: &State, req: &GenRequest<'_>, content: Content) -> Output {
     let (cache_read, cache_write) = state.cache_usage();
     let mut out = Output {
         thinking: None,
@@ -901,31 +935,23 @@ fn output(state: &State, req: &GenRequest<'_>, behavior: Behavior) -> Output {
             cache_write,
         },
     };
-    match behavior {
-        Behavior::Text(text) => out.text = words(&text),
-        Behavior::Chunks { n, .. } => out.text = (0..n).map(|i| format!("c{i} ")).collect(),
-        Behavior::ToolCall {
-            name,
-            arguments_json,
-        } => {
+    match content {
+        Content::Text(text) => out.text = words(&text),
+        Content::Chunks(n) => out.text = (0..n).map(|i| format!("c{i} ")).collect(),
+        Content::Tool(name, arguments) => {
             out.tool = Some(ToolOut {
                 id: format!("{}mock{:06}", req.tool_id_prefix, state.next_seq()),
                 name,
-                arguments: arguments_json,
+                arguments,
             })
         }
-        Behavior::Thinking {
-            thinking,
-            signature,
-            text,
-        } => {
+        Content::Thinking(thinking, signature, text) => {
             out.thinking = Some(ThinkingOut {
                 pieces: words(&thinking),
                 signature,
             });
             out.text = words(&text);
         }
-        other => unreachable!("not a content behavior: {other:?}"),
     }
     let visible = match &out.tool {
         Some(tool) => format!("{}{}", tool.name, tool.arguments),

@@ -542,8 +542,7 @@ impl Legacy {
 
 impl Shape for Legacy {
     fn body(&self, out: &Output) -> Value {
-        let text = format!("{}{}", out.thinking_text(), out.text());
-        let mut body = self.object(Self::choice(&text, Some("stop")));
+        let mut body = self.object(Self::choice(&out.text(), Some("stop")));
         body["usage"] = legacy_usage(out);
         body
     }
