@@ -1,1 +1,7 @@
-//! Test support.
+//! Test support: mock vendor upstreams and a harness that runs the `arouter` binary.
+
+pub mod harness;
+pub mod mock;
+
+pub use harness::RouterProcess;
+pub use mock::{approx_tokens, Behavior, MockUpstream, RecordedRequest, Vendor};
