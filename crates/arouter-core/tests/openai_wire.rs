@@ -92,7 +92,11 @@ fn rich_request_maps_every_field_into_the_hub() {
             },
         ]
     );
-    assert_eq!(req.messages.len(), 3, "user, assistant, tool results + user");
+    assert_eq!(
+        req.messages.len(),
+        3,
+        "user, assistant, tool results + user"
+    );
 
     let user = &req.messages[0];
     assert_eq!(user.role, Role::User);
@@ -283,7 +287,10 @@ fn rejection(body: Value) -> ApiError {
 fn validation_errors_name_the_field() {
     let user = json!({"role": "user", "content": "hi"});
     let cases = [
-        (json!({"messages": []}), "messages: must be a non-empty array"),
+        (
+            json!({"messages": []}),
+            "messages: must be a non-empty array",
+        ),
         (json!({"model": "x"}), "messages: must be a non-empty array"),
         (
             json!({"messages": [user, user, {"role": "robot", "content": "beep"}]}),
@@ -417,7 +424,10 @@ fn from_internal_hides_reasoning_when_excluded_and_nulls_missing_text() {
     let message = &got["choices"][0]["message"];
     assert_eq!(message["content"], Value::Null);
     assert_eq!(message["reasoning"], Value::Null);
-    assert_eq!(message["tool_calls"][0]["function"]["arguments"], json!("{}"));
+    assert_eq!(
+        message["tool_calls"][0]["function"]["arguments"],
+        json!("{}")
+    );
 }
 
 #[test]
@@ -555,7 +565,9 @@ fn error_chunk_and_body_use_openrouter_shape() {
     assert_eq!(chunk["choices"][0]["finish_reason"], json!("error"));
     assert_eq!(chunk["choices"][0]["delta"], json!({}));
 
-    let body = error_body(&ApiError::bad_request("messages: must be a non-empty array"));
+    let body = error_body(&ApiError::bad_request(
+        "messages: must be a non-empty array",
+    ));
     assert_eq!(
         body,
         json!({"error": {"code": 400, "message": "messages: must be a non-empty array"}})
@@ -640,16 +652,23 @@ fn build_picks_token_field_and_omits_key_and_tool_options() {
     let body: Value = serde_json::from_slice(&up.body).unwrap();
     assert_eq!(body["max_completion_tokens"], json!(1000));
     assert_eq!(body["top_k"], json!(5));
-    assert_eq!(body["reasoning_effort"], json!("high"), "800 of 1000 tokens");
+    assert_eq!(
+        body["reasoning_effort"],
+        json!("high"),
+        "800 of 1000 tokens"
+    );
     assert!(body.get("tool_choice").is_none());
     assert!(body.get("parallel_tool_calls").is_none());
     assert!(body.get("stream").is_none());
     assert_eq!(body["messages"], json!([{"role": "user", "content": "hi"}]));
 
     req.reasoning = None;
-    let body: Value =
-        serde_json::from_slice(&adapter::build(&req, &target(&p, "gpt-5-mini", None)).unwrap().body)
-            .unwrap();
+    let body: Value = serde_json::from_slice(
+        &adapter::build(&req, &target(&p, "gpt-5-mini", None))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
     assert_eq!(body["max_completion_tokens"], json!(1000));
     assert!(body.get("reasoning_effort").is_none());
 }
@@ -664,12 +683,9 @@ fn hub_to_wire_to_hub_round_trip_keeps_messages_and_tools() {
 
     // Thinking is dropped on the OpenAI wire; everything else survives.
     let mut expected = original.messages.clone();
-    expected[1].content.retain(|p| {
-        !matches!(
-            p,
-            Part::Thinking { .. } | Part::RedactedThinking { .. }
-        )
-    });
+    expected[1]
+        .content
+        .retain(|p| !matches!(p, Part::Thinking { .. } | Part::RedactedThinking { .. }));
     assert_eq!(back.messages, expected);
     assert_eq!(back.tools, original.tools);
     assert_eq!(back.tool_choice, original.tool_choice);
@@ -763,12 +779,20 @@ fn parse_error_reads_openai_openrouter_and_plain_bodies() {
     let err = adapter::parse_error("openai", 400, &fixture("error_openai.json"));
     assert_eq!(err.kind, ErrorKind::ContextLength);
     assert_eq!(err.status, 400);
-    assert!(err.message.starts_with("openai: This model's maximum context length"));
-    assert_eq!(err.metadata.as_ref().unwrap()["provider_name"], json!("openai"));
+    assert!(err
+        .message
+        .starts_with("openai: This model's maximum context length"));
+    assert_eq!(
+        err.metadata.as_ref().unwrap()["provider_name"],
+        json!("openai")
+    );
 
     let err = adapter::parse_error("openrouter", 429, &fixture("error_openrouter.json"));
     assert_eq!(err.kind, ErrorKind::RateLimited);
-    assert_eq!(err.message, "openrouter: Rate limit exceeded: free-models-per-min");
+    assert_eq!(
+        err.message,
+        "openrouter: Rate limit exceeded: free-models-per-min"
+    );
 
     let err = adapter::parse_error("ollama", 404, br#"{"error":"model \"llama9\" not found"}"#);
     assert_eq!(err.kind, ErrorKind::NotFound);
@@ -887,7 +911,11 @@ fn parallel_tool_call_stream_decodes_into_two_blocks_with_valid_json() {
             StreamEvent::BlockDelta {
                 delta: BlockDelta::ToolInput(fragment),
                 ..
-            } => calls.last_mut().expect("a call is open").2.push_str(fragment),
+            } => calls
+                .last_mut()
+                .expect("a call is open")
+                .2
+                .push_str(fragment),
             _ => {}
         }
     }
@@ -963,7 +991,10 @@ fn openrouter_reasoning_stream_keeps_signature_and_does_not_double_text() {
 #[test]
 fn deepseek_stream_without_done_ends_cleanly_after_finish_reason() {
     let (events, err) = decode_all_splits("stream_deepseek.sse");
-    assert!(err.is_none(), "finish_reason seen: a missing [DONE] is fine");
+    assert!(
+        err.is_none(),
+        "finish_reason seen: a missing [DONE] is fine"
+    );
     assert_well_formed(&events);
     assert!(events.contains(&StreamEvent::BlockDelta {
         index: 0,
@@ -1021,4 +1052,46 @@ fn dropped_stream_is_an_error_after_closing_blocks() {
 fn non_json_chunk_is_an_error() {
     let (_, err) = decode(b"data: {not json\n\n", 0);
     assert!(err.unwrap().message.contains("invalid response body"));
+}
+
+#[test]
+fn whole_tool_calls_reusing_index_zero_become_separate_blocks() {
+    // Gemini's OpenAI endpoint and Ollama send complete calls, each at index 0.
+    let stream = concat!(
+        "data: {\"id\":\"g\",\"model\":\"gemini-2.5-flash\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":1}\"}}]}}]}\n\n",
+        "data: {\"id\":\"g\",\"model\":\"gemini-2.5-flash\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let (events, err) = decode(stream.as_bytes(), 0);
+    assert!(err.is_none());
+    assert_well_formed(&events);
+    let starts: Vec<&BlockStart> = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::BlockStart { block, .. } => Some(block),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            &BlockStart::ToolUse {
+                id: "a".into(),
+                name: "f".into()
+            },
+            &BlockStart::ToolUse {
+                id: "b".into(),
+                name: "g".into()
+            },
+        ]
+    );
+    assert_eq!(
+        events.last(),
+        Some(&StreamEvent::Finish {
+            reason: StopReason::ToolCalls,
+            native: Some("stop".into()),
+            stop_sequence: None
+        }),
+        "\"stop\" after tool calls means tool_calls"
+    );
 }

@@ -40,7 +40,12 @@ pub fn request_body(req: &ChatRequest, target: &Target) -> Value {
     let optional = [
         ("temperature", req.temperature.map(|v| json!(v))),
         ("top_p", req.top_p.map(|v| json!(v))),
-        ("top_k", req.top_k.filter(|_| accepts_top_k(target)).map(|v| json!(v))),
+        (
+            "top_k",
+            req.top_k
+                .filter(|_| accepts_top_k(target))
+                .map(|v| json!(v)),
+        ),
         ("seed", req.seed.map(|v| json!(v))),
         ("frequency_penalty", req.frequency_penalty.map(|v| json!(v))),
         ("presence_penalty", req.presence_penalty.map(|v| json!(v))),
@@ -49,7 +54,10 @@ pub fn request_body(req: &ChatRequest, target: &Target) -> Value {
         ("top_logprobs", req.top_logprobs.map(|v| json!(v))),
         ("n", req.n.map(|v| json!(v))),
         ("user", req.user.as_ref().map(|v| json!(v))),
-        ("response_format", req.response_format.as_ref().map(response_format)),
+        (
+            "response_format",
+            req.response_format.as_ref().map(response_format),
+        ),
         ("reasoning_effort", reasoning_effort(req, target)),
     ];
     for (key, value) in optional {
@@ -501,8 +509,7 @@ fn fallback_message(status: u16, body: &[u8]) -> String {
 enum Open {
     Text,
     Thinking,
-    /// A tool call, by its position in `Decoder::tools`.
-    Tool(usize),
+    Tool,
 }
 
 /// One upstream tool call seen in the stream.
@@ -570,7 +577,10 @@ impl Decoder {
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             let has_tools = !self.tools.is_empty();
-            self.finish = Some((stop_reason(Some(reason), has_tools), Some(reason.to_string())));
+            self.finish = Some((
+                stop_reason(Some(reason), has_tools),
+                Some(reason.to_string()),
+            ));
         }
         Ok(())
     }
@@ -652,8 +662,14 @@ impl Decoder {
     /// A `tool_calls[]` entry: the first sight of a call (by `index`, or a new `id` at a reused
     /// index, as some servers send) opens its block; argument fragments become `ToolInput`.
     fn tool_call(&mut self, call: &Value, position: u64, out: &mut Vec<StreamEvent>) {
-        let upstream_index = call.get("index").and_then(Value::as_u64).unwrap_or(position);
-        let id = call.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let upstream_index = call
+            .get("index")
+            .and_then(Value::as_u64)
+            .unwrap_or(position);
+        let id = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let function = call.get("function");
         let name = function
             .and_then(|f| f.get("name"))
@@ -686,7 +702,7 @@ impl Decoder {
                     id,
                     block,
                 });
-                self.open = Some((block, Open::Tool(self.tools.len() - 1)));
+                self.open = Some((block, Open::Tool));
                 block
             }
         };

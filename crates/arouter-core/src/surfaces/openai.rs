@@ -3,8 +3,8 @@
 
 use crate::error::ApiError;
 use crate::model::{
-    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message,
-    Part, Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
+    Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -198,7 +198,12 @@ fn add_message(req: &mut ChatRequest, m: &Value, path: &str) -> Result<(), ApiEr
             };
             push_user_parts(&mut req.messages, vec![result]);
         }
-        other => return Err(bad(&join(path, "role"), format!("unknown role \"{other}\""))),
+        other => {
+            return Err(bad(
+                &join(path, "role"),
+                format!("unknown role \"{other}\""),
+            ))
+        }
     }
     Ok(())
 }
@@ -299,7 +304,10 @@ fn image_part(part: &Obj, path: &str) -> Result<Part, ApiError> {
             detail: None,
         }),
         Some(Value::Object(image)) => Ok(Part::Image {
-            source: media_source(&req_str(image, &image_path, "url")?, &join(&image_path, "url"))?,
+            source: media_source(
+                &req_str(image, &image_path, "url")?,
+                &join(&image_path, "url"),
+            )?,
             detail: opt_str(image, &image_path, "detail")?,
         }),
         Some(_) => Err(bad(&image_path, "expected an object with a url")),
@@ -329,8 +337,12 @@ fn file_part(part: &Obj, path: &str) -> Result<Part, ApiError> {
 /// A base64 `data:` URL or an http(s) URL.
 fn media_source(url: &str, path: &str) -> Result<MediaSource, ApiError> {
     if url.starts_with("data:") {
-        let (media_type, data) = parse_data_url(url)
-            .ok_or_else(|| bad(path, "expected a data URL of the form data:<mime>;base64,<data>"))?;
+        let (media_type, data) = parse_data_url(url).ok_or_else(|| {
+            bad(
+                path,
+                "expected a data URL of the form data:<mime>;base64,<data>",
+            )
+        })?;
         return Ok(MediaSource::Base64 { media_type, data });
     }
     if url.starts_with("http://") || url.starts_with("https://") {
@@ -370,14 +382,14 @@ fn assistant_parts(obj: &Obj, path: &str) -> Result<Vec<Part>, ApiError> {
     let content_path = join(path, "content");
     match field(obj, "content") {
         None => {}
-        Some(Value::String(s)) => {
-            if !s.is_empty() {
-                parts.push(Part::text(s.clone()));
-            }
-        }
+        Some(Value::String(s)) if s.is_empty() => {}
+        Some(Value::String(s)) => parts.push(Part::text(s.clone())),
         Some(Value::Array(items)) => {
             for (j, item) in items.iter().enumerate() {
-                parts.push(assistant_content_part(item, &format!("{content_path}[{j}]"))?);
+                parts.push(assistant_content_part(
+                    item,
+                    &format!("{content_path}[{j}]"),
+                )?);
             }
         }
         Some(_) => {
@@ -493,7 +505,9 @@ fn arguments_text(args: Option<&Value>, path: &str) -> Result<String, ApiError> 
 
 fn tools(obj: &Obj) -> Result<Vec<Tool>, ApiError> {
     if let Some(list) = field(obj, "tools") {
-        let list = list.as_array().ok_or_else(|| bad("tools", "expected an array"))?;
+        let list = list
+            .as_array()
+            .ok_or_else(|| bad("tools", "expected an array"))?;
         return list
             .iter()
             .enumerate()
@@ -508,8 +522,8 @@ fn tools(obj: &Obj) -> Result<Vec<Tool>, ApiError> {
                     ));
                 }
                 let fn_path = join(&path, "function");
-                let function =
-                    opt_obj(tool, &path, "function")?.ok_or_else(|| bad(&fn_path, "is required"))?;
+                let function = opt_obj(tool, &path, "function")?
+                    .ok_or_else(|| bad(&fn_path, "is required"))?;
                 function_tool(function, &fn_path)
             })
             .collect();
@@ -532,7 +546,12 @@ fn function_tool(function: &Obj, path: &str) -> Result<Tool, ApiError> {
     let parameters = match field(function, "parameters") {
         None => json!({"type": "object", "properties": {}}),
         Some(Value::Object(o)) => Value::Object(o.clone()),
-        Some(_) => return Err(bad(&join(path, "parameters"), "expected a JSON Schema object")),
+        Some(_) => {
+            return Err(bad(
+                &join(path, "parameters"),
+                "expected a JSON Schema object",
+            ))
+        }
     };
     Ok(Tool {
         name: req_str(function, path, "name")?,
@@ -644,8 +663,9 @@ fn apply_effort(r: &mut Reasoning, effort: &str, path: &str) -> Result<(), ApiEr
         r.enabled = Some(false);
         return Ok(());
     }
-    r.effort =
-        Some(Effort::parse(effort).ok_or_else(|| bad(path, format!("unknown effort \"{effort}\"")))?);
+    r.effort = Some(
+        Effort::parse(effort).ok_or_else(|| bad(path, format!("unknown effort \"{effort}\"")))?,
+    );
     Ok(())
 }
 
