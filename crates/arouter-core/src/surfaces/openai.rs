@@ -382,11 +382,8 @@ fn assistant_parts(obj: &Obj, path: &str) -> Result<Vec<Part>, ApiError> {
     let content_path = join(path, "content");
     match field(obj, "content") {
         None => {}
-        Some(Value::String(s)) => {
-            if !s.is_empty() {
-                parts.push(Part::text(s.clone()));
-            }
-        }
+        Some(Value::String(s)) if s.is_empty() => {}
+        Some(Value::String(s)) => parts.push(Part::text(s.clone())),
         Some(Value::Array(items)) => {
             for (j, item) in items.iter().enumerate() {
                 parts.push(assistant_content_part(
