@@ -47,7 +47,7 @@ struct Content {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum OutPart {
-    Typed(WirePart),
+    Typed(Box<WirePart>),
     Raw(Value),
 }
 
@@ -252,11 +252,6 @@ struct BlobIn {
 }
 
 #[derive(Deserialize)]
-struct ErrorEnvelope {
-    error: GoogleError,
-}
-
-#[derive(Deserialize)]
 struct GoogleError {
     code: Option<u16>,
     message: Option<String>,
@@ -426,8 +421,12 @@ fn system_instruction(system: &[Part]) -> Option<Content> {
     (!parts.is_empty()).then_some(Content { role: None, parts })
 }
 
+fn typed(part: WirePart) -> OutPart {
+    OutPart::Typed(Box::new(part))
+}
+
 fn text_part(text: String) -> OutPart {
-    OutPart::Typed(WirePart {
+    typed(WirePart {
         text: Some(text),
         ..WirePart::default()
     })
@@ -521,7 +520,7 @@ fn content_part(part: &Part) -> Result<Option<OutPart>, ApiError> {
         Part::Text { text, .. } if text.is_empty() => None,
         Part::Text { text, .. } => Some(text_part(text.clone())),
         Part::Image { source, .. } => Some(media_part(source, None, "image/jpeg")),
-        Part::Audio { data, format } => Some(OutPart::Typed(WirePart {
+        Part::Audio { data, format } => Some(typed(WirePart {
             inline_data: Some(Blob {
                 mime_type: format!("audio/{}", format.to_ascii_lowercase()),
                 data: data.clone(),
@@ -564,7 +563,7 @@ fn function_call_part(
             "messages[{index}]: arguments of tool call \"{id}\" must be a JSON object"
         )));
     }
-    Ok(OutPart::Typed(WirePart {
+    Ok(typed(WirePart {
         function_call: Some(FunctionCallOut {
             id: id.to_string(),
             name: name.to_string(),
@@ -596,7 +595,7 @@ fn tool_result_parts(
         _ if is_error => json!({ "error": text }),
         _ => json!({ "result": text }),
     };
-    let mut parts = vec![OutPart::Typed(WirePart {
+    let mut parts = vec![typed(WirePart {
         function_response: Some(FunctionResponseOut {
             id: id.to_string(),
             name,
@@ -645,7 +644,7 @@ fn media_part(source: &MediaSource, filename: Option<&str>, default_mime: &str) 
             },
         },
     };
-    OutPart::Typed(part)
+    typed(part)
 }
 
 /// `data:<mime>;base64,<data>` → (mime, data).
@@ -1472,15 +1471,14 @@ pub fn parse(provider: &str, body: &[u8]) -> Result<ChatResponse, ApiError> {
 /// Maps a non-2xx answer (`{"error":{"code","message","status","details"}}`, or the same inside
 /// a one-element array as `streamGenerateContent` without `alt=sse` sends it).
 pub fn parse_error(provider: &str, status: u16, body: &[u8]) -> ApiError {
-    let envelope = serde_json::from_slice::<ErrorEnvelope>(body)
-        .ok()
-        .or_else(|| {
-            serde_json::from_slice::<Vec<ErrorEnvelope>>(body)
-                .ok()
-                .and_then(|v| v.into_iter().next())
-        });
-    match envelope {
-        Some(envelope) => google_error(provider, Some(status), envelope.error, body),
+    let value = serde_json::from_slice::<Value>(body).ok();
+    let error = match &value {
+        Some(Value::Array(items)) => items.first().and_then(|v| v.get("error")),
+        Some(v) => v.get("error"),
+        None => None,
+    };
+    match error {
+        Some(error) => error_object(provider, Some(status), error, body),
         None => upstream_error(
             provider,
             status,
@@ -1490,11 +1488,16 @@ pub fn parse_error(provider: &str, status: u16, body: &[u8]) -> ApiError {
     }
 }
 
-/// An error object found inside a 2xx body or stream.
+/// An error object from an error body, a 2xx body or a stream chunk.
 fn error_object(provider: &str, status: Option<u16>, error: &Value, raw: &[u8]) -> ApiError {
-    match GoogleError::deserialize(error) {
-        Ok(e) => google_error(provider, status, e, raw),
-        Err(_) => upstream_error(provider, 502, "upstream sent an error".into(), raw),
+    let fallback = status.filter(|s| *s >= 400).unwrap_or(502);
+    match error {
+        Value::Object(_) => match GoogleError::deserialize(error) {
+            Ok(e) => google_error(provider, status, e, raw),
+            Err(_) => upstream_error(provider, fallback, "upstream sent an error".into(), raw),
+        },
+        Value::String(message) => upstream_error(provider, fallback, message.clone(), raw),
+        _ => upstream_error(provider, fallback, "upstream sent an error".into(), raw),
     }
 }
 
