@@ -4,7 +4,7 @@
 use super::{bad_body, StreamDecoder, Target, UpstreamRequest};
 use crate::error::{upstream_error, ApiError, ErrorKind};
 use crate::model::{
-    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, MediaSource, Message, Part,
+    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
     Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use crate::sse::SseEvent;
@@ -860,17 +860,16 @@ fn thinking_config(
     }
     let include_thoughts = Some(!reasoning.exclude);
     if level_model && reasoning.max_tokens.is_none() {
-        if let Some(effort) = reasoning.effort {
-            let level = match effort {
-                crate::model::Effort::Minimal | crate::model::Effort::Low => "low",
-                crate::model::Effort::Medium | crate::model::Effort::High => "high",
-            };
-            return Some(ThinkingConfig {
-                thinking_budget: None,
-                thinking_level: Some(level),
-                include_thoughts,
-            });
-        }
+        // No effort: the model's own default level (dynamic, "high").
+        let level = reasoning.effort.map(|effort| match effort {
+            Effort::Minimal | Effort::Low => "low",
+            Effort::Medium | Effort::High => "high",
+        });
+        return Some(ThinkingConfig {
+            thinking_budget: None,
+            thinking_level: level,
+            include_thoughts,
+        });
     }
     Some(ThinkingConfig {
         thinking_budget: Some(reasoning.budget(max_tokens)),
@@ -1799,5 +1798,273 @@ impl StreamDecoder for Decoder {
             "stream ended before finishReason".into(),
             b"",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reasoning(effort: Option<Effort>, enabled: Option<bool>) -> Reasoning {
+        Reasoning {
+            effort,
+            max_tokens: None,
+            exclude: false,
+            enabled,
+        }
+    }
+
+    fn config_json(config: Option<ThinkingConfig>) -> Value {
+        serde_json::to_value(config).unwrap_or_default()
+    }
+
+    #[test]
+    fn thinking_budget_for_older_models_and_levels_for_gemini3() {
+        let on = reasoning(Some(Effort::Medium), None);
+        assert_eq!(
+            config_json(thinking_config(&on, 2000, false, "gemini-2.5-flash")),
+            json!({"thinkingBudget": 1000, "includeThoughts": true})
+        );
+        assert_eq!(
+            config_json(thinking_config(&on, 2000, true, "gemini-3-pro-preview")),
+            json!({"thinkingLevel": "high", "includeThoughts": true})
+        );
+        let off = reasoning(None, Some(false));
+        assert_eq!(
+            config_json(thinking_config(&off, 2000, false, "gemini-2.5-flash")),
+            json!({"thinkingBudget": 0})
+        );
+        assert_eq!(
+            config_json(thinking_config(&off, 2000, true, "gemini-3-flash-preview")),
+            json!({"thinkingLevel": "minimal"})
+        );
+        let hidden = Reasoning {
+            exclude: true,
+            max_tokens: Some(512),
+            ..Reasoning::default()
+        };
+        assert_eq!(
+            config_json(thinking_config(&hidden, 2000, true, "gemini-3-pro-preview")),
+            json!({"thinkingBudget": 512, "includeThoughts": false})
+        );
+        let just_on = reasoning(None, Some(true));
+        assert_eq!(
+            config_json(thinking_config(
+                &just_on,
+                2000,
+                true,
+                "gemini-3-pro-preview"
+            )),
+            json!({"includeThoughts": true})
+        );
+        assert!(thinking_config(&Reasoning::default(), 2000, false, "gemini-2.5-pro").is_none());
+    }
+
+    #[test]
+    fn gemini3_detection() {
+        assert!(uses_thinking_level("gemini-3-pro-preview"));
+        assert!(uses_thinking_level("models/gemini-3.1-flash"));
+        assert!(uses_thinking_level("gemini-10-ultra"));
+        assert!(!uses_thinking_level("gemini-2.5-pro"));
+        assert!(!uses_thinking_level("gemini-exp-1206"));
+        assert!(!uses_thinking_level("gemma-3-27b-it"));
+    }
+
+    #[test]
+    fn mime_guessing_and_data_urls() {
+        assert_eq!(
+            guess_mime("https://x/y/cat.PNG?x=1#f").as_deref(),
+            Some("image/png")
+        );
+        assert_eq!(guess_mime("https://x.example/photo"), None);
+        assert_eq!(guess_mime("a.mp3").as_deref(), Some("audio/mp3"));
+        assert_eq!(
+            parse_data_url("data:image/webp;base64,AAAA"),
+            Some(("image/webp".into(), "AAAA".into()))
+        );
+        assert_eq!(parse_data_url("data:text/plain,hello"), None);
+        assert_eq!(parse_data_url("https://x/y.png"), None);
+    }
+
+    #[test]
+    fn tool_results_always_send_an_object() {
+        let response = |text: &str, is_error: bool| {
+            let parts = tool_result_parts("id", "f".into(), &[Part::text(text)], is_error)
+                .expect("converts");
+            serde_json::to_value(&parts[0]).expect("serialises")["functionResponse"]["response"]
+                .clone()
+        };
+        assert_eq!(response(r#"{"ok":true}"#, false), json!({"ok": true}));
+        assert_eq!(response("[1,2]", false), json!({"result": "[1,2]"}));
+        assert_eq!(response("42", false), json!({"result": "42"}));
+        assert_eq!(response("boom", true), json!({"error": "boom"}));
+    }
+
+    #[test]
+    fn tool_result_media_follows_the_function_response() {
+        let content = vec![
+            Part::text("see image"),
+            Part::Image {
+                source: MediaSource::Base64 {
+                    media_type: "image/png".into(),
+                    data: "AAAA".into(),
+                },
+                detail: None,
+            },
+        ];
+        let parts = tool_result_parts("id", "shot".into(), &content, false).expect("converts");
+        let json = serde_json::to_value(&parts).expect("serialises");
+        assert_eq!(
+            json,
+            json!([
+                {"functionResponse": {"id": "id", "name": "shot", "response": {"result": "see image"}}},
+                {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}
+            ])
+        );
+    }
+
+    #[test]
+    fn a_trailing_thinking_signature_goes_on_the_previous_part() {
+        let message = Message {
+            role: Role::Assistant,
+            content: vec![
+                Part::text("answer"),
+                Part::Thinking {
+                    text: String::new(),
+                    signature: Some("tail".into()),
+                },
+            ],
+        };
+        let parts = message_parts(&message, 0, &mut HashMap::new()).expect("converts");
+        assert_eq!(
+            serde_json::to_value(&parts).expect("serialises"),
+            json!([{"text": "answer", "thoughtSignature": "tail"}])
+        );
+    }
+
+    #[test]
+    fn extra_fills_gaps_without_overriding_hub_values() {
+        let mut body = json!({
+            "contents": [],
+            "tools": [{"functionDeclarations": []}],
+            "generationConfig": {"temperature": 0.5}
+        });
+        let extra = json!({
+            "tools": [{"googleSearch": {}}],
+            "generationConfig": {"temperature": 1.0, "mediaResolution": "MEDIA_RESOLUTION_LOW"},
+            "cachedContent": "cachedContents/abc",
+            "contents": "ignored"
+        });
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, &extra) {
+            merge_extra(b, e);
+        }
+        assert_eq!(
+            body,
+            json!({
+                "contents": [],
+                "tools": [{"functionDeclarations": []}, {"googleSearch": {}}],
+                "generationConfig": {"temperature": 0.5, "mediaResolution": "MEDIA_RESOLUTION_LOW"},
+                "cachedContent": "cachedContents/abc"
+            })
+        );
+    }
+
+    #[test]
+    fn finish_reasons() {
+        assert_eq!(stop_reason("STOP", false), StopReason::Stop);
+        assert_eq!(stop_reason("STOP", true), StopReason::ToolCalls);
+        assert_eq!(stop_reason("MAX_TOKENS", true), StopReason::Length);
+        for filtered in [
+            "SAFETY",
+            "RECITATION",
+            "BLOCKLIST",
+            "PROHIBITED_CONTENT",
+            "SPII",
+        ] {
+            assert_eq!(stop_reason(filtered, false), StopReason::ContentFilter);
+        }
+        for error in ["MALFORMED_FUNCTION_CALL", "OTHER", "SOMETHING_NEW"] {
+            assert_eq!(stop_reason(error, false), StopReason::Error);
+        }
+    }
+
+    #[test]
+    fn retry_info_is_rounded_up() {
+        let details = vec![
+            json!({"@type": "type.googleapis.com/google.rpc.Help"}),
+            json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.2s"}),
+        ];
+        assert_eq!(retry_delay(&details), Some(2));
+        assert_eq!(retry_delay(&[json!({"retryDelay": "soon"})]), None);
+    }
+
+    #[test]
+    fn sanitiser_edge_cases() {
+        // Boolean and empty schemas, tuples, and a self-referencing root.
+        assert_eq!(sanitize_schema(&json!(true)), json!({}));
+        assert_eq!(
+            sanitize_schema(
+                &json!({"type": "array", "items": [{"type": "string"}, {"type": "integer"}]})
+            ),
+            json!({"type": "ARRAY", "items": {"anyOf": [{"type": "STRING"}, {"type": "INTEGER"}]}})
+        );
+        assert_eq!(
+            sanitize_schema(&json!({"type": "object", "properties": {"next": {"$ref": "#"}}})),
+            json!({"type": "OBJECT", "properties": {"next": {"type": "OBJECT", "properties": {"next": {"type": "OBJECT"}}}}})
+        );
+        assert_eq!(
+            sanitize_schema(&json!({"$ref": "#/$defs/missing"})),
+            json!({"type": "OBJECT"})
+        );
+        assert_eq!(
+            sanitize_schema(&json!({"type": "integer", "enum": [1, 2, null]})),
+            json!({"type": "INTEGER", "enum": ["1", "2"], "format": "enum", "nullable": true})
+        );
+        assert_eq!(
+            sanitize_schema(&json!({"type": "string", "format": "uri"})),
+            json!({"type": "STRING"})
+        );
+    }
+
+    #[test]
+    fn argument_less_tools_send_no_parameters() {
+        assert_eq!(
+            function_parameters(&json!({"type": "object", "properties": {}})),
+            None
+        );
+        assert_eq!(function_parameters(&json!({})), None);
+        assert_eq!(function_parameters(&Value::Null), None);
+        assert!(function_parameters(
+            &json!({"type": "object", "properties": {"a": {"type": "string"}}})
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn signature_only_parts_become_thinking() {
+        let mut content = Vec::new();
+        push_piece(&mut content, classify(&json!({"text": "hi"})));
+        push_piece(
+            &mut content,
+            classify(&json!({"text": "", "thoughtSignature": "s"})),
+        );
+        assert_eq!(
+            content,
+            vec![
+                Part::text("hi"),
+                Part::Thinking {
+                    text: String::new(),
+                    signature: Some("s".into())
+                }
+            ]
+        );
+        assert!(matches!(
+            classify(&json!({"thoughtSignature": "s"})),
+            Piece::Thought { .. }
+        ));
+        assert!(matches!(
+            classify(&json!({"executableCode": {"code": "1"}})),
+            Piece::Other(_)
+        ));
     }
 }
