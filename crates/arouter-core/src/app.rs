@@ -9,8 +9,10 @@ use arc_swap::ArcSwap;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub struct App {
     config: ArcSwap<Config>,
@@ -23,6 +25,9 @@ pub struct App {
     /// Keychain lookups per provider id (`None` = no entry), so the request path does not
     /// touch D-Bus after the first request.
     keychain_cache: RwLock<HashMap<String, Option<Arc<str>>>>,
+    /// Requests whose ledger row is not written yet (streams can outlive their connection).
+    inflight: AtomicUsize,
+    settled: Notify,
 }
 
 impl App {
@@ -48,6 +53,8 @@ impl App {
             http,
             limiter: RateLimiter::default(),
             keychain_cache: RwLock::new(HashMap::new()),
+            inflight: AtomicUsize::new(0),
+            settled: Notify::new(),
         }))
     }
 
@@ -94,6 +101,27 @@ impl App {
     /// Forget a cached keychain entry (after it changed, or the upstream rejected it).
     pub fn forget_credential(&self, provider: &str) {
         self.keychain_cache.write().remove(provider);
+    }
+
+    pub(crate) fn request_started(&self) {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(crate) fn request_recorded(&self) {
+        if self.inflight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.settled.notify_waiters();
+        }
+    }
+
+    /// Waits until every started request has handed its ledger row over (for shutdown).
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            if self.inflight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Looks a provider up in a config snapshot.

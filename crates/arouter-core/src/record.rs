@@ -47,6 +47,7 @@ impl Recorder {
         request_body: Option<Value>,
         streamed: bool,
     ) -> Recorder {
+        app.request_started();
         Recorder {
             app,
             rec: Some(UsageRecord {
@@ -134,6 +135,7 @@ impl Recorder {
             r.response_body = response_body;
             r.latency_ms = self.elapsed_ms();
             self.app.store.record(r);
+            self.app.request_recorded();
         }
     }
 }
@@ -143,6 +145,7 @@ impl Drop for Recorder {
         if let Some(mut r) = self.rec.take() {
             r.latency_ms = self.started.elapsed().as_millis() as i64;
             self.app.store.record(r);
+            self.app.request_recorded();
         }
     }
 }

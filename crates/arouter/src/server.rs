@@ -83,13 +83,17 @@ pub async fn run(
     shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
-    match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(e))) => tracing::error!("server error: {e}"),
-        Ok(Err(e)) => tracing::error!("server task failed: {e}"),
-        Err(_) => {
-            tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping")
+    let drained = async {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("server error: {e}"),
+            Err(e) => tracing::error!("server task failed: {e}"),
         }
+        // Streams whose client left may still be finishing their ledger rows.
+        app.settled().await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
+        tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping");
     }
     watcher.abort();
     let s = store.clone();

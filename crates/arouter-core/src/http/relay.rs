@@ -403,19 +403,19 @@ impl Job {
                     let cost = p.pricing.prices.cost_pusd(&result.usage);
                     encoder.finish(pusd_to_usd(cost), &mut values);
                 }
-                for v in values.drain(..) {
-                    let frame = self.codec.frame(&v);
-                    if store {
-                        transcript.push(v);
-                    }
+                let mut frames: Vec<Bytes> = values.iter().map(|v| self.codec.frame(v)).collect();
+                frames.extend(self.codec.done_frame());
+                if store {
+                    transcript.append(&mut values);
+                }
+                // Record before the last bytes go out: once the client has the whole body a
+                // graceful shutdown may stop this task.
+                rec.done(200, None, store.then_some(Value::Array(transcript)));
+                for frame in frames {
                     if tx.send(Out::Frame(frame)).await.is_err() {
                         return;
                     }
                 }
-                if let Some(done) = self.codec.done_frame() {
-                    let _ = tx.send(Out::Frame(done)).await;
-                }
-                rec.done(200, None, store.then_some(Value::Array(transcript)));
             }
             Err(e) => {
                 rec.finish_reason(Some("error".into()), result.native_finish);
