@@ -1,0 +1,71 @@
+//! Runs the official Python SDK tests (tests/sdk, pytest) against the real binary with mock
+//! upstreams of every kind. The venv comes from tests/run-all.sh (`AROUTER_PYTHON`).
+
+use arouter_tests::{Behavior, MockUpstream, RouterProcess, Vendor};
+use serde_json::json;
+use std::path::PathBuf;
+
+fn python() -> Option<String> {
+    match std::env::var("AROUTER_PYTHON") {
+        Ok(p) if !p.is_empty() => Some(p),
+        _ => {
+            // Outside tests/run-all.sh, a venv left by an earlier run still counts.
+            let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+            venv.exists().then(|| venv.display().to_string())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_sdks() {
+    let Some(py) = python() else {
+        assert!(
+            std::env::var("AROUTER_TEST_KEYRING").is_err(),
+            "AROUTER_PYTHON must be set when running the full suite"
+        );
+        eprintln!("skipped: no Python venv (run tests/run-all.sh)");
+        return;
+    };
+    let mut mocks = Vec::new();
+    let mut cfg = String::new();
+    for (vendor, id) in [(Vendor::OpenAi, "oa"), (Vendor::Anthropic, "an"), (Vendor::Gemini, "gm")] {
+        let text = MockUpstream::start(vendor).await;
+        let tools = MockUpstream::start(vendor).await;
+        for _ in 0..50 {
+            tools.push(Behavior::tool_call("get_weather", &json!({"city": "Paris"})));
+        }
+        cfg.push_str(&text.provider_toml(id, None));
+        cfg.push_str(&tools.provider_toml(&format!("{id}tools"), None));
+        mocks.push(text);
+        mocks.push(tools);
+    }
+    let err = MockUpstream::start(Vendor::OpenAi).await;
+    for _ in 0..20 {
+        err.push(Behavior::Error {
+            status: 429,
+            body: None,
+            retry_after: Some(1),
+        });
+    }
+    cfg.push_str(&err.provider_toml("oaerr", None));
+    let router = RouterProcess::start(&cfg).await;
+    let sdk_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk");
+    let out = tokio::process::Command::new(&py)
+        .args(["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"])
+        .arg(&sdk_dir)
+        .env("AROUTER_BASE_URL", &router.base_url)
+        .env("AROUTER_APP_KEY", &router.app_key)
+        .env("AROUTER_ADMIN_KEY", &router.admin_key)
+        .current_dir(&sdk_dir)
+        .output()
+        .await
+        .expect("run pytest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pytest failed:\n{stdout}\n{stderr}\n--- router log ---\n{}",
+        router.stderr_log()
+    );
+    eprintln!("{stdout}");
+}
