@@ -1006,7 +1006,7 @@ pub struct Decoder {
     usage: WireUsage,
     /// `message_stop` seen: the stream is complete.
     complete: bool,
-    /// An `error` event ended the stream (already reported).
+    /// An `error` event or a garbled event ended the stream (already reported as `Err`).
     failed: bool,
 }
 
@@ -1134,13 +1134,14 @@ impl StreamDecoder for Decoder {
         if self.complete || self.failed {
             return Ok(());
         }
-        let event: WireEvent = serde_json::from_str(&ev.data).map_err(|e| {
-            super::bad_body(
-                &self.provider,
-                &format!("invalid stream event ({e})"),
-                ev.data.as_bytes(),
-            )
-        })?;
+        let event: WireEvent = match serde_json::from_str(&ev.data) {
+            Ok(event) => event,
+            Err(e) => {
+                self.failed = true;
+                let what = format!("invalid stream event ({e})");
+                return Err(super::bad_body(&self.provider, &what, ev.data.as_bytes()));
+            }
+        };
         match event {
             WireEvent::MessageStart { message } => {
                 out.push(StreamEvent::Start {
