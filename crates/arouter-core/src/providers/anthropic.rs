@@ -1187,3 +1187,431 @@ impl StreamDecoder for Decoder {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ProviderConfig, ProviderKind};
+    use crate::model::{Effort, Tool};
+    use serde_json::json;
+
+    fn provider() -> ProviderConfig {
+        ProviderConfig {
+            id: "claude".into(),
+            kind: ProviderKind::Anthropic,
+            base_url: "http://127.0.0.1:9".into(),
+            api_key_env: None,
+            headers: Default::default(),
+            models: Vec::new(),
+            connect_timeout_secs: 1,
+            first_byte_timeout_secs: 1,
+            idle_timeout_secs: 1,
+        }
+    }
+
+    fn try_body(req: &ChatRequest) -> Result<Value, ApiError> {
+        let provider = provider();
+        let target = Target {
+            provider: &provider,
+            model: "claude-test",
+            api_key: None,
+            default_max_tokens: 4096,
+        };
+        let built = build(req, &target)?;
+        Ok(serde_json::from_slice(&built.body).expect("body is JSON"))
+    }
+
+    fn body(req: &ChatRequest) -> Value {
+        try_body(req).expect("request builds")
+    }
+
+    fn user(parts: Vec<Part>) -> Message {
+        Message {
+            role: Role::User,
+            content: parts,
+        }
+    }
+
+    fn assistant(parts: Vec<Part>) -> Message {
+        Message {
+            role: Role::Assistant,
+            content: parts,
+        }
+    }
+
+    fn hello() -> ChatRequest {
+        ChatRequest {
+            messages: vec![user(vec![Part::text("hi")])],
+            ..ChatRequest::default()
+        }
+    }
+
+    fn tool(name: &str) -> Tool {
+        Tool {
+            name: name.into(),
+            description: None,
+            parameters: json!({"type": "object", "properties": {}}),
+            strict: None,
+            cache_control: None,
+        }
+    }
+
+    fn reasoning(effort: Option<Effort>, max_tokens: Option<u32>) -> Option<Reasoning> {
+        Some(Reasoning {
+            effort,
+            max_tokens,
+            ..Reasoning::default()
+        })
+    }
+
+    #[test]
+    fn rejects_what_anthropic_cannot_do() {
+        let req = ChatRequest {
+            n: Some(2),
+            ..hello()
+        };
+        let err = try_body(&req).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert_eq!(err.message, "n > 1 is not supported by anthropic");
+
+        let req = ChatRequest {
+            messages: vec![user(vec![Part::Audio {
+                data: "UklGRg==".into(),
+                format: "wav".into(),
+            }])],
+            ..ChatRequest::default()
+        };
+        let err = try_body(&req).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+        assert_eq!(err.message, "anthropic does not accept audio input");
+
+        let req = ChatRequest {
+            messages: vec![user(vec![Part::File {
+                source: MediaSource::Base64 {
+                    media_type: "application/zip".into(),
+                    data: "UEsDBA==".into(),
+                },
+                filename: None,
+            }])],
+            ..ChatRequest::default()
+        };
+        assert!(try_body(&req)
+            .unwrap_err()
+            .message
+            .contains("not application/zip"));
+    }
+
+    #[test]
+    fn tool_arguments_must_be_a_json_object() {
+        let call = |arguments: &str| ChatRequest {
+            messages: vec![
+                user(vec![Part::text("go")]),
+                assistant(vec![Part::ToolUse {
+                    id: "call_9".into(),
+                    name: "lookup".into(),
+                    arguments: arguments.into(),
+                    signature: None,
+                }]),
+            ],
+            ..ChatRequest::default()
+        };
+        let err = try_body(&call("{\"q\": ")).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err
+            .message
+            .starts_with("tool call call_9 (lookup): arguments are not valid JSON"));
+        let err = try_body(&call("[1]")).unwrap_err();
+        assert!(err.message.contains("must be a JSON object"));
+        let b = body(&call("  "));
+        assert_eq!(b["messages"][1]["content"][0]["input"], json!({}));
+    }
+
+    #[test]
+    fn thinking_budget_is_clamped_and_fits_under_max_tokens() {
+        // Effort share of the default 4096 is below Anthropic's minimum budget.
+        let b = body(&ChatRequest {
+            reasoning: reasoning(Some(Effort::Minimal), None),
+            ..hello()
+        });
+        assert_eq!(
+            b["thinking"],
+            json!({"type": "enabled", "budget_tokens": 1024})
+        );
+        assert_eq!(b["max_tokens"], 4096);
+
+        // An explicit budget above max_tokens raises max_tokens, keeping the output room.
+        let b = body(&ChatRequest {
+            max_tokens: Some(1000),
+            reasoning: reasoning(None, Some(8000)),
+            ..hello()
+        });
+        assert_eq!(b["thinking"]["budget_tokens"], 8000);
+        assert_eq!(b["max_tokens"], 9000);
+
+        let b = body(&ChatRequest {
+            reasoning: Some(Reasoning {
+                effort: Some(Effort::High),
+                enabled: Some(false),
+                ..Reasoning::default()
+            }),
+            ..hello()
+        });
+        assert!(b.get("thinking").is_none());
+    }
+
+    #[test]
+    fn thinking_constrains_sampling_and_yields_to_forced_tools() {
+        let b = body(&ChatRequest {
+            temperature: Some(1.0),
+            top_p: Some(0.5),
+            top_k: Some(10),
+            reasoning: reasoning(Some(Effort::Low), None),
+            ..hello()
+        });
+        assert_eq!(b["temperature"], 1.0);
+        assert!(b.get("top_p").is_none());
+        assert!(b.get("top_k").is_none());
+
+        let b = body(&ChatRequest {
+            tools: vec![tool("lookup")],
+            tool_choice: Some(ToolChoice::Named("lookup".into())),
+            temperature: Some(0.3),
+            reasoning: reasoning(Some(Effort::High), None),
+            ..hello()
+        });
+        assert!(b.get("thinking").is_none());
+        assert_eq!(b["temperature"], 0.3);
+        assert_eq!(b["tool_choice"], json!({"type": "tool", "name": "lookup"}));
+    }
+
+    #[test]
+    fn tool_choice_mapping() {
+        let choice = |choice: Option<ToolChoice>, parallel: Option<bool>, tools: Vec<Tool>| {
+            body(&ChatRequest {
+                tools,
+                tool_choice: choice,
+                parallel_tool_calls: parallel,
+                ..hello()
+            })
+            .get("tool_choice")
+            .cloned()
+        };
+        let t = || vec![tool("a")];
+        assert_eq!(choice(None, None, t()), None);
+        assert_eq!(
+            choice(None, Some(false), t()),
+            Some(json!({"type": "auto", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(
+            choice(Some(ToolChoice::Required), Some(false), t()),
+            Some(json!({"type": "any", "disable_parallel_tool_use": true}))
+        );
+        assert_eq!(
+            choice(Some(ToolChoice::None), Some(false), t()),
+            Some(json!({"type": "none"}))
+        );
+        assert_eq!(
+            choice(Some(ToolChoice::Auto), Some(true), t()),
+            Some(json!({"type": "auto"}))
+        );
+        assert_eq!(choice(Some(ToolChoice::Required), None, Vec::new()), None);
+    }
+
+    #[test]
+    fn turns_are_merged_and_cleaned() {
+        let req = ChatRequest {
+            messages: vec![
+                user(vec![
+                    Part::text("q"),
+                    Part::Thinking {
+                        text: "user-side thinking".into(),
+                        signature: Some("sig".into()),
+                    },
+                ]),
+                assistant(vec![Part::text("")]),
+                user(vec![Part::ToolResult {
+                    tool_use_id: "t1".into(),
+                    name: None,
+                    content: Vec::new(),
+                    is_error: false,
+                }]),
+                assistant(vec![Part::text("a")]),
+                assistant(vec![Part::text("b")]),
+                assistant(vec![Part::text("  \n")]),
+            ],
+            ..ChatRequest::default()
+        };
+        let b = body(&req);
+        assert_eq!(
+            b["messages"],
+            json!([
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "t1"},
+                    {"type": "text", "text": "q"}
+                ]},
+                {"role": "assistant", "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "text", "text": "b"}
+                ]}
+            ])
+        );
+    }
+
+    #[test]
+    fn whitespace_only_prefill_is_removed() {
+        let req = ChatRequest {
+            messages: vec![
+                user(vec![Part::text("q")]),
+                assistant(vec![Part::text(" ")]),
+            ],
+            ..ChatRequest::default()
+        };
+        let b = body(&req);
+        assert_eq!(b["messages"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn plain_text_files_become_text_documents() {
+        let req = ChatRequest {
+            messages: vec![user(vec![Part::File {
+                source: MediaSource::Base64 {
+                    media_type: "text/plain; charset=utf-8".into(),
+                    data: "aMOpbGxv".into(),
+                },
+                filename: Some("note.txt".into()),
+            }])],
+            ..ChatRequest::default()
+        };
+        assert_eq!(
+            body(&req)["messages"][0]["content"][0],
+            json!({
+                "type": "document",
+                "source": {"type": "text", "media_type": "text/plain", "data": "héllo"},
+                "title": "note.txt"
+            })
+        );
+    }
+
+    #[test]
+    fn extra_fields_fill_gaps_without_overriding() {
+        let req = ChatRequest {
+            response_format: Some(ResponseFormat::JsonSchema {
+                name: "x".into(),
+                schema: json!({"type": "object"}),
+                strict: None,
+            }),
+            extra: serde_json::from_value(json!({
+                "model": "sneaky",
+                "output_config": {"effort": "low", "format": {"type": "other"}},
+                "container": "c_1"
+            }))
+            .unwrap(),
+            extra_dialect: Some(Dialect::Anthropic),
+            ..hello()
+        };
+        let b = body(&req);
+        assert_eq!(b["model"], "claude-test");
+        assert_eq!(b["container"], "c_1");
+        assert_eq!(
+            b["output_config"],
+            json!({"format": {"type": "json_schema", "schema": {"type": "object"}}, "effort": "low"})
+        );
+    }
+
+    #[test]
+    fn error_type_refines_a_generic_status() {
+        let body =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let err = parse_error("claude", 500, body);
+        assert_eq!(err.kind, ErrorKind::Overloaded);
+        assert_eq!(err.status, 500);
+        assert_eq!(err.metadata.as_ref().unwrap()["error_type"], "overloaded");
+
+        let err = parse_error("claude", 401, b"");
+        assert_eq!(err.kind, ErrorKind::Unauthorized);
+        assert_eq!(err.message, "claude: HTTP 401 with an empty body");
+    }
+
+    fn sse(data: Value) -> SseEvent {
+        SseEvent {
+            event: data["type"].as_str().map(str::to_string),
+            data: data.to_string(),
+        }
+    }
+
+    #[test]
+    fn unmodelled_stream_blocks_keep_hub_indexes_dense() {
+        let mut d = Decoder::new("claude");
+        let mut out = Vec::new();
+        let events = [
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"query\":\"x\"}"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": "Found"}}),
+            json!({"type": "content_block_delta", "index": 1, "delta": {"type": "citations_delta", "citation": {}}}),
+            json!({"type": "content_block_stop", "index": 1}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "pause_turn", "stop_sequence": null}, "usage": {"input_tokens": 50, "cache_read_input_tokens": 5, "output_tokens": 9}}),
+            json!({"type": "message_stop"}),
+        ];
+        for ev in events {
+            d.event(&sse(ev), &mut out).unwrap();
+        }
+        d.finish(&mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                StreamEvent::BlockStart {
+                    index: 0,
+                    block: BlockStart::Text
+                },
+                StreamEvent::BlockDelta {
+                    index: 0,
+                    delta: BlockDelta::Text("Found".into())
+                },
+                StreamEvent::BlockStop { index: 0 },
+                StreamEvent::Usage(Usage {
+                    input_tokens: 55,
+                    output_tokens: 9,
+                    cache_read_tokens: 5,
+                    ..Usage::default()
+                }),
+                StreamEvent::Finish {
+                    reason: StopReason::Stop,
+                    native: Some("pause_turn".into()),
+                    stop_sequence: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn stream_error_event_maps_its_type() {
+        let mut d = Decoder::new("claude");
+        let mut out = Vec::new();
+        let err = d
+            .event(
+                &sse(json!({"type": "error", "error": {"type": "api_error", "message": "Internal server error"}})),
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(err.status, 500);
+        assert_eq!(err.kind, ErrorKind::UpstreamError);
+        assert_eq!(err.message, "claude: Internal server error");
+        // The error was reported; finishing does not report a second one.
+        assert!(d.finish(&mut out).is_ok());
+    }
+
+    #[test]
+    fn stop_reasons() {
+        assert_eq!(stop_reason(Some("end_turn")), StopReason::Stop);
+        assert_eq!(stop_reason(Some("stop_sequence")), StopReason::Stop);
+        assert_eq!(stop_reason(Some("pause_turn")), StopReason::Stop);
+        assert_eq!(stop_reason(Some("max_tokens")), StopReason::Length);
+        assert_eq!(
+            stop_reason(Some("model_context_window_exceeded")),
+            StopReason::Length
+        );
+        assert_eq!(stop_reason(Some("tool_use")), StopReason::ToolCalls);
+        assert_eq!(stop_reason(Some("refusal")), StopReason::ContentFilter);
+    }
+}
