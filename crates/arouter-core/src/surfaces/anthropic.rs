@@ -82,9 +82,16 @@ struct TextBlock {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum WireSource {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
-    Text { data: String },
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Url {
+        url: String,
+    },
+    Text {
+        data: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -208,7 +215,8 @@ fn parse_request(body: &Value, require_max_tokens: bool) -> Result<ChatRequest, 
             .insert(SERVER_TOOLS_KEY.into(), Value::Array(server_tools));
     }
     for (key, value) in obj {
-        let known = HUB_FIELDS.contains(&key.as_str()) || ROUTER_ONLY_FIELDS.contains(&key.as_str());
+        let known =
+            HUB_FIELDS.contains(&key.as_str()) || ROUTER_ONLY_FIELDS.contains(&key.as_str());
         if !known && !value.is_null() {
             req.extra.insert(key.clone(), value.clone());
         }
@@ -238,7 +246,10 @@ fn system(v: Option<&Value>) -> Result<Vec<Part>, ApiError> {
                 }
             })
             .collect(),
-        Some(_) => Err(bad("system", "expected a string or an array of text blocks")),
+        Some(_) => Err(bad(
+            "system",
+            "expected a string or an array of text blocks",
+        )),
     }
 }
 
@@ -255,9 +266,11 @@ fn messages(v: Option<&Value>) -> Result<Vec<Message>, ApiError> {
 }
 
 fn message(v: &Value, path: &str) -> Result<Message, ApiError> {
-    let obj = v.as_object().ok_or_else(|| bad(path, "expected an object"))?;
-    let role: String = opt_typed(obj, path, "role")?
-        .ok_or_else(|| bad(&join(path, "role"), "Field required"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad(path, "expected an object"))?;
+    let role: String =
+        opt_typed(obj, path, "role")?.ok_or_else(|| bad(&join(path, "role"), "Field required"))?;
     let content_path = join(path, "content");
     let body = field(obj, "content").ok_or_else(|| bad(&content_path, "Field required"))?;
     let role = match role.as_str() {
@@ -290,7 +303,9 @@ fn content(v: &Value, path: &str) -> Result<Vec<Part>, ApiError> {
 }
 
 fn block_type<'a>(b: &'a Value, path: &str) -> Result<&'a str, ApiError> {
-    let obj = b.as_object().ok_or_else(|| bad(path, "expected an object"))?;
+    let obj = b
+        .as_object()
+        .ok_or_else(|| bad(path, "expected an object"))?;
     match obj.get("type") {
         Some(Value::String(t)) => Ok(t),
         None => Err(bad(&join(path, "type"), "Field required")),
@@ -540,8 +555,7 @@ pub fn usage_from_anthropic(u: &Value) -> Usage {
 /// to a hub usage snapshot.
 pub fn merge_usage(usage: &mut Usage, u: &Value) {
     let n = |k: &str| u.get(k).and_then(Value::as_u64);
-    let uncached = n("input_tokens")
-        .unwrap_or_else(|| anthropic_input_tokens(usage));
+    let uncached = n("input_tokens").unwrap_or_else(|| anthropic_input_tokens(usage));
     if let Some(w) = n("cache_creation_input_tokens") {
         usage.cache_write_tokens = w;
     }
@@ -783,7 +797,11 @@ pub enum Encoding {
 impl Encoding {
     /// `o200k_base` for the GPT-4o / 4.1 / 4.5 / 5 and o-series families, else `cl100k_base`.
     pub fn for_model(model: &str) -> Encoding {
-        let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+        let name = model
+            .rsplit('/')
+            .next()
+            .unwrap_or(model)
+            .to_ascii_lowercase();
         let o_series = ["o1", "o3", "o4"]
             .iter()
             .any(|p| name == *p || name.starts_with(&format!("{p}-")));
@@ -832,7 +850,11 @@ const FUNC_END: u64 = 12;
 /// counted. Documents cannot be counted locally: that is an error, not a guess.
 pub fn estimate_openai_tokens(req: &ChatRequest, model: &str) -> Result<u64, ApiError> {
     let enc = Encoding::for_model(model);
-    let mini = model.rsplit('/').next().unwrap_or(model).starts_with("gpt-4o-mini");
+    let mini = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .starts_with("gpt-4o-mini");
     let mut total = REPLY_PRIMING;
     if !req.system.is_empty() {
         total += TOKENS_PER_MESSAGE + enc.count("system");
@@ -913,13 +935,18 @@ fn tool_tokens(enc: Encoding, t: &Tool) -> u64 {
             Some(other) => other.to_string(),
             None => String::new(),
         };
-        let p_desc = schema.get("description").and_then(Value::as_str).unwrap_or("");
+        let p_desc = schema
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         n += enc.count(&format!("{key}:{kind}:{}", p_desc.trim_end_matches('.')));
         if let Some(items) = schema.get("enum").and_then(Value::as_array) {
             // The cookbook's enum_init is -3: the first item's framing is free.
             n = n.saturating_sub(ENUM_ITEM);
             for item in items {
-                let text = item.as_str().map_or_else(|| item.to_string(), str::to_string);
+                let text = item
+                    .as_str()
+                    .map_or_else(|| item.to_string(), str::to_string);
                 n += ENUM_ITEM + enc.count(&text);
             }
         }
@@ -1013,7 +1040,10 @@ fn webp_size(bytes: &[u8]) -> Option<(u32, u32)> {
             1 + (b(24)? | b(25)? << 8 | b(26)? << 16),
             1 + (b(27)? | b(28)? << 8 | b(29)? << 16),
         )),
-        b"VP8 " => Some(((b(26)? | b(27)? << 8) & 0x3FFF, (b(28)? | b(29)? << 8) & 0x3FFF)),
+        b"VP8 " => Some((
+            (b(26)? | b(27)? << 8) & 0x3FFF,
+            (b(28)? | b(29)? << 8) & 0x3FFF,
+        )),
         b"VP8L" => {
             let bits = b(21)? | b(22)? << 8 | b(23)? << 16 | b(24)? << 24;
             Some((1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)))
