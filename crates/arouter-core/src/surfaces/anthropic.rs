@@ -868,7 +868,8 @@ pub fn estimate_openai_tokens(req: &ChatRequest, model: &str) -> Result<u64, Api
             Role::Assistant => "assistant",
         };
         let mut body = 0;
-        let mut has_body = false;
+        // An empty turn is still a message; one holding only tool results is not.
+        let mut has_body = m.content.is_empty();
         for p in &m.content {
             if let Part::ToolResult { content, .. } = p {
                 // Each tool result is its own `tool` message on the OpenAI wire.
