@@ -472,3 +472,203 @@ fn gemini_count_request(
         body: Bytes::from(body.to_string()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Prices;
+    use crate::config::Config;
+    use crate::model::Usage;
+    use axum::http::HeaderValue;
+
+    fn pricing() -> Pricing {
+        Pricing {
+            prices: Prices::default(),
+            priced: false,
+            context_length: None,
+            max_output: None,
+            info: None,
+        }
+    }
+
+    fn ev(data: Value) -> SseEvent {
+        SseEvent {
+            event: data["type"].as_str().map(str::to_string),
+            data: data.to_string(),
+        }
+    }
+
+    fn passthrough() -> Passthrough {
+        Passthrough {
+            provider: "anth".into(),
+            outcome: Outcome::default(),
+            stopped: false,
+        }
+    }
+
+    #[test]
+    fn native_stream_relays_events_unchanged_and_accounts_usage() {
+        let events = [
+            json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "content": [], "model": "claude-x", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 10, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 100, "output_tokens": 1}}}),
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            json!({"type": "ping"}),
+            json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}}),
+            json!({"type": "content_block_stop", "index": 0}),
+            json!({"type": "message_delta", "delta": {"stop_reason": "max_tokens", "stop_sequence": null}, "usage": {"output_tokens": 42}}),
+            json!({"type": "message_stop"}),
+        ];
+        let mut p = passthrough();
+        let mut out = Vec::new();
+        for e in &events {
+            p.event(&ev(e.clone()), &pricing(), &mut out).unwrap();
+        }
+        p.end(&mut out).unwrap();
+        assert_eq!(out, events.to_vec());
+        let o = p.outcome();
+        assert_eq!(
+            o.usage,
+            Usage {
+                input_tokens: 115,
+                output_tokens: 42,
+                reasoning_tokens: 0,
+                cache_read_tokens: 100,
+                cache_write_tokens: 5,
+            }
+        );
+        assert_eq!(o.finish.as_deref(), Some("length"));
+        assert_eq!(o.native_finish.as_deref(), Some("max_tokens"));
+        let codec_frame = sse_event(event_name(&out[0]), &out[0]);
+        assert!(codec_frame.starts_with(b"event: message_start\ndata: {"));
+    }
+
+    #[test]
+    fn native_stream_errors_and_truncation_fail() {
+        let mut p = passthrough();
+        let mut out = Vec::new();
+        let err = p
+            .event(
+                &ev(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+                &pricing(),
+                &mut out,
+            )
+            .unwrap_err();
+        assert_eq!(err.status, 529);
+        assert!(out.is_empty());
+
+        let mut p = passthrough();
+        p.event(
+            &ev(json!({"type": "message_start", "message": {"usage": {"input_tokens": 3}}})),
+            &pricing(),
+            &mut out,
+        )
+        .unwrap();
+        let err = p.end(&mut out).unwrap_err();
+        assert!(err.message.contains("message_stop"), "{}", err.message);
+        assert_eq!(err.status, 502);
+        assert!(
+            err.is_retryable(),
+            "a cut stream may fall back before its first frame"
+        );
+
+        let bad = SseEvent {
+            event: Some("message_start".into()),
+            data: "{not json".into(),
+        };
+        assert_eq!(
+            passthrough()
+                .event(&bad, &pricing(), &mut out)
+                .unwrap_err()
+                .status,
+            502
+        );
+    }
+
+    #[test]
+    fn client_headers_default_the_version_and_join_betas() {
+        let none = ClientHeaders::from(&HeaderMap::new());
+        assert_eq!(none.version, DEFAULT_VERSION);
+        assert_eq!(none.beta, None);
+
+        let mut h = HeaderMap::new();
+        h.insert("anthropic-version", HeaderValue::from_static("2023-01-01"));
+        h.append(
+            "anthropic-beta",
+            HeaderValue::from_static("prompt-caching-2024-07-31"),
+        );
+        h.append(
+            "anthropic-beta",
+            HeaderValue::from_static("interleaved-thinking-2025-05-14"),
+        );
+        let c = ClientHeaders::from(&h);
+        let cfg = Config::parse(
+            "[providers.anth]\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\n",
+        )
+        .unwrap();
+        let provider = &cfg.providers["anth"];
+        let req = c.request(provider, "/v1/messages", Some("sk-ant"), Bytes::new());
+        assert_eq!(req.url, "https://api.anthropic.com/v1/messages");
+        let get = |n: &str| {
+            req.headers
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("anthropic-version"), Some("2023-01-01"));
+        assert_eq!(
+            get("anthropic-beta"),
+            Some("prompt-caching-2024-07-31,interleaved-thinking-2025-05-14")
+        );
+        assert_eq!(get("x-api-key"), Some("sk-ant"));
+        assert_eq!(get("content-type"), Some("application/json"));
+    }
+
+    #[test]
+    fn passthrough_body_only_sets_model_and_drops_router_fields() {
+        let body = json!({
+            "model": "anth/claude-x",
+            "max_tokens": 5,
+            "models": ["a/b"],
+            "fallbacks": ["c/d"],
+            "provider": {"order": ["anth"]},
+            "route": "fallback",
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
+            "context_management": {"edits": []}
+        });
+        let out: Value = serde_json::from_slice(&passthrough_body(&body, "claude-x")).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "model": "claude-x",
+                "max_tokens": 5,
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
+                "context_management": {"edits": []}
+            })
+        );
+    }
+
+    #[test]
+    fn native_response_is_relayed_unchanged_with_accounting() {
+        let codec = AnthropicCodec {
+            headers: ClientHeaders::from(&HeaderMap::new()),
+            body: json!({}),
+            hub: ChatRequest::default(),
+        };
+        let ids = Ids {
+            id: "gen-1".into(),
+            requested: "anth/claude-x".into(),
+            model: "anth/claude-x".into(),
+            provider: "anth".into(),
+            created: 0,
+            include_reasoning: true,
+        };
+        let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [{"type": "text", "text": "ok"}], "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 3, "cache_read_input_tokens": 2}});
+        let (v, o) = codec
+            .native_response(body.to_string().as_bytes(), &ids, &pricing())
+            .unwrap();
+        assert_eq!(v, body);
+        assert_eq!(o.usage.input_tokens, 9);
+        assert_eq!(o.usage.cache_read_tokens, 2);
+        assert_eq!(o.finish.as_deref(), Some("tool_calls"));
+        assert!(codec.native_response(b"[1]", &ids, &pricing()).is_err());
+    }
+}
