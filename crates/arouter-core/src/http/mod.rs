@@ -1,6 +1,7 @@
 //! The HTTP server: one axum router for every surface, the hygiene layer (Host guard against
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
+pub mod anthropic;
 pub mod models;
 pub mod openai;
 pub mod relay;
@@ -68,6 +69,11 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
             .route(&format!("{prefix}/chat/completions"), post(chat))
             .route(&format!("{prefix}/completions"), post(completions))
             .route(&format!("{prefix}/embeddings"), post(embeddings))
+            .route(&format!("{prefix}/messages"), post(anthropic::messages))
+            .route(
+                &format!("{prefix}/messages/count_tokens"),
+                post(anthropic::count_tokens),
+            )
             .route(&format!("{prefix}/models"), get(models::list))
             .route(&format!("{prefix}/models/{{*rest}}"), get(models::get_one))
             .route(
