@@ -28,11 +28,18 @@ async fn official_python_sdks() {
     };
     let mut mocks = Vec::new();
     let mut cfg = String::new();
-    for (vendor, id) in [(Vendor::OpenAi, "oa"), (Vendor::Anthropic, "an"), (Vendor::Gemini, "gm")] {
+    for (vendor, id) in [
+        (Vendor::OpenAi, "oa"),
+        (Vendor::Anthropic, "an"),
+        (Vendor::Gemini, "gm"),
+    ] {
         let text = MockUpstream::start(vendor).await;
         let tools = MockUpstream::start(vendor).await;
         for _ in 0..50 {
-            tools.push(Behavior::tool_call("get_weather", &json!({"city": "Paris"})));
+            tools.push(Behavior::tool_call(
+                "get_weather",
+                &json!({"city": "Paris"}),
+            ));
         }
         cfg.push_str(&text.provider_toml(id, None));
         cfg.push_str(&tools.provider_toml(&format!("{id}tools"), None));

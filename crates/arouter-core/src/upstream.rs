@@ -26,13 +26,34 @@ pub async fn send_method(
     method: reqwest::Method,
     req: UpstreamRequest,
 ) -> Result<reqwest::Response, ApiError> {
-    let mut rb = http.request(method, &req.url).body(req.body);
-    for (name, value) in &req.headers {
-        rb = rb.header(*name, value);
+    let mut headers = reqwest::header::HeaderMap::new();
+    // Configured provider headers replace the adapter's defaults of the same name.
+    let configured = provider
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()));
+    for (name, value) in req
+        .headers
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .chain(configured)
+    {
+        match (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.insert(n, v);
+            }
+            _ => {
+                tracing::warn!(provider = %provider.id, header = name, "skipping an invalid header")
+            }
+        }
     }
-    for (name, value) in &provider.headers {
-        rb = rb.header(name.as_str(), value.as_str());
-    }
+    let rb = http
+        .request(method, &req.url)
+        .headers(headers)
+        .body(req.body);
     let first_byte = Duration::from_secs(provider.first_byte_timeout_secs);
     let resp = match tokio::time::timeout(first_byte, rb.send()).await {
         Err(_) => {

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 const API_VERSION: &str = "2023-06-01";
 /// Anthropic rejects `thinking.budget_tokens` below this.
@@ -263,28 +263,7 @@ fn headers(target: &Target) -> Vec<(&'static str, String)> {
     }
     headers.push(("anthropic-version", API_VERSION.to_string()));
     headers.push(("content-type", "application/json".to_string()));
-    for (name, value) in &target.provider.headers {
-        let name = static_header_name(name);
-        // A configured header replaces a default of the same name (e.g. a pinned version).
-        headers.retain(|(n, _)| *n != name);
-        headers.push((name, value.clone()));
-    }
     headers
-}
-
-/// `UpstreamRequest` names headers with `&'static str`; configured names are interned once each
-/// (a handful per config), so repeated requests allocate nothing new.
-fn static_header_name(name: &str) -> &'static str {
-    static NAMES: parking_lot::Mutex<BTreeSet<&'static str>> =
-        parking_lot::const_mutex(BTreeSet::new());
-    let lower = name.to_ascii_lowercase();
-    let mut names = NAMES.lock();
-    if let Some(interned) = names.get(lower.as_str()) {
-        return interned;
-    }
-    let interned: &'static str = Box::leak(lower.into_boxed_str());
-    names.insert(interned);
-    interned
 }
 
 /// Adds the caller's Anthropic-only fields without overwriting what the adapter computed; two
