@@ -2,3 +2,4 @@
 //! encoder and error rendering.
 
 pub mod openai;
+pub mod gemini;
