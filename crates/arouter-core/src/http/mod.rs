@@ -1,6 +1,7 @@
 //! The HTTP server: one axum router for every surface, the hygiene layer (Host guard against
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
+pub mod gemini;
 pub mod models;
 pub mod openai;
 pub mod relay;
@@ -73,6 +74,7 @@ pub fn router(app: Arc<App>) -> Router {
                 get(models::stored_completion),
             );
     }
+    r = gemini::routes(r);
     r.route("/api/v1/generation", get(models::generation))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))

@@ -256,9 +256,12 @@ pub fn include_thoughts(body: &Value) -> bool {
         .get("generationConfig")
         .or_else(|| body.get("generation_config"));
     let tc = cfg.and_then(|c| c.get("thinkingConfig").or_else(|| c.get("thinking_config")));
-    tc.and_then(|t| t.get("includeThoughts").or_else(|| t.get("include_thoughts")))
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
+    tc.and_then(|t| {
+        t.get("includeThoughts")
+            .or_else(|| t.get("include_thoughts"))
+    })
+    .and_then(Value::as_bool)
+    .unwrap_or(false)
 }
 
 /// Tracks function calls awaiting a response so id-less `functionResponse`s pair by name.
@@ -374,7 +377,10 @@ fn add_part(
     if let Some(call) = p.function_call {
         let call_path = join(path, "functionCall");
         if role != Role::Assistant {
-            return Err(bad(&call_path, "only \"model\" turns may contain function calls"));
+            return Err(bad(
+                &call_path,
+                "only \"model\" turns may contain function calls",
+            ));
         }
         let name = call
             .name
@@ -398,11 +404,18 @@ fn add_part(
         return Ok(());
     }
     if let Some(resp) = p.function_response {
-        out.push(function_result(resp, &join(path, "functionResponse"), calls)?);
+        out.push(function_result(
+            resp,
+            &join(path, "functionResponse"),
+            calls,
+        )?);
         return Ok(());
     }
     if p.other.is_empty() {
-        return Err(bad(path, "empty part (expected text, inlineData, fileData, functionCall or functionResponse)"));
+        return Err(bad(
+            path,
+            "empty part (expected text, inlineData, fileData, functionCall or functionResponse)",
+        ));
     }
     out.push(Part::Unknown {
         dialect: Dialect::Gemini,
@@ -526,7 +539,12 @@ fn system_parts(sys: &Value) -> Result<Vec<Part>, ApiError> {
         let part: WirePart = typed(p, &part_path)?;
         match part.text {
             Some(text) => out.push(Part::text(text)),
-            None => return Err(bad(&part_path, "system instructions may only hold text parts")),
+            None => {
+                return Err(bad(
+                    &part_path,
+                    "system instructions may only hold text parts",
+                ))
+            }
         }
     }
     Ok(out)
@@ -548,7 +566,10 @@ fn tools(list: &[Value]) -> Result<(Vec<Tool>, Option<String>), ApiError> {
             .iter()
             .enumerate()
         {
-            out.push(function_tool(d, &format!("{path}.functionDeclarations[{k}]"))?);
+            out.push(function_tool(
+                d,
+                &format!("{path}.functionDeclarations[{k}]"),
+            )?);
         }
     }
     Ok((out, builtin))
@@ -596,7 +617,11 @@ pub fn openapi_to_json_schema(schema: &Value) -> Value {
                     if t != "type_unspecified" {
                         out.insert(
                             k.clone(),
-                            if nullable { json!([t, "null"]) } else { json!(t) },
+                            if nullable {
+                                json!([t, "null"])
+                            } else {
+                                json!(t)
+                            },
                         );
                     }
                 } else {
@@ -615,9 +640,9 @@ pub fn openapi_to_json_schema(schema: &Value) -> Value {
                 out.insert(k.clone(), openapi_to_json_schema(v));
             }
             "anyOf" => {
-                let variants = v.as_array().map(|a| {
-                    a.iter().map(openapi_to_json_schema).collect::<Vec<_>>()
-                });
+                let variants = v
+                    .as_array()
+                    .map(|a| a.iter().map(openapi_to_json_schema).collect::<Vec<_>>());
                 out.insert(k.clone(), variants.map_or_else(|| v.clone(), Value::Array));
             }
             _ => {
@@ -887,8 +912,14 @@ fn stop_reason_from_native(native: &str, has_calls: bool) -> StopReason {
         "STOP" if has_calls => StopReason::ToolCalls,
         "STOP" | "FINISH_REASON_UNSPECIFIED" => StopReason::Stop,
         "MAX_TOKENS" => StopReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY"
-        | "IMAGE_PROHIBITED_CONTENT" | "IMAGE_RECITATION" => StopReason::ContentFilter,
+        "SAFETY"
+        | "RECITATION"
+        | "BLOCKLIST"
+        | "PROHIBITED_CONTENT"
+        | "SPII"
+        | "IMAGE_SAFETY"
+        | "IMAGE_PROHIBITED_CONTENT"
+        | "IMAGE_RECITATION" => StopReason::ContentFilter,
         _ => StopReason::Error,
     }
 }
@@ -912,7 +943,10 @@ pub fn from_internal(resp: &ChatResponse, model: &str, include_thoughts: bool) -
     let mut signature: Option<String> = None;
     for p in &resp.content {
         match p {
-            Part::Thinking { text, signature: sig } => {
+            Part::Thinking {
+                text,
+                signature: sig,
+            } => {
                 if include_thoughts && !text.is_empty() {
                     parts.push(OutPart::Known(Box::new(KnownPart {
                         text: Some(text.clone()),

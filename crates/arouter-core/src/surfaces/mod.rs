@@ -1,5 +1,5 @@
 //! Inbound API surfaces: each dialect's wire types, conversion to and from the hub, stream
 //! encoder and error rendering.
 
-pub mod openai;
 pub mod gemini;
+pub mod openai;
