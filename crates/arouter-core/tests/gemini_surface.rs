@@ -194,6 +194,13 @@ fn thinking_levels_budgets_and_modes() {
     assert_eq!(req.reasoning.unwrap().enabled, Some(false));
     assert_eq!(req.response_format, Some(ResponseFormat::JsonObject));
 
+    let thoughts = json!({
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+        "generationConfig": {"thinkingConfig": {"includeThoughts": true}}
+    });
+    let r = to_internal(&thoughts, "m").unwrap().reasoning.unwrap();
+    assert!(r.is_on() && !r.exclude);
+
     // snake_case field names (proto JSON) are accepted too.
     let snake = json!({
         "contents": [{"role": "user", "parts": [{"text": "hi"}]}],

@@ -755,6 +755,10 @@ fn reasoning(tc: &WireThinkingConfig) -> Result<Reasoning, ApiError> {
             ))
         }
     }
+    // Asking for thoughts asks for thinking (Gemini models think by default; others do not).
+    if tc.include_thoughts == Some(true) && r.enabled.is_none() {
+        r.enabled = Some(true);
+    }
     if let Some(level) = tc.thinking_level.as_deref() {
         let lower = level.to_ascii_lowercase();
         if lower != "thinking_level_unspecified" {
