@@ -2,6 +2,7 @@
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod models;
 pub mod openai;
 pub mod relay;
@@ -81,6 +82,7 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
                 get(models::stored_completion),
             );
     }
+    r = gemini::routes(r);
     r.route("/api/v1/generation", get(models::generation))
         .merge(extra)
         .fallback(not_found)

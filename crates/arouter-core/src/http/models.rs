@@ -192,6 +192,10 @@ pub async fn get_one(
     Path(rest): Path<String>,
     req: Request,
 ) -> Response {
+    // `{model}:method` paths, and google-genai clients (which send x-goog-api-key), speak Gemini.
+    if rest.contains(':') || req.headers().contains_key("x-goog-api-key") {
+        return super::gemini::handle(State(app), req).await;
+    }
     let ctx = match authed(
         &app,
         req.headers().clone(),

@@ -2,4 +2,5 @@
 //! encoder and error rendering.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;

@@ -1,0 +1,602 @@
+//! The Gemini-native surface: `models/{model}:generateContent`, `:streamGenerateContent` (SSE
+//! with `alt=sse`, else a streamed JSON array), `:countTokens` and the model resources, under
+//! `/v1beta` and `/v1`. gemini-kind upstreams are relayed unchanged; other kinds go through the
+//! hub.
+
+use super::relay::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
+use super::respond::{json_response, read_json, sse_data, ErrorFrame, Surface};
+use super::{authed, models, Ctx};
+use crate::app::App;
+use crate::catalog::{self, Pricing};
+use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::error::{ApiError, ErrorKind};
+use crate::model::{ChatRequest, ChatResponse, StopReason, StreamEvent};
+use crate::providers::{self, UpstreamRequest};
+use crate::record::{new_generation_id, Recorder};
+use crate::routing::{self, Candidate};
+use crate::sse::SseEvent;
+use crate::surfaces::gemini::{self as wire, Method};
+use crate::upstream;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Adds the Gemini routes. `/v1/models/{*rest}` GET stays with `models::get_one`, which hands
+/// Gemini-shaped requests over to [`handle`].
+pub fn routes(r: Router<Arc<App>>) -> Router<Arc<App>> {
+    r.route("/v1beta/models", get(list))
+        .route("/v1beta/models/{*rest}", get(handle).post(handle))
+        .route("/v1/models/{*rest}", post(handle))
+        .route("/api/v1/models/{*rest}", post(handle))
+}
+
+/// Every `…/models/{model}[:method]` request.
+pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let ctx = match authed(
+        &app,
+        parts.headers,
+        parts.uri.query(),
+        Surface::Gemini,
+        false,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let resp = match dispatch(&ctx, &parts.method, &parts.uri, body).await {
+        Ok(r) => r,
+        Err(e) => Surface::Gemini.error(&e),
+    };
+    ctx.finish(resp)
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let path = uri.path();
+    let raw = path.split_once("/models/").map_or("", |(_, rest)| rest);
+    let parsed = wire::parse_model_path(raw)?;
+    let model = parsed.model.as_str();
+    match (method.as_str(), parsed.method) {
+        ("GET", None) => model_resource(ctx, model),
+        ("POST", Some(Method::GenerateContent)) => generate(ctx, model, body, None).await,
+        ("POST", Some(Method::StreamGenerateContent)) => {
+            let framing = if query_param(uri.query(), "alt") == Some("sse") {
+                Framing::Sse
+            } else {
+                Framing::JsonArray
+            };
+            generate(ctx, model, body, Some(framing)).await
+        }
+        ("POST", Some(Method::CountTokens)) => count_tokens(ctx, model, body).await,
+        _ => Err(ApiError::not_found(format!("No route for {method} {path}"))),
+    }
+}
+
+fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The candidates for a model named in a Gemini path: an ARouter id, alias or catalog name,
+/// else a bare Gemini model name served by the first gemini-kind provider.
+pub fn candidates(cfg: &Config, model: &str) -> Result<Vec<Candidate>, ApiError> {
+    let resolved = routing::resolve(cfg, &[model]);
+    if let Ok(c) = &resolved {
+        if !c.is_empty() {
+            return resolved;
+        }
+    }
+    match cfg
+        .providers
+        .values()
+        .find(|p| p.kind == ProviderKind::Gemini)
+    {
+        Some(p) => Ok(vec![Candidate {
+            provider: p.id.clone(),
+            model: model.to_string(),
+        }]),
+        None => match resolved {
+            Err(e) => Err(e),
+            Ok(_) => Err(ApiError::not_found(format!("Model \"{model}\" not found"))),
+        },
+    }
+}
+
+fn provider_kind(cfg: &Config, c: &Candidate) -> Option<ProviderKind> {
+    cfg.providers.get(&c.provider).map(|p| p.kind)
+}
+
+async fn generate(
+    ctx: &Ctx,
+    model: &str,
+    body: Body,
+    stream: Option<Framing>,
+) -> Result<Response, ApiError> {
+    let body = read_json(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
+    let (job, rec) = job(ctx, model, body, stream)?;
+    let resp = job.run(rec).await;
+    Ok(match stream {
+        Some(Framing::JsonArray) => as_json_array(resp),
+        _ => resp,
+    })
+}
+
+fn job(
+    ctx: &Ctx,
+    model: &str,
+    body: Value,
+    stream: Option<Framing>,
+) -> Result<(Job, Recorder), ApiError> {
+    let candidates = candidates(&ctx.cfg, model)?;
+    let hub = match wire::to_internal(&body, model) {
+        Ok(h) => Some(h),
+        // A request only Gemini can serve (built-in tools…) still goes to gemini-kind providers.
+        Err(e)
+            if candidates
+                .iter()
+                .any(|c| provider_kind(&ctx.cfg, c) == Some(ProviderKind::Gemini)) =>
+        {
+            tracing::debug!("gemini request has no hub form: {}", e.message);
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let id = new_generation_id();
+    let requested = model.to_string();
+    let rec = Recorder::new(
+        ctx.app.clone(),
+        &ctx.caller,
+        "gemini",
+        "generateContent",
+        id.clone(),
+        requested.clone(),
+        ctx.cfg.server.store_content.then(|| body.clone()),
+        stream.is_some(),
+    );
+    let codec = GeminiCodec {
+        include_thoughts: wire::include_thoughts(&body),
+        body,
+        hub,
+        framing: stream.unwrap_or(Framing::Sse),
+        array: Arc::new(ArrayFramer::default()),
+    };
+    Ok((
+        Job {
+            ctx: ctx.clone(),
+            codec: Arc::new(codec),
+            candidates,
+            id,
+            requested,
+            stream: stream.is_some(),
+        },
+        rec,
+    ))
+}
+
+/// A committed stream in the JSON-array form: `application/json`, and the keep-alive comments
+/// sent while waiting for the first element become whitespace (valid before `[`).
+fn as_json_array(resp: Response) -> Response {
+    if resp.status() != StatusCode::OK {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let stream = body.into_data_stream().map(|chunk| {
+        chunk.map(|b| {
+            if b.starts_with(b":") {
+                Bytes::from_static(b"\r\n")
+            } else {
+                b
+            }
+        })
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// How stream elements are framed for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `?alt=sse`: `data: {...}` events.
+    Sse,
+    /// Gemini's default: one JSON array whose elements arrive as they are generated.
+    JsonArray,
+}
+
+/// Frames a streamed JSON array, `[{...}\r\n,{...}\r\n]`: the first element opens the array.
+#[derive(Debug, Default)]
+pub struct ArrayFramer {
+    opened: AtomicBool,
+}
+
+impl ArrayFramer {
+    pub fn element(&self, v: &Value) -> Bytes {
+        let mut buf = Vec::with_capacity(256);
+        let prefix: &[u8] = if self.opened.swap(true, Ordering::SeqCst) {
+            b"\r\n,"
+        } else {
+            b"["
+        };
+        buf.extend_from_slice(prefix);
+        let _ = serde_json::to_writer(&mut buf, v);
+        Bytes::from(buf)
+    }
+
+    pub fn close(&self) -> Bytes {
+        if self.opened.load(Ordering::SeqCst) {
+            Bytes::from_static(b"\r\n]")
+        } else {
+            Bytes::from_static(b"[]")
+        }
+    }
+
+    /// A failure after the stream began: Google's error object as the last element.
+    pub fn error(&self, e: &ApiError) -> Bytes {
+        let mut buf = self.element(&wire::error_body(e)).to_vec();
+        buf.extend_from_slice(&self.close());
+        Bytes::from(buf)
+    }
+}
+
+/// The upstream URL of a Gemini model method: `{base}/v1beta/models/{model}:{method}`, unless
+/// the configured base URL already names an API version.
+pub fn model_url(base_url: &str, model: &str, method: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let root = if base.ends_with("/v1beta") || base.ends_with("/v1") || base.ends_with("/v1alpha") {
+        base.to_string()
+    } else {
+        format!("{base}/v1beta")
+    };
+    format!(
+        "{root}/models/{}:{method}",
+        wire::strip_models_prefix(model)
+    )
+}
+
+fn upstream_headers(key: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if let Some(k) = key {
+        headers.push(("x-goog-api-key", k.to_string()));
+    }
+    headers
+}
+
+struct GeminiCodec {
+    body: Value,
+    hub: Option<ChatRequest>,
+    include_thoughts: bool,
+    framing: Framing,
+    array: Arc<ArrayFramer>,
+}
+
+impl Codec for GeminiCodec {
+    fn surface(&self) -> Surface {
+        Surface::Gemini
+    }
+
+    fn native_kind(&self) -> ProviderKind {
+        ProviderKind::Gemini
+    }
+
+    fn hub(&self) -> Option<&ChatRequest> {
+        self.hub.as_ref()
+    }
+
+    fn native_request(
+        &self,
+        provider: &ProviderConfig,
+        model: &str,
+        key: Option<&str>,
+        stream: bool,
+    ) -> Result<UpstreamRequest, ApiError> {
+        // The relay reads SSE upstream even when the client wants the JSON-array form.
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        let body = serde_json::to_vec(&self.body)
+            .map_err(|e| ApiError::internal(format!("re-encoding the request: {e}")))?;
+        Ok(UpstreamRequest {
+            url: model_url(&provider.base_url, model, method),
+            headers: upstream_headers(key),
+            body: Bytes::from(body),
+        })
+    }
+
+    fn native_response(
+        &self,
+        body: &[u8],
+        ids: &Ids,
+        _pricing: &Pricing,
+    ) -> Result<(Value, Outcome), ApiError> {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|_| providers::bad_body(&ids.provider, "not JSON", body))?;
+        if !v.is_object() {
+            return Err(providers::bad_body(
+                &ids.provider,
+                "not a JSON object",
+                body,
+            ));
+        }
+        let mut outcome = Outcome::default();
+        note_outcome(&v, &mut outcome);
+        Ok((v, outcome))
+    }
+
+    fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream> {
+        Box::new(Passthrough {
+            provider: ids.provider.clone(),
+            outcome: Outcome::default(),
+        })
+    }
+
+    fn render(&self, resp: &ChatResponse, ids: &Ids, _cost_usd: f64) -> Value {
+        let mut v = wire::from_internal(resp, &ids.model, self.include_thoughts);
+        v["responseId"] = json!(ids.id);
+        v
+    }
+
+    fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {
+        Box::new(Encoder(wire::StreamEncoder::new(
+            &ids.model,
+            &ids.id,
+            self.include_thoughts,
+        )))
+    }
+
+    fn frame(&self, v: &Value) -> Bytes {
+        match self.framing {
+            Framing::Sse => sse_data(v),
+            Framing::JsonArray => self.array.element(v),
+        }
+    }
+
+    fn done_frame(&self) -> Option<Bytes> {
+        match self.framing {
+            Framing::Sse => None,
+            Framing::JsonArray => Some(self.array.close()),
+        }
+    }
+
+    fn error_frame(&self, _ids: &Ids) -> ErrorFrame {
+        match self.framing {
+            Framing::Sse => Arc::new(|e: &ApiError| sse_data(&wire::error_body(e))),
+            Framing::JsonArray => {
+                let array = self.array.clone();
+                Arc::new(move |e: &ApiError| array.error(e))
+            }
+        }
+    }
+}
+
+/// Usage and finish reason of a Gemini response or chunk (a blocked prompt has no candidate,
+/// only `promptFeedback.blockReason`).
+fn note_outcome(v: &Value, outcome: &mut Outcome) {
+    if let Some(u) = wire::usage_of(v) {
+        outcome.usage = u;
+    }
+    if let Some((native, reason)) = wire::finish_of(v) {
+        outcome.finish = Some(reason.as_str().to_string());
+        outcome.native_finish = Some(native);
+    } else if let Some(block) = v
+        .pointer("/promptFeedback/blockReason")
+        .and_then(Value::as_str)
+    {
+        outcome.finish = Some(StopReason::ContentFilter.as_str().to_string());
+        outcome.native_finish = Some(block.to_string());
+    }
+}
+
+struct Encoder(wire::StreamEncoder);
+
+impl HubEncoder for Encoder {
+    fn event(&mut self, ev: &StreamEvent, out: &mut Vec<Value>) {
+        self.0.encode(ev, out);
+    }
+    fn finish(&mut self, _cost_usd: f64, out: &mut Vec<Value>) {
+        self.0.finish(out);
+    }
+}
+
+/// Relays a Gemini SSE stream unchanged, keeping the latest usage snapshot and finish reason.
+struct Passthrough {
+    provider: String,
+    outcome: Outcome,
+}
+
+impl NativeStream for Passthrough {
+    fn event(
+        &mut self,
+        ev: &SseEvent,
+        _pricing: &Pricing,
+        out: &mut Vec<Value>,
+    ) -> Result<(), ApiError> {
+        if ev.data.trim().is_empty() {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(&ev.data).map_err(|_| {
+            providers::bad_body(
+                &self.provider,
+                "stream chunk is not JSON",
+                ev.data.as_bytes(),
+            )
+        })?;
+        if let Some(err) = v.get("error") {
+            let status = err.get("code").and_then(Value::as_u64).unwrap_or(502);
+            let status = u16::try_from(status)
+                .ok()
+                .filter(|s| *s >= 400)
+                .unwrap_or(502);
+            return Err(providers::parse_error(
+                ProviderKind::Gemini,
+                &self.provider,
+                status,
+                ev.data.as_bytes(),
+            ));
+        }
+        note_outcome(&v, &mut self.outcome);
+        out.push(v);
+        Ok(())
+    }
+
+    fn end(&mut self, _out: &mut Vec<Value>) -> Result<(), ApiError> {
+        if self.outcome.finish.is_some() {
+            Ok(())
+        } else {
+            Err(crate::error::upstream_error(
+                &self.provider,
+                502,
+                "stream ended before it finished".into(),
+                b"",
+            ))
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        self.outcome.clone()
+    }
+}
+
+/// `:countTokens` needs the model's own tokenizer: forwarded to a gemini-kind provider.
+async fn count_tokens(ctx: &Ctx, model: &str, body: Body) -> Result<Response, ApiError> {
+    let mut body = read_json(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
+    let candidates = candidates(&ctx.cfg, model)?;
+    let Some((cand, provider)) = candidates.iter().find_map(|c| {
+        let p = ctx.cfg.providers.get(&c.provider)?;
+        (p.kind == ProviderKind::Gemini).then_some((c, p))
+    }) else {
+        let served_by = candidates
+            .first()
+            .map(|c| {
+                let kind = provider_kind(&ctx.cfg, c).map_or("unknown", ProviderKind::as_str);
+                format!("{} ({kind} kind)", c.id())
+            })
+            .unwrap_or_default();
+        return Err(ApiError::new(
+            ErrorKind::NotImplemented,
+            format!(
+                "countTokens needs a gemini-kind provider; \"{model}\" is served by {served_by}"
+            ),
+        ));
+    };
+    // `generateContentRequest.model` must name the upstream model, not the ARouter id.
+    if let Some(inner) = body
+        .get_mut("generateContentRequest")
+        .and_then(Value::as_object_mut)
+    {
+        if inner.contains_key("model") {
+            inner.insert(
+                "model".into(),
+                json!(format!("models/{}", wire::strip_models_prefix(&cand.model))),
+            );
+        }
+    }
+    let key = ctx.app.credential(provider).await?;
+    let request = UpstreamRequest {
+        url: model_url(&provider.base_url, &cand.model, "countTokens"),
+        headers: upstream_headers(key.as_deref()),
+        body: Bytes::from(body.to_string()),
+    };
+    let resp = match upstream::send(&ctx.app.http, provider, request).await {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status == 401 || e.status == 403 {
+                ctx.app.forget_credential(&provider.id);
+            }
+            return Err(e);
+        }
+    };
+    let bytes = upstream::read_body(resp, provider).await?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|_| providers::bad_body(&provider.id, "not JSON", &bytes))?;
+    Ok(json_response(&v))
+}
+
+/// `GET /v1beta/models`: every routable model as a Gemini `Model` resource.
+pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
+    let ctx = match authed(
+        &app,
+        req.headers().clone(),
+        req.uri().query(),
+        Surface::Gemini,
+        false,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let list: Vec<Value> = models::routable(&ctx.cfg)
+        .iter()
+        .map(|(id, (pricing, provider))| {
+            let kind = ctx.cfg.providers.get(provider).map(|p| p.kind);
+            model_object(id, pricing, kind)
+        })
+        .collect();
+    ctx.finish(json_response(&json!({ "models": list })))
+}
+
+/// `GET …/models/{model}`.
+fn model_resource(ctx: &Ctx, model: &str) -> Result<Response, ApiError> {
+    if let Some((pricing, provider)) = models::routable(&ctx.cfg).get(model) {
+        let kind = ctx.cfg.providers.get(provider).map(|p| p.kind);
+        return Ok(json_response(&model_object(model, pricing, kind)));
+    }
+    let cands = candidates(&ctx.cfg, model)
+        .map_err(|_| ApiError::not_found(format!("Model \"models/{model}\" not found")))?;
+    let (cand, provider) = cands
+        .iter()
+        .find_map(|c| Some((c, ctx.cfg.providers.get(&c.provider)?)))
+        .ok_or_else(|| ApiError::not_found(format!("Model \"models/{model}\" not found")))?;
+    let pricing = catalog::pricing(&ctx.cfg, provider, &cand.model);
+    Ok(json_response(&model_object(
+        model,
+        &pricing,
+        Some(provider.kind),
+    )))
+}
+
+/// Gemini's `Model` resource for a routable id. countTokens is offered only where a
+/// gemini-kind provider can answer it.
+pub fn model_object(id: &str, pricing: &Pricing, kind: Option<ProviderKind>) -> Value {
+    let info = pricing.info.as_ref();
+    let mut methods = vec!["generateContent", "streamGenerateContent"];
+    if kind == Some(ProviderKind::Gemini) {
+        methods.push("countTokens");
+    }
+    let mut m = json!({
+        "name": format!("models/{id}"),
+        "displayName": info.map_or(id, |i| i.name.as_str()),
+        "description": "",
+        "supportedGenerationMethods": methods,
+    });
+    if let Some(n) = pricing.context_length {
+        m["inputTokenLimit"] = json!(n);
+    }
+    if let Some(n) = pricing.max_output {
+        m["outputTokenLimit"] = json!(n);
+    }
+    if info.is_some_and(|i| i.has("reasoning")) {
+        m["thinking"] = json!(true);
+    }
+    m
+}
