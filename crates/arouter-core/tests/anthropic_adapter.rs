@@ -303,10 +303,8 @@ fn build_prefill_matches_fixture() {
     };
     let req = anthropic::build(&prefill_request(), &target).unwrap();
     assert_eq!(header(&req.headers, "x-api-key"), None);
-    assert_eq!(
-        header(&req.headers, "anthropic-beta"),
-        Some("context-1m-2025-08-07")
-    );
+    // Configured provider headers are applied by upstream.rs for every adapter, not here.
+    assert_eq!(header(&req.headers, "anthropic-beta"), None);
     let body: Value = serde_json::from_slice(&req.body).unwrap();
     assert_eq!(body, fixture_json("build_prefill.json"));
 }
