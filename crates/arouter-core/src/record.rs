@@ -3,9 +3,9 @@
 //! gone), so no request escapes the ledger.
 
 use crate::app::App;
-use crate::auth::Caller;
 use crate::catalog::Pricing;
 use crate::error::ApiError;
+use crate::http::Ctx;
 use crate::model::Usage;
 use crate::store::UsageRecord;
 use serde_json::Value;
@@ -37,16 +37,19 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Starts the ledger row of a request; the body is kept when content logging is on.
     pub fn new(
-        app: Arc<App>,
-        caller: &Caller,
+        ctx: &Ctx,
         surface: &str,
         endpoint: &str,
         id: String,
         requested_model: String,
-        request_body: Option<Value>,
+        body: &Value,
         streamed: bool,
     ) -> Recorder {
+        let app = ctx.app.clone();
+        let caller = &ctx.caller;
+        let request_body = ctx.cfg.server.store_content.then(|| body.clone());
         app.request_started();
         Recorder {
             app,

@@ -81,13 +81,12 @@ fn job(ctx: &Ctx, body: Value) -> Result<(Job, Recorder), ApiError> {
     let stream = hub.stream;
     let id = new_generation_id();
     let rec = Recorder::new(
-        ctx.app.clone(),
-        &ctx.caller,
+        ctx,
         "anthropic",
         "messages",
         id.clone(),
         requested.clone(),
-        ctx.cfg.server.store_content.then(|| body.clone()),
+        &body,
         stream,
     );
     let codec = AnthropicCodec {

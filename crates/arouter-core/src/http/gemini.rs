@@ -160,13 +160,12 @@ fn job(
     let id = new_generation_id();
     let requested = model.to_string();
     let rec = Recorder::new(
-        ctx.app.clone(),
-        &ctx.caller,
+        ctx,
         "gemini",
         "generateContent",
         id.clone(),
         requested.clone(),
-        ctx.cfg.server.store_content.then(|| body.clone()),
+        &body,
         stream.is_some(),
     );
     let codec = GeminiCodec {

@@ -40,10 +40,10 @@ pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
             let m_vendor = m.id.split('/').next().unwrap_or("");
             if aggregator {
                 names.push(m.id.clone());
-            } else if vendor == Some(m_vendor) || p.id == m_vendor {
-                if !m.has("embeddings") || p.kind == ProviderKind::OpenAi {
-                    names.push(m.api_name.clone());
-                }
+            } else if (vendor == Some(m_vendor) || p.id == m_vendor)
+                && (!m.has("embeddings") || p.kind == ProviderKind::OpenAi)
+            {
+                names.push(m.api_name.clone());
             }
         }
         names.extend(p.models.iter().cloned());

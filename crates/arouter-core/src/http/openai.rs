@@ -92,13 +92,12 @@ fn job(ctx: &Ctx, endpoint: Endpoint, body: Value) -> Result<(Job, Recorder), Ap
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let id = new_generation_id();
     let rec = Recorder::new(
-        ctx.app.clone(),
-        &ctx.caller,
+        ctx,
         "openai",
         endpoint.name(),
         id.clone(),
         requested.clone(),
-        ctx.cfg.server.store_content.then(|| body.clone()),
+        &body,
         stream,
     );
     let codec = OpenAiCodec {
