@@ -24,16 +24,28 @@ pub struct ProviderPatch {
 pub enum Edit {
     /// Sets (`Some`) or removes (`None`) `default_model`.
     DefaultModel(Option<String>),
-    SetAlias { name: String, models: Vec<String> },
+    SetAlias {
+        name: String,
+        models: Vec<String>,
+    },
     RemoveAlias(String),
     /// Adds a provider; fails with `Conflict` if the id exists.
-    AddProvider { id: String, patch: ProviderPatch },
+    AddProvider {
+        id: String,
+        patch: ProviderPatch,
+    },
     /// Changes an existing provider; fails with `NotFound` if there is none.
-    UpdateProvider { id: String, patch: ProviderPatch },
+    UpdateProvider {
+        id: String,
+        patch: ProviderPatch,
+    },
     RemoveProvider(String),
     StoreContent(bool),
     /// Sets the prices and context length of `[models."provider/model"]`.
-    SetModelOverride { id: String, model: ModelOverride },
+    SetModelOverride {
+        id: String,
+        model: ModelOverride,
+    },
     RemoveModelOverride(String),
 }
 
@@ -143,7 +155,11 @@ fn apply_to_doc(doc: &mut DocumentMut, edit: &Edit) -> Result<(), EditError> {
                 return Err(EditError::NotFound(format!("no provider \"{id}\"")));
             }
         }
-        Edit::StoreContent(on) => set_value(section(doc, "server", false)?, "store_content", (*on).into()),
+        Edit::StoreContent(on) => set_value(
+            section(doc, "server", false)?,
+            "store_content",
+            (*on).into(),
+        ),
         Edit::SetModelOverride { id, model } => {
             let models = section(doc, "models", true)?;
             let field = format!("models.\"{id}\"");
@@ -404,7 +420,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         let e = edit_file(&path, &Edit::DefaultModel(Some("nope/m".into()))).unwrap_err();
-        assert!(matches!(e, EditError::Invalid(ref c) if c.field == "default_model"), "{e:?}");
+        assert!(
+            matches!(e, EditError::Invalid(ref c) if c.field == "default_model"),
+            "{e:?}"
+        );
         let e = edit_file(&path, &Edit::RemoveAlias("none".into())).unwrap_err();
         assert!(matches!(e, EditError::NotFound(_)));
         let e = edit_file(
@@ -458,7 +477,10 @@ mod tests {
         assert_eq!(o.input_per_mtok, Some(0.59));
         assert_eq!(o.context_length, Some(131_072));
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.contains("[models.\"groq/llama-3.3-70b-versatile\"]"), "{text}");
+        assert!(
+            text.contains("[models.\"groq/llama-3.3-70b-versatile\"]"),
+            "{text}"
+        );
         let cfg = edit_file(
             &path,
             &Edit::RemoveModelOverride("groq/llama-3.3-70b-versatile".into()),

@@ -169,7 +169,10 @@ fn request_where(f: &RequestFilter) -> Where {
         w.push("r.app = ?", [text(app)]);
     }
     if let Some(m) = &f.model {
-        w.push("(r.served_model = ? OR r.requested_model = ?)", [text(m), text(m)]);
+        w.push(
+            "(r.served_model = ? OR r.requested_model = ?)",
+            [text(m), text(m)],
+        );
     }
     if let Some(p) = &f.provider {
         w.push("r.provider = ?", [text(p)]);
@@ -195,7 +198,10 @@ fn logged(row: &rusqlite::Row) -> rusqlite::Result<LoggedRequest> {
 const LOG_SELECT: &str = "SELECT r.*, NULL AS request_body, NULL AS response_body, \
     k.name AS key_name FROM requests r LEFT JOIN keys k ON k.hash = r.key_hash";
 
-fn list_requests(conn: &Connection, f: &RequestFilter) -> rusqlite::Result<(Vec<LoggedRequest>, i64)> {
+fn list_requests(
+    conn: &Connection,
+    f: &RequestFilter,
+) -> rusqlite::Result<(Vec<LoggedRequest>, i64)> {
     let w = request_where(f);
     let total: i64 = conn.query_row(
         &format!("SELECT COUNT(*) FROM requests r WHERE {}", w.sql()),
@@ -253,7 +259,11 @@ fn export_requests(conn: &Connection, range: TimeRange) -> rusqlite::Result<Vec<
     rows.collect()
 }
 
-fn usage_in_range(conn: &Connection, range: TimeRange, by: GroupBy) -> rusqlite::Result<Vec<UsageRow>> {
+fn usage_in_range(
+    conn: &Connection,
+    range: TimeRange,
+    by: GroupBy,
+) -> rusqlite::Result<Vec<UsageRow>> {
     let mut w = Where::default();
     w.range("r.created_ms", range);
     let sql = format!(
@@ -284,7 +294,11 @@ fn usage_in_range(conn: &Connection, range: TimeRange, by: GroupBy) -> rusqlite:
     rows.collect()
 }
 
-fn daily_usage(conn: &Connection, range: TimeRange, by: GroupBy) -> rusqlite::Result<Vec<DailyRow>> {
+fn daily_usage(
+    conn: &Connection,
+    range: TimeRange,
+    by: GroupBy,
+) -> rusqlite::Result<Vec<DailyRow>> {
     let mut w = Where::default();
     w.range("r.created_ms", range);
     let sql = format!(
@@ -469,9 +483,13 @@ impl SqliteStore {
     /// A key's label, limit reset period and last edit; `None` if there is no such key.
     pub fn key_meta(&self, hash: &str) -> Result<Option<KeyMeta>> {
         self.conns.with(|c| {
-            Ok(c.query_row(&format!("{KEY_META} WHERE hash = ?1"), [hash], key_meta_from_row)
-                .optional()?
-                .map(|(_, m)| m))
+            Ok(c.query_row(
+                &format!("{KEY_META} WHERE hash = ?1"),
+                [hash],
+                key_meta_from_row,
+            )
+            .optional()?
+            .map(|(_, m)| m))
         })
     }
 
@@ -541,14 +559,22 @@ impl SqliteStore {
     /// The sum of all credits.
     pub fn credits_total(&self) -> Result<i64> {
         self.conns.with(|c| {
-            Ok(c.query_row("SELECT COALESCE(SUM(amount_pusd), 0) FROM credits", [], |r| r.get(0))?)
+            Ok(c.query_row(
+                "SELECT COALESCE(SUM(amount_pusd), 0) FROM credits",
+                [],
+                |r| r.get(0),
+            )?)
         })
     }
 
     /// The cost of every request ever recorded.
     pub fn usage_total(&self) -> Result<i64> {
         self.conns.with(|c| {
-            Ok(c.query_row("SELECT COALESCE(SUM(cost_pusd), 0) FROM requests", [], |r| r.get(0))?)
+            Ok(c.query_row(
+                "SELECT COALESCE(SUM(cost_pusd), 0) FROM requests",
+                [],
+                |r| r.get(0),
+            )?)
         })
     }
 

@@ -185,7 +185,9 @@ impl Ctx {
         if !(usd.is_finite() && usd > 0.0) {
             bail!("the amount must be a positive number of USD");
         }
-        let credit = self.store.add_credit(usd_to_pusd(usd), note.unwrap_or(""))?;
+        let credit = self
+            .store
+            .add_credit(usd_to_pusd(usd), note.unwrap_or(""))?;
         let total = self.store.credits_total()?;
         let remaining = total - self.store.usage_total()?;
         println!(

@@ -121,7 +121,12 @@ async fn admin_endpoints_need_an_admin_key() {
         .call_as(Some("sk-ar-wrong"), Method::GET, "/api/v1/settings", None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    for path in ["/api/v1/keys", "/api/v1/providers", "/api/v1/usage", "/api/v1/balance"] {
+    for path in [
+        "/api/v1/keys",
+        "/api/v1/providers",
+        "/api/v1/usage",
+        "/api/v1/balance",
+    ] {
         let (status, v) = h.call_as(Some(&h.app_key), Method::GET, path, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(v["error"]["code"], 403);
@@ -161,7 +166,10 @@ async fn key_lifecycle_shows_the_raw_key_once() {
     assert!(key["created_at"].as_str().unwrap().ends_with('Z'));
 
     let listed = h.get("/api/v1/keys").await;
-    assert!(!listed.to_string().contains(&raw), "the raw key is never listed");
+    assert!(
+        !listed.to_string().contains(&raw),
+        "the raw key is never listed"
+    );
     let names: Vec<&str> = listed["data"]
         .as_array()
         .unwrap()
@@ -174,7 +182,9 @@ async fn key_lifecycle_shows_the_raw_key_once() {
     assert!(!one.to_string().contains(&raw));
 
     // The new key authenticates at once.
-    let (status, me) = h.call_as(Some(&raw), Method::GET, "/api/v1/key", None).await;
+    let (status, me) = h
+        .call_as(Some(&raw), Method::GET, "/api/v1/key", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(me["data"]["name"], "tool");
 
@@ -218,8 +228,14 @@ async fn key_lifecycle_shows_the_raw_key_once() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["data"]["disabled"], true);
-    let (status, _) = h.call_as(Some(&raw), Method::GET, "/api/v1/key", None).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "a disabled key is refused");
+    let (status, _) = h
+        .call_as(Some(&raw), Method::GET, "/api/v1/key", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a disabled key is refused"
+    );
 
     let (status, v) = h
         .call(Method::DELETE, &format!("/api/v1/keys/{hash}"), None)
@@ -231,7 +247,11 @@ async fn key_lifecycle_shows_the_raw_key_once() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = h
-        .call(Method::PATCH, "/api/v1/keys/nope", Some(json!({"name": "z"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/keys/nope",
+            Some(json!({"name": "z"})),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -240,7 +260,13 @@ async fn key_lifecycle_shows_the_raw_key_once() {
 async fn key_usage_windows_and_limit_remaining() {
     let h = start().await;
     let now = arouter_core::record::now_ms();
-    h.store.record(record("gen-now", &h.app_key_hash, "cursor", now, 2_000_000_000_000));
+    h.store.record(record(
+        "gen-now",
+        &h.app_key_hash,
+        "cursor",
+        now,
+        2_000_000_000_000,
+    ));
     h.store.record(record(
         "gen-old",
         &h.app_key_hash,
@@ -270,7 +296,10 @@ async fn key_usage_windows_and_limit_remaining() {
             Some(json!({"limit_reset": null})),
         )
         .await;
-    assert_eq!(v["data"]["limit_remaining"], 7.0, "all-time spend without a reset");
+    assert_eq!(
+        v["data"]["limit_remaining"], 7.0,
+        "all-time spend without a reset"
+    );
 }
 
 fn record(id: &str, key_hash: &str, app: &str, created_ms: i64, cost_pusd: i64) -> UsageRecord {
@@ -330,7 +359,11 @@ async fn providers_are_added_edited_and_removed() {
     assert!(error_message(&v).contains("kind"), "{v}");
     assert_eq!(h.config_text(), before, "nothing written");
     let (status, v) = h
-        .call(Method::POST, "/api/v1/providers", Some(json!({"id": "groq", "kind": "openai"})))
+        .call(
+            Method::POST,
+            "/api/v1/providers",
+            Some(json!({"id": "groq", "kind": "openai"})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_message(&v), "base_url: required");
@@ -370,7 +403,10 @@ async fn providers_are_added_edited_and_removed() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["data"]["base_url"], "https://proxy.example/v1");
     assert_eq!(v["data"]["api_key_env"], Value::Null);
-    assert_eq!(h.app.config().providers["groq"].base_url, "https://proxy.example/v1");
+    assert_eq!(
+        h.app.config().providers["groq"].base_url,
+        "https://proxy.example/v1"
+    );
 
     let secret = "sk-groq-very-secret-value";
     let (status, v) = h
@@ -388,11 +424,19 @@ async fn providers_are_added_edited_and_removed() {
     let listed = h.get("/api/v1/providers").await;
     assert!(!listed.to_string().contains(secret));
     let (status, _) = h
-        .call(Method::PUT, "/api/v1/providers/nobody/credential", Some(json!({"key": "k"})))
+        .call(
+            Method::PUT,
+            "/api/v1/providers/nobody/credential",
+            Some(json!({"key": "k"})),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, v) = h
-        .call(Method::PUT, "/api/v1/providers/groq/credential", Some(json!({"key": ""})))
+        .call(
+            Method::PUT,
+            "/api/v1/providers/groq/credential",
+            Some(json!({"key": ""})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&v).starts_with("key"));
@@ -410,7 +454,9 @@ async fn providers_are_added_edited_and_removed() {
     assert!(!h.app.config().providers.contains_key("groq"));
     let (status, _) = h.call(Method::DELETE, "/api/v1/providers/groq", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(h.config_text().contains("# A local Ollama (no key needed)."));
+    assert!(h
+        .config_text()
+        .contains("# A local Ollama (no key needed)."));
 
     let presets = h.get("/api/v1/provider-presets").await;
     let presets = presets["data"].as_array().unwrap();
@@ -419,7 +465,14 @@ async fn providers_are_added_edited_and_removed() {
     assert_eq!(ollama["needs_key"], false);
     assert_eq!(ollama["base_url"], "http://127.0.0.1:11434/v1");
     for p in presets {
-        for f in ["id", "label", "kind", "base_url", "api_key_env", "needs_key"] {
+        for f in [
+            "id",
+            "label",
+            "kind",
+            "base_url",
+            "api_key_env",
+            "needs_key",
+        ] {
             assert!(p.get(f).is_some(), "{p} lacks {f}");
         }
     }
@@ -462,9 +515,15 @@ async fn provider_test_lists_models_upstream() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
-    h.call(Method::PUT, "/api/v1/providers/fake/credential", Some(json!({"key": "sk-up"})))
+    h.call(
+        Method::PUT,
+        "/api/v1/providers/fake/credential",
+        Some(json!({"key": "sk-up"})),
+    )
+    .await;
+    let (status, v) = h
+        .call(Method::POST, "/api/v1/providers/fake/test", None)
         .await;
-    let (status, v) = h.call(Method::POST, "/api/v1/providers/fake/test", None).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["status"], 200);
@@ -483,11 +542,15 @@ async fn provider_test_lists_models_upstream() {
         Some(json!({"base_url": format!("http://{closed}/v1")})),
     )
     .await;
-    let (_, v) = h.call(Method::POST, "/api/v1/providers/fake/test", None).await;
+    let (_, v) = h
+        .call(Method::POST, "/api/v1/providers/fake/test", None)
+        .await;
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["status"], Value::Null);
     assert!(!v["message"].as_str().unwrap().is_empty());
-    let (status, _) = h.call(Method::POST, "/api/v1/providers/none/test", None).await;
+    let (status, _) = h
+        .call(Method::POST, "/api/v1/providers/none/test", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
@@ -510,27 +573,56 @@ async fn routing_settings_persist_with_comments() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{s}");
-    assert_eq!(s["aliases"]["fast"], json!(["ollama/llama3.2", "openai/gpt-4o-mini"]));
+    assert_eq!(
+        s["aliases"]["fast"],
+        json!(["ollama/llama3.2", "openai/gpt-4o-mini"])
+    );
     let (status, s) = h
-        .call(Method::PUT, "/api/v1/default-model", Some(json!({"model": "fast"})))
+        .call(
+            Method::PUT,
+            "/api/v1/default-model",
+            Some(json!({"model": "fast"})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["default_model"], "fast");
     assert_eq!(h.app.config().default_model.as_deref(), Some("fast"));
     let text = h.config_text();
     assert!(text.contains("default_model = \"fast\""), "{text}");
-    assert!(text.contains("fast = [\"ollama/llama3.2\", \"openai/gpt-4o-mini\"]"), "{text}");
+    assert!(
+        text.contains("fast = [\"ollama/llama3.2\", \"openai/gpt-4o-mini\"]"),
+        "{text}"
+    );
     assert!(text.contains("# Used when a request names no model; may be an alias."));
     assert!(text.contains("# openai | anthropic | gemini"));
-    assert_eq!(Config::parse(&text).unwrap().default_model.as_deref(), Some("fast"));
+    assert_eq!(
+        Config::parse(&text).unwrap().default_model.as_deref(),
+        Some("fast")
+    );
 
     let before = h.config_text();
     for (path, body, field) in [
-        ("/api/v1/default-model", json!({"model": "nobody/x"}), "default_model"),
-        ("/api/v1/default-model", json!({"model": "no-such-alias"}), "default_model"),
-        ("/api/v1/aliases/slow", json!({"models": ["ghost/m"]}), "aliases.slow[0]"),
+        (
+            "/api/v1/default-model",
+            json!({"model": "nobody/x"}),
+            "default_model",
+        ),
+        (
+            "/api/v1/default-model",
+            json!({"model": "no-such-alias"}),
+            "default_model",
+        ),
+        (
+            "/api/v1/aliases/slow",
+            json!({"models": ["ghost/m"]}),
+            "aliases.slow[0]",
+        ),
         ("/api/v1/aliases/slow", json!({"models": []}), "models"),
-        ("/api/v1/aliases/a%2Fb", json!({"models": ["openai/gpt-4o"]}), "aliases.a/b"),
+        (
+            "/api/v1/aliases/a%2Fb",
+            json!({"models": ["openai/gpt-4o"]}),
+            "aliases.a/b",
+        ),
     ] {
         let (status, v) = h.call(Method::PUT, path, Some(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {v}");
@@ -540,21 +632,37 @@ async fn routing_settings_persist_with_comments() {
     assert_eq!(h.app.config().default_model.as_deref(), Some("fast"));
 
     let (status, s) = h
-        .call(Method::PATCH, "/api/v1/settings", Some(json!({"store_content": false})))
+        .call(
+            Method::PATCH,
+            "/api/v1/settings",
+            Some(json!({"store_content": false})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(s["server"]["store_content"], false);
     assert!(!h.app.config().server.store_content);
     let (status, v) = h
-        .call(Method::PATCH, "/api/v1/settings", Some(json!({"store_content": "no"})))
+        .call(
+            Method::PATCH,
+            "/api/v1/settings",
+            Some(json!({"store_content": "no"})),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&v).starts_with("store_content"));
 
     let (status, v) = h.call(Method::DELETE, "/api/v1/aliases/fast", None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "the default still uses it: {v}");
-    h.call(Method::PUT, "/api/v1/default-model", Some(json!({"model": null})))
-        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the default still uses it: {v}"
+    );
+    h.call(
+        Method::PUT,
+        "/api/v1/default-model",
+        Some(json!({"model": null})),
+    )
+    .await;
     let (status, s) = h.call(Method::DELETE, "/api/v1/aliases/fast", None).await;
     assert_eq!(status, StatusCode::OK, "{s}");
     assert_eq!(s["aliases"], json!({}));
@@ -616,13 +724,21 @@ async fn catalog_and_model_overrides() {
     assert!(error_message(&v).starts_with("models.\"ghost/m\""), "{v}");
 
     let (status, v) = h
-        .call(Method::DELETE, "/api/v1/model-overrides/ollama/llama3.2", None)
+        .call(
+            Method::DELETE,
+            "/api/v1/model-overrides/ollama/llama3.2",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v, json!({"deleted": true}));
     assert!(h.app.config().models.is_empty());
     let (status, _) = h
-        .call(Method::DELETE, "/api/v1/model-overrides/ollama/llama3.2", None)
+        .call(
+            Method::DELETE,
+            "/api/v1/model-overrides/ollama/llama3.2",
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -630,21 +746,45 @@ async fn catalog_and_model_overrides() {
 /// Four ledger rows over two days: two apps, a fallback with its failed attempt.
 fn seed_ledger(h: &Harness) {
     let admin_hash = arouter_core::store::hash_key(&h.admin);
-    let mut a = record("gen-a", &h.app_key_hash, "cursor", MARCH_1 + 1000, 1_500_000_000);
+    let mut a = record(
+        "gen-a",
+        &h.app_key_hash,
+        "cursor",
+        MARCH_1 + 1000,
+        1_500_000_000,
+    );
     a.request_body = Some(json!({"model": "openai/gpt-4o-mini"}));
     a.response_body = Some(json!({"id": "gen-a"}));
     h.store.record(a);
-    let mut b = record("gen-b", &admin_hash, "cli", MARCH_1 + DAY_MS + 5000, 2_000_000_000);
+    let mut b = record(
+        "gen-b",
+        &admin_hash,
+        "cli",
+        MARCH_1 + DAY_MS + 5000,
+        2_000_000_000,
+    );
     b.served_model = "anthropic/claude-sonnet-4.5".into();
     b.requested_model = "anthropic/claude-sonnet-4.5".into();
     b.provider = "anthropic".into();
     b.streamed = true;
     h.store.record(b);
-    let mut attempt = record("gen-c-attempt0", &h.app_key_hash, "cursor", MARCH_1 + DAY_MS, 0);
+    let mut attempt = record(
+        "gen-c-attempt0",
+        &h.app_key_hash,
+        "cursor",
+        MARCH_1 + DAY_MS,
+        0,
+    );
     attempt.status = 503;
     attempt.error = Some("openai: overloaded".into());
     h.store.record(attempt);
-    let mut c = record("gen-c", &h.app_key_hash, "cursor", MARCH_1 + DAY_MS, 500_000_000);
+    let mut c = record(
+        "gen-c",
+        &h.app_key_hash,
+        "cursor",
+        MARCH_1 + DAY_MS,
+        500_000_000,
+    );
     c.served_model = "ollama/llama3.2".into();
     c.provider = "ollama".into();
     c.attempt = 1;
@@ -670,7 +810,12 @@ async fn usage_and_request_log_add_up() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["group"].as_str().unwrap(), g["requests"].as_i64().unwrap()))
+        .map(|g| {
+            (
+                g["group"].as_str().unwrap(),
+                g["requests"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(groups, [("cli", 1), ("cursor", 3)]);
     let u = h.get("/api/v1/usage?by=key&since=2024-03-02").await;
@@ -678,7 +823,9 @@ async fn usage_and_request_log_add_up() {
     let u = h.get("/api/v1/usage?by=day&until=2024-03-01").await;
     assert_eq!(u["data"].as_array().unwrap().len(), 1);
     assert_eq!(u["data"][0]["group"], "2024-03-01");
-    let (status, v) = h.call(Method::GET, "/api/v1/usage?since=yesterday", None).await;
+    let (status, v) = h
+        .call(Method::GET, "/api/v1/usage?since=yesterday", None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error_message(&v).starts_with("since"));
     let (status, v) = h.call(Method::GET, "/api/v1/usage?by=colour", None).await;
@@ -716,7 +863,11 @@ async fn usage_and_request_log_add_up() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["gen-b", "gen-c-attempt0", "gen-c", "gen-a"], "newest first");
+    assert_eq!(
+        ids,
+        ["gen-b", "gen-c-attempt0", "gen-c", "gen-a"],
+        "newest first"
+    );
     let first = &all["data"][0];
     assert_eq!(first["key_name"], "admin");
     assert_eq!(first["created_at"], "2024-03-02T00:00:05.000Z");
@@ -736,7 +887,9 @@ async fn usage_and_request_log_add_up() {
         let v = h.get(&format!("/api/v1/requests?{query}")).await;
         assert_eq!(v["total"], total, "{query}");
     }
-    let (status, _) = h.call(Method::GET, "/api/v1/requests?status=maybe", None).await;
+    let (status, _) = h
+        .call(Method::GET, "/api/v1/requests?status=maybe", None)
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     let detail = h.get("/api/v1/requests/gen-c").await;
@@ -747,7 +900,9 @@ async fn usage_and_request_log_add_up() {
     assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
     assert_eq!(d["attempts"][0]["id"], "gen-c-attempt0");
     assert_eq!(d["attempts"][0]["status"], 503);
-    let (status, _) = h.call(Method::GET, "/api/v1/requests/gen-missing", None).await;
+    let (status, _) = h
+        .call(Method::GET, "/api/v1/requests/gen-missing", None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let resp = h
@@ -758,7 +913,10 @@ async fn usage_and_request_log_add_up() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
     let csv = resp.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5);
@@ -774,11 +932,19 @@ async fn credits_balance_transactions_and_activity_add_up() {
     let h = start().await;
     seed_ledger(&h);
     let (status, v) = h
-        .call(Method::POST, "/api/v1/credits", Some(json!({"amount": 10, "note": "top-up"})))
+        .call(
+            Method::POST,
+            "/api/v1/credits",
+            Some(json!({"amount": 10, "note": "top-up"})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(v["data"]["amount"], 10.0);
-    for body in [json!({"amount": 0}), json!({"amount": -5}), json!({"note": "x"})] {
+    for body in [
+        json!({"amount": 0}),
+        json!({"amount": -5}),
+        json!({"note": "x"}),
+    ] {
         let (status, v) = h.call(Method::POST, "/api/v1/credits", Some(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(error_message(&v).starts_with("amount"), "{v}");
@@ -806,7 +972,11 @@ async fn credits_balance_transactions_and_activity_add_up() {
     assert_eq!(charges[0]["key_name"], "admin");
     let t = h.get("/api/v1/transactions?app=cursor").await;
     assert_eq!(t["total"], 2);
-    assert!(t["data"].as_array().unwrap().iter().all(|x| x["type"] == "charge"));
+    assert!(t["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x["type"] == "charge"));
     let t = h.get("/api/v1/transactions?limit=1&offset=1").await;
     assert_eq!(t["total"], 5);
     assert_eq!(t["data"][0]["note"], "top-up");
@@ -819,7 +989,10 @@ async fn credits_balance_transactions_and_activity_add_up() {
     assert_eq!(rows.len(), 3);
     let sum: i64 = rows.iter().map(|r| r["requests"].as_i64().unwrap()).sum();
     assert_eq!(sum, 3);
-    let ollama = rows.iter().find(|r| r["model"] == "ollama/llama3.2").unwrap();
+    let ollama = rows
+        .iter()
+        .find(|r| r["model"] == "ollama/llama3.2")
+        .unwrap();
     assert_eq!(ollama["date"], "2024-03-02");
     assert_eq!(ollama["app"], "cursor");
     assert_eq!(ollama["prompt_tokens"], 100);

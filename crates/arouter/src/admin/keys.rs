@@ -62,11 +62,16 @@ fn key_json(v: &KeyView) -> Value {
 }
 
 fn limit_reset(body: &Map<String, Value>) -> Result<Field<String>, ApiError> {
-    field(body, "limit_reset", "\"daily\", \"weekly\", \"monthly\" or null", |v| {
-        v.as_str()
-            .filter(|s| LIMIT_RESETS.contains(s))
-            .map(str::to_string)
-    })
+    field(
+        body,
+        "limit_reset",
+        "\"daily\", \"weekly\", \"monthly\" or null",
+        |v| {
+            v.as_str()
+                .filter(|s| LIMIT_RESETS.contains(s))
+                .map(str::to_string)
+        },
+    )
 }
 
 fn rpm(body: &Map<String, Value>) -> Result<Field<u32>, ApiError> {
@@ -170,9 +175,7 @@ pub async fn update(Path(hash): Path<String>, mut call: Call) -> Response {
                 f => f.value(),
             },
             rpm: rpm(&body)?.patch(),
-            limit_pusd: amount(&body, "limit")?
-                .patch()
-                .map(|l| l.map(usd_to_pusd)),
+            limit_pusd: amount(&body, "limit")?.patch().map(|l| l.map(usd_to_pusd)),
         };
         let reset = limit_reset(&body)?.patch();
         let h = hash.clone();

@@ -38,7 +38,10 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
             get(keys::get_one).patch(keys::update).delete(keys::delete),
         )
         .route("/api/v1/key", get(keys::current))
-        .route("/api/v1/providers", get(providers::list).post(providers::create))
+        .route(
+            "/api/v1/providers",
+            get(providers::list).post(providers::create),
+        )
         .route(
             "/api/v1/providers/{id}",
             axum::routing::patch(providers::update).delete(providers::delete),
@@ -68,7 +71,10 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
         .route("/api/v1/usage.csv", get(usage::csv))
         .route("/api/v1/requests", get(usage::list_requests))
         .route("/api/v1/requests/{id}", get(usage::request_detail))
-        .route("/api/v1/credits", get(money::credits).post(money::add_credit))
+        .route(
+            "/api/v1/credits",
+            get(money::credits).post(money::add_credit),
+        )
         .route("/api/v1/balance", get(money::balance))
         .route("/api/v1/transactions", get(money::transactions))
         .route("/api/v1/activity", get(money::activity))
@@ -93,7 +99,14 @@ impl<const ADMIN: bool> FromRequest<Arc<App>> for Call<ADMIN> {
             .get::<Arc<SqliteStore>>()
             .cloned()
             .ok_or_else(|| Surface::OpenAi.error(&ApiError::internal("store not attached")))?;
-        let ctx = authed(app, parts.headers, parts.uri.query(), Surface::OpenAi, ADMIN).await?;
+        let ctx = authed(
+            app,
+            parts.headers,
+            parts.uri.query(),
+            Surface::OpenAi,
+            ADMIN,
+        )
+        .await?;
         let query = match Query::<HashMap<String, String>>::try_from_uri(&parts.uri) {
             Ok(Query(q)) => q,
             Err(e) => {
@@ -171,7 +184,10 @@ impl<const ADMIN: bool> Call<ADMIN> {
                 }),
             }
         };
-        Ok((int("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT), int("offset", 0)?))
+        Ok((
+            int("limit", DEFAULT_LIMIT)?.min(MAX_LIMIT),
+            int("offset", 0)?,
+        ))
     }
 
     /// Runs a store call off the async threads.

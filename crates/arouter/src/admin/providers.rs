@@ -104,7 +104,14 @@ pub async fn create(mut call: Call) -> Response {
         string(&body, "kind")?.required("kind")?;
         string(&body, "base_url")?.required("base_url")?;
         let patch = patch_from(&body)?;
-        edit(call.app(), Edit::AddProvider { id: id.clone(), patch }).await?;
+        edit(
+            call.app(),
+            Edit::AddProvider {
+                id: id.clone(),
+                patch,
+            },
+        )
+        .await?;
         call.app().health.forget(&id);
         created(json!({"data": current_json(call.app(), &id).await?}))
     }
@@ -124,7 +131,14 @@ pub async fn update(Path(id): Path<String>, mut call: Call) -> Response {
             }
         }
         let patch = patch_from(&body)?;
-        edit(call.app(), Edit::UpdateProvider { id: id.clone(), patch }).await?;
+        edit(
+            call.app(),
+            Edit::UpdateProvider {
+                id: id.clone(),
+                patch,
+            },
+        )
+        .await?;
         call.app().health.forget(&id);
         call.app().forget_credential(&id);
         ok(json!({"data": current_json(call.app(), &id).await?}))
@@ -280,33 +294,61 @@ pub async fn test(Path(id): Path<String>, call: Call) -> Response {
     call.reply(r)
 }
 
-/// (id, label, kind, base_url, api_key_env, needs_key)
-const PRESETS: &[(&str, &str, &str, &str, Option<&str>, bool)] = &[
-    ("openai", "OpenAI", "openai", "https://api.openai.com/v1", Some("OPENAI_API_KEY"), true),
-    ("anthropic", "Anthropic", "anthropic", "https://api.anthropic.com", Some("ANTHROPIC_API_KEY"), true),
-    ("gemini", "Google Gemini", "gemini", "https://generativelanguage.googleapis.com", Some("GEMINI_API_KEY"), true),
-    ("openrouter", "OpenRouter", "openai", "https://openrouter.ai/api/v1", Some("OPENROUTER_API_KEY"), true),
-    ("groq", "Groq", "openai", "https://api.groq.com/openai/v1", Some("GROQ_API_KEY"), true),
-    ("deepseek", "DeepSeek", "openai", "https://api.deepseek.com", Some("DEEPSEEK_API_KEY"), true),
-    ("mistral", "Mistral", "openai", "https://api.mistral.ai/v1", Some("MISTRAL_API_KEY"), true),
-    ("xai", "xAI", "openai", "https://api.x.ai/v1", Some("XAI_API_KEY"), true),
-    ("together", "Together AI", "openai", "https://api.together.xyz/v1", Some("TOGETHER_API_KEY"), true),
-    ("ollama", "Ollama (local)", "openai", "http://127.0.0.1:11434/v1", None, false),
-    ("lmstudio", "LM Studio (local)", "openai", "http://127.0.0.1:1234/v1", None, false),
-    ("custom", "Custom OpenAI-compatible", "openai", "", None, false),
+/// A provider the UI offers to add with one click.
+struct Preset {
+    id: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    base_url: &'static str,
+    api_key_env: Option<&'static str>,
+    needs_key: bool,
+}
+
+const fn preset(
+    id: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    base_url: &'static str,
+    api_key_env: Option<&'static str>,
+    needs_key: bool,
+) -> Preset {
+    Preset {
+        id,
+        label,
+        kind,
+        base_url,
+        api_key_env,
+        needs_key,
+    }
+}
+
+#[rustfmt::skip]
+const PRESETS: &[Preset] = &[
+    preset("openai", "OpenAI", "openai", "https://api.openai.com/v1", Some("OPENAI_API_KEY"), true),
+    preset("anthropic", "Anthropic", "anthropic", "https://api.anthropic.com", Some("ANTHROPIC_API_KEY"), true),
+    preset("gemini", "Google Gemini", "gemini", "https://generativelanguage.googleapis.com", Some("GEMINI_API_KEY"), true),
+    preset("openrouter", "OpenRouter", "openai", "https://openrouter.ai/api/v1", Some("OPENROUTER_API_KEY"), true),
+    preset("groq", "Groq", "openai", "https://api.groq.com/openai/v1", Some("GROQ_API_KEY"), true),
+    preset("deepseek", "DeepSeek", "openai", "https://api.deepseek.com", Some("DEEPSEEK_API_KEY"), true),
+    preset("mistral", "Mistral", "openai", "https://api.mistral.ai/v1", Some("MISTRAL_API_KEY"), true),
+    preset("xai", "xAI", "openai", "https://api.x.ai/v1", Some("XAI_API_KEY"), true),
+    preset("together", "Together AI", "openai", "https://api.together.xyz/v1", Some("TOGETHER_API_KEY"), true),
+    preset("ollama", "Ollama (local)", "openai", "http://127.0.0.1:11434/v1", None, false),
+    preset("lmstudio", "LM Studio (local)", "openai", "http://127.0.0.1:1234/v1", None, false),
+    preset("custom", "Custom OpenAI-compatible", "openai", "", None, false),
 ];
 
 pub async fn presets(call: Call) -> Response {
     let data: Vec<Value> = PRESETS
         .iter()
-        .map(|(id, label, kind, base_url, env, needs_key)| {
+        .map(|p| {
             json!({
-                "id": id,
-                "label": label,
-                "kind": kind,
-                "base_url": base_url,
-                "api_key_env": env,
-                "needs_key": needs_key,
+                "id": p.id,
+                "label": p.label,
+                "kind": p.kind,
+                "base_url": p.base_url,
+                "api_key_env": p.api_key_env,
+                "needs_key": p.needs_key,
             })
         })
         .collect();

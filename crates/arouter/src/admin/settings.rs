@@ -40,9 +40,9 @@ pub async fn set_default_model(mut call: Call) -> Response {
     let r = async {
         let body = call.json().await?;
         only(&body, &["model"])?;
-        let model = string(&body, "model")?
-            .patch()
-            .ok_or_else(|| ApiError::bad_request("model: required (a model id, an alias or null)"))?;
+        let model = string(&body, "model")?.patch().ok_or_else(|| {
+            ApiError::bad_request("model: required (a model id, an alias or null)")
+        })?;
         let model = model.map(|m| m.trim().to_string());
         edit(call.app(), Edit::DefaultModel(model)).await?;
         ok(settings_json(call.app()))
@@ -102,7 +102,10 @@ pub async fn catalog(call: Call) -> Response {
     call.reply(ok(json!({ "data": data })))
 }
 
-pub async fn set_override(Path((provider, model)): Path<(String, String)>, mut call: Call) -> Response {
+pub async fn set_override(
+    Path((provider, model)): Path<(String, String)>,
+    mut call: Call,
+) -> Response {
     let r = async {
         let body = call.json().await?;
         only(
@@ -127,7 +130,14 @@ pub async fn set_override(Path((provider, model)): Path<(String, String)>, mut c
             ..Default::default()
         };
         let id = format!("{provider}/{model}");
-        edit(call.app(), Edit::SetModelOverride { id: id.clone(), model: o }).await?;
+        edit(
+            call.app(),
+            Edit::SetModelOverride {
+                id: id.clone(),
+                model: o,
+            },
+        )
+        .await?;
         let cfg = call.app().config();
         let p = App::provider(&cfg, &provider)?;
         let pricing = catalog::pricing(&cfg, p, &model);
@@ -137,9 +147,16 @@ pub async fn set_override(Path((provider, model)): Path<(String, String)>, mut c
     call.reply(r)
 }
 
-pub async fn delete_override(Path((provider, model)): Path<(String, String)>, call: Call) -> Response {
+pub async fn delete_override(
+    Path((provider, model)): Path<(String, String)>,
+    call: Call,
+) -> Response {
     let r = async {
-        edit(call.app(), Edit::RemoveModelOverride(format!("{provider}/{model}"))).await?;
+        edit(
+            call.app(),
+            Edit::RemoveModelOverride(format!("{provider}/{model}")),
+        )
+        .await?;
         ok(json!({"deleted": true}))
     }
     .await;

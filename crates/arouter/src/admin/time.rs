@@ -112,7 +112,10 @@ fn split_zone<'a>(t: &'a str, field: &str, whole: &str) -> Result<(&'a str, i64)
         if zh > 23 || zm > 59 {
             return Err(bad(field, whole));
         }
-        return Ok((clock, sign * (i64::from(zh) * 3_600_000 + i64::from(zm) * 60_000)));
+        return Ok((
+            clock,
+            sign * (i64::from(zh) * 3_600_000 + i64::from(zm) * 60_000),
+        ));
     }
     Ok((t, 0))
 }
@@ -174,7 +177,13 @@ mod tests {
             parse_instant("2024-02-29", "until", Bound::Until).unwrap(),
             MARCH_1
         );
-        for bad in ["2024-02-30", "yesterday", "2024-13-01", "2024-03-01T25:00Z", ""] {
+        for bad in [
+            "2024-02-30",
+            "yesterday",
+            "2024-13-01",
+            "2024-03-01T25:00Z",
+            "",
+        ] {
             let e = parse_instant(bad, "since", Bound::Since).unwrap_err();
             assert!(e.message.starts_with("since:"), "{bad}: {}", e.message);
         }

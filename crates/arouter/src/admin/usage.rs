@@ -14,7 +14,9 @@ fn group_by(call: &Call, default: GroupBy, allow_day: bool) -> Result<GroupBy, A
     let Some(v) = call.param("by") else {
         return Ok(default);
     };
-    let by: GroupBy = v.parse().map_err(|e: String| ApiError::bad_request(format!("by: {e}")))?;
+    let by: GroupBy = v
+        .parse()
+        .map_err(|e: String| ApiError::bad_request(format!("by: {e}")))?;
     if by == GroupBy::Day && !allow_day {
         return Err(ApiError::bad_request(
             "by: expected app, model, provider or key (rows are already per day)",
@@ -222,7 +224,10 @@ pub async fn csv(call: Call) -> Response {
         }
         Ok((
             [
-                (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/csv; charset=utf-8"),
+                ),
                 (
                     header::CONTENT_DISPOSITION,
                     HeaderValue::from_static("attachment; filename=\"arouter-usage.csv\""),
