@@ -3,6 +3,7 @@
 
 use crate::config::{Config, ProviderConfig};
 use crate::error::{ApiError, ErrorKind};
+use crate::health::ProviderHealth;
 use crate::limits::RateLimiter;
 use crate::store::{Secrets, Store};
 use arc_swap::ArcSwap;
@@ -22,6 +23,10 @@ pub struct App {
     pub secrets: Arc<dyn Secrets>,
     pub http: reqwest::Client,
     pub limiter: RateLimiter,
+    /// What the request path saw of each provider lately.
+    pub health: ProviderHealth,
+    /// Serializes `config.toml` edits (see `config_edit`).
+    pub config_edit: parking_lot::Mutex<()>,
     /// Keychain lookups per provider id (`None` = no entry), so the request path does not
     /// touch D-Bus after the first request.
     keychain_cache: RwLock<HashMap<String, Option<Arc<str>>>>,
@@ -52,6 +57,8 @@ impl App {
             secrets,
             http,
             limiter: RateLimiter::default(),
+            health: ProviderHealth::default(),
+            config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
             inflight: AtomicUsize::new(0),
             settled: Notify::new(),

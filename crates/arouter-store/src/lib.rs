@@ -1,6 +1,7 @@
 //! ARouter's persistence: the SQLite usage ledger and key store ([`SqliteStore`]) and the
 //! OS-keychain secrets store ([`KeyringSecrets`]).
 
+mod admin;
 mod db;
 mod keys;
 mod ledger;
@@ -8,6 +9,10 @@ mod queries;
 mod secrets;
 mod watch;
 
+pub use admin::{
+    ActivityRow, Credit, DailyRow, KeyMeta, KeyUsage, LoggedRequest, RequestFilter, TimeRange,
+    Transaction, TransactionFilter, WindowStarts, LIMIT_RESETS,
+};
 pub use keys::{mask_key, KeyPatch};
 pub use queries::{GroupBy, UsageRow};
 pub use secrets::{KeyringSecrets, KEYCHAIN_SERVICE};

@@ -23,7 +23,7 @@ pub enum GroupBy {
 
 impl GroupBy {
     /// The SQL expression naming a row's group (`r` = requests, `k` = keys).
-    fn sql_expr(self) -> &'static str {
+    pub(crate) fn sql_expr(self) -> &'static str {
         match self {
             GroupBy::App => "r.app",
             GroupBy::Model => "r.served_model",
@@ -140,7 +140,7 @@ fn body(row: &Row, column: &str) -> rusqlite::Result<Option<Value>> {
     Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t))))
 }
 
-fn record_from_row(row: &Row) -> rusqlite::Result<UsageRecord> {
+pub(crate) fn record_from_row(row: &Row) -> rusqlite::Result<UsageRecord> {
     Ok(UsageRecord {
         id: row.get("id")?,
         created_ms: row.get("created_ms")?,

@@ -181,6 +181,25 @@ impl Ctx {
         Ok(())
     }
 
+    pub fn credits_add(&self, usd: f64, note: Option<&str>) -> anyhow::Result<()> {
+        if !(usd.is_finite() && usd > 0.0) {
+            bail!("the amount must be a positive number of USD");
+        }
+        let credit = self
+            .store
+            .add_credit(usd_to_pusd(usd), note.unwrap_or(""))?;
+        let total = self.store.credits_total()?;
+        let remaining = total - self.store.usage_total()?;
+        println!(
+            "added ${} (credit-{}); credits ${}, remaining ${}",
+            pusd_to_decimal(credit.amount_pusd),
+            credit.id,
+            pusd_to_decimal(total),
+            pusd_to_decimal(remaining)
+        );
+        Ok(())
+    }
+
     pub fn models(&self) -> anyhow::Result<()> {
         let models = arouter_core::http::models::routable(&self.cfg);
         for (id, (pricing, _)) in &models {

@@ -1,6 +1,7 @@
 //! ARouter's process-level pieces shared by the headless binary and the desktop shell:
 //! locating the data dir and config, opening the stores, running the server until shutdown.
 
+pub mod admin;
 pub mod paths;
 pub mod server;
 
@@ -10,6 +11,6 @@ use std::sync::Arc;
 
 /// Routes served beside the router's API surfaces: the management API and the web UI.
 pub fn routes(store: Arc<SqliteStore>) -> axum::Router<Arc<App>> {
-    let _ = store;
-    axum::Router::new()
+    axum::Router::new().merge(admin::routes(store))
+    // The web UI's routes (`/ui/...`) merge here: `.merge(ui::routes())`.
 }

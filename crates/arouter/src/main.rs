@@ -58,6 +58,13 @@ enum Command {
         #[command(flatten)]
         loc: Location,
     },
+    /// The credits ledger (what you paid providers), for balance and transactions
+    Credits {
+        #[command(subcommand)]
+        cmd: CreditsCmd,
+        #[command(flatten)]
+        loc: Location,
+    },
     /// Requests, tokens and cost
     Usage {
         /// How far back: 30m, 24h, 7d, 4w
@@ -91,6 +98,18 @@ enum KeysCmd {
     List,
     /// Disable a key by name or hash
     Revoke { name: String },
+}
+
+#[derive(Subcommand)]
+enum CreditsCmd {
+    /// Record a credit of USD (e.g. a top-up at a provider)
+    Add {
+        /// Amount in USD
+        usd: f64,
+        /// What the credit is for
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,6 +153,11 @@ fn main() -> std::process::ExitCode {
         }
         Command::Models { loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.models())
+        }
+        Command::Credits { cmd, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| match cmd {
+                CreditsCmd::Add { usd, note } => c.credits_add(usd, note.as_deref()),
+            })
         }
         Command::Usage { since, by, loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.usage(&since, &by))

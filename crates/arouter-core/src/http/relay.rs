@@ -202,9 +202,16 @@ impl Job {
     /// Sends, and on 401/403 forgets a cached keychain credential (it may have changed).
     async fn send(&self, p: &Prepared<'_>) -> Result<reqwest::Response, ApiError> {
         let r = upstream::send(&self.ctx.app.http, p.provider, p.request.clone()).await;
-        if let Err(e) = &r {
-            if e.status == 401 || e.status == 403 {
-                self.ctx.app.forget_credential(&p.provider.id);
+        let health = &self.ctx.app.health;
+        match &r {
+            Ok(_) => health.record_success(&p.provider.id),
+            Err(e) => {
+                if e.status == 401 || e.status == 403 {
+                    self.ctx.app.forget_credential(&p.provider.id);
+                }
+                if e.is_retryable() {
+                    health.record_failure(&p.provider.id, &e.message);
+                }
             }
         }
         r
