@@ -137,6 +137,14 @@ impl Recorder {
             r.error = error.map(|e| e.message.clone());
             r.response_body = response_body;
             r.latency_ms = self.elapsed_ms();
+            if error.is_none() && !r.provider.is_empty() {
+                let (ttft, gen_ms) = match (r.streamed, r.ttft_ms) {
+                    (true, Some(t)) => (Some(t), r.latency_ms - t),
+                    _ => (None, r.latency_ms),
+                };
+                let h = &self.app.health;
+                h.record_timing(&r.provider, ttft, r.usage.output_tokens, gen_ms);
+            }
             self.app.store.record(r);
             self.app.request_recorded();
         }

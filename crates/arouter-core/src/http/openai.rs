@@ -89,6 +89,10 @@ fn job(ctx: &Ctx, endpoint: Endpoint, body: Value) -> Result<(Job, Recorder), Ap
     let names = routing::requested(&ctx.cfg, model, &models)?;
     let requested = names.join(",");
     let candidates = routing::resolve(&ctx.cfg, &names)?;
+    let prefs = routing::Preferences::parse(body.get("provider"))?;
+    let needs = hub.as_ref().map(routing::Needs::of).unwrap_or_default();
+    let candidates =
+        routing::arrange(&ctx.cfg, candidates, prefs.as_ref(), needs, &ctx.app.health)?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let id = new_generation_id();
     let rec = Recorder::new(

@@ -219,19 +219,25 @@ impl Job {
 
     async fn unary(self, mut rec: Recorder) -> Result<Response, ApiError> {
         let mut errors = Vec::new();
-        let n = self.candidates.len();
-        for (i, cand) in self.candidates.iter().enumerate() {
-            match self.unary_attempt(cand, &mut rec).await {
+        let (mut i, mut retries) = (0, 0);
+        while let Some(cand) = self.candidates.get(i) {
+            let e = match self.unary_attempt(cand, &mut rec).await {
                 Ok(resp) => return Ok(resp),
-                Err(e) if e.is_retryable() && i + 1 < n => {
-                    tracing::warn!(provider = %cand.provider, "attempt failed, falling back: {}", e.message);
-                    rec.failed_attempt(&e);
-                    errors.push((cand.id(), e));
+                Err(e) => e,
+            };
+            let next = after_failure(&e, retries, i + 1 < self.candidates.len());
+            if !matches!(next, Next::Stop) {
+                tracing::warn!(provider = %cand.provider, "attempt failed ({next:?}): {}", e.message);
+                rec.failed_attempt(&e);
+            }
+            errors.push((cand.id(), e));
+            match next {
+                Next::Retry(wait) => {
+                    retries += 1;
+                    tokio::time::sleep(wait).await;
                 }
-                Err(e) => {
-                    errors.push((cand.id(), e));
-                    break;
-                }
+                Next::Fallback => (i, retries) = (i + 1, 0),
+                Next::Stop => break,
             }
         }
         let e = all_failed(errors);
@@ -299,8 +305,8 @@ impl Job {
     /// Runs the attempts of a streaming request, sending frames to `tx`.
     async fn drive(self, mut rec: Recorder, tx: mpsc::Sender<Out>) {
         let mut errors = Vec::new();
-        let n = self.candidates.len();
-        for (i, cand) in self.candidates.iter().enumerate() {
+        let (mut i, mut retries) = (0, 0);
+        while let Some(cand) = self.candidates.get(i) {
             let started = async {
                 let p = self.prepare(cand).await?;
                 rec.attempt(&cand.provider, &cand.id(), &p.pricing);
@@ -308,20 +314,26 @@ impl Job {
                 Ok::<_, ApiError>((resp, p))
             }
             .await;
-            match started {
+            let e = match started {
                 Ok((resp, p)) => {
                     self.pump(cand, resp, p, rec, tx).await;
                     return;
                 }
-                Err(e) if e.is_retryable() && i + 1 < n => {
-                    tracing::warn!(provider = %cand.provider, "attempt failed, falling back: {}", e.message);
-                    rec.failed_attempt(&e);
-                    errors.push((cand.id(), e));
+                Err(e) => e,
+            };
+            let next = after_failure(&e, retries, i + 1 < self.candidates.len());
+            if !matches!(next, Next::Stop) {
+                tracing::warn!(provider = %cand.provider, "attempt failed ({next:?}): {}", e.message);
+                rec.failed_attempt(&e);
+            }
+            errors.push((cand.id(), e));
+            match next {
+                Next::Retry(wait) => {
+                    retries += 1;
+                    tokio::time::sleep(wait).await;
                 }
-                Err(e) => {
-                    errors.push((cand.id(), e));
-                    break;
-                }
+                Next::Fallback => (i, retries) = (i + 1, 0),
+                Next::Stop => break,
             }
         }
         let e = all_failed(errors);
@@ -511,6 +523,44 @@ fn encode_all(
     }
 }
 
+/// Retries on the same provider before giving up on the last candidate.
+const MAX_SAME_PROVIDER_RETRIES: u32 = 2;
+/// A `Retry-After` longer than this is passed to the client instead of waited out.
+const MAX_RETRY_AFTER_SECS: u64 = 5;
+
+/// What to do after a failed attempt.
+#[derive(Debug)]
+enum Next {
+    /// Try the same candidate again after a pause.
+    Retry(Duration),
+    /// Move to the next candidate.
+    Fallback,
+    Stop,
+}
+
+/// Client errors stop; retryable failures fall back while candidates remain. On the last
+/// candidate, overload answers (429/503/529) are retried with jittered exponential backoff,
+/// honouring a short `Retry-After`.
+fn after_failure(e: &ApiError, retries: u32, more_candidates: bool) -> Next {
+    if !e.is_retryable() {
+        return Next::Stop;
+    }
+    if more_candidates {
+        return Next::Fallback;
+    }
+    if retries >= MAX_SAME_PROVIDER_RETRIES || !matches!(e.status, 429 | 503 | 529) {
+        return Next::Stop;
+    }
+    match e.retry_after {
+        Some(secs) if secs > MAX_RETRY_AFTER_SECS => Next::Stop,
+        Some(secs) => Next::Retry(Duration::from_secs(secs)),
+        None => {
+            let base = 250u64 << retries;
+            Next::Retry(Duration::from_millis(base + rand::random::<u64>() % base))
+        }
+    }
+}
+
 /// One error listing every attempt; status of the last failure.
 pub fn all_failed(mut errors: Vec<(String, ApiError)>) -> ApiError {
     if errors.len() <= 1 {
@@ -549,4 +599,49 @@ pub fn with_generation_id(mut resp: Response, id: &str) -> Response {
         resp.headers_mut().insert("x-generation-id", v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(status: u16, retry_after: Option<u64>) -> ApiError {
+        let mut e = crate::error::upstream_error("p", status, "x".into(), b"");
+        e.retry_after = retry_after;
+        e
+    }
+
+    #[test]
+    fn failures_fall_back_then_retry_overload_on_the_last_candidate() {
+        assert!(matches!(
+            after_failure(&err(400, None), 0, true),
+            Next::Stop
+        ));
+        assert!(matches!(
+            after_failure(&err(500, None), 0, true),
+            Next::Fallback
+        ));
+        assert!(matches!(
+            after_failure(&err(500, None), 0, false),
+            Next::Stop
+        ));
+        match after_failure(&err(429, Some(2)), 0, false) {
+            Next::Retry(d) => assert_eq!(d, Duration::from_secs(2)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            after_failure(&err(429, Some(60)), 0, false),
+            Next::Stop
+        ));
+        match after_failure(&err(529, None), 1, false) {
+            Next::Retry(d) => {
+                assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1000))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            after_failure(&err(503, None), MAX_SAME_PROVIDER_RETRIES, false),
+            Next::Stop
+        ));
+    }
 }
