@@ -318,6 +318,16 @@ async fn fallback_through_models_list_and_alias() {
         .unwrap();
     assert_eq!(v["model"], "b/m2");
 
+    // Three failures in a row put `a` in cooldown (tried last); one success clears it.
+    let ok = client()
+        .post(router.url("/v1/chat/completions"))
+        .bearer_auth(&router.app_key)
+        .json(&chat("a/m1", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
     // A client error does not fall back.
     a.push(Behavior::error(400));
     let resp = client()
