@@ -3,6 +3,7 @@
 
 pub mod paths;
 pub mod server;
+mod ui;
 
 use arouter_core::app::App;
 use arouter_store::SqliteStore;
@@ -11,5 +12,5 @@ use std::sync::Arc;
 /// Routes served beside the router's API surfaces: the management API and the web UI.
 pub fn routes(store: Arc<SqliteStore>) -> axum::Router<Arc<App>> {
     let _ = store;
-    axum::Router::new()
+    axum::Router::new().merge(ui::routes())
 }
