@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import {
   formatUsd, formatTokens, formatMs, perMillion, formatPerMillion, rangeStart, daySpan, buildQuery,
   parseList, moveItem, validateProvider, validateAlias, validateKeyForm, validateOverride,
-  splitModelId, stackDaily, niceTicks, pageInfo, parseRoute, tokenFromHash, localDay, formatAgo,
+  splitModelId, stackDaily, niceTicks, pageInfo, parseRoute, tokenFromHash, localDay, formatAgo, isOkStatus,
 } from '../../ui/js/format.js';
 import { setupSnippets } from '../../ui/js/snippets.js';
 import { Api, ApiError, errorMessage } from '../../ui/js/api.js';
@@ -151,6 +151,15 @@ test('parseRoute and tokenFromHash', () => {
   assert.deepEqual(parseRoute(''), { page: 'overview', rest: [], query: {} });
   assert.equal(tokenFromHash('#token=sk-ar-abc%2B1'), 'sk-ar-abc+1');
   assert.equal(tokenFromHash('#/overview'), null);
+});
+
+test('isOkStatus accepts words and HTTP codes', () => {
+  assert.equal(isOkStatus('ok'), true);
+  assert.equal(isOkStatus(200), true);
+  assert.equal(isOkStatus('201'), true);
+  assert.equal(isOkStatus('error'), false);
+  assert.equal(isOkStatus(502), false);
+  assert.equal(isOkStatus(null), false);
 });
 
 test('formatAgo', () => {

@@ -7,7 +7,7 @@ import * as overview from './pages/overview.js';
 import * as providers from './pages/providers.js';
 import * as models from './pages/models.js';
 import * as usage from './pages/usage.js';
-import * as history from './pages/history.js';
+import * as historyPage from './pages/history.js';
 import * as keys from './pages/keys.js';
 import * as settings from './pages/settings.js';
 
@@ -25,7 +25,7 @@ const PAGES = [
   { id: 'providers', label: 'Providers', page: providers },
   { id: 'models', label: 'Models & routing', page: models },
   { id: 'usage', label: 'Usage', page: usage },
-  { id: 'history', label: 'History', page: history },
+  { id: 'history', label: 'History', page: historyPage },
   { id: 'keys', label: 'Keys', page: keys },
   { id: 'settings', label: 'Settings', page: settings },
 ];
@@ -53,6 +53,8 @@ let renderSeq = 0;
 const api = new Api({
   getKey: currentKey,
   onUnauthorized: () => {
+    // several calls of one page may fail together: prompt once
+    if (document.body.classList.contains('signed-out')) return;
     keyStore.clear();
     showLogin('Your admin key is no longer accepted (it may have been disabled or deleted). Enter an admin key to continue.');
   },

@@ -53,6 +53,17 @@ export function clear(el) {
   return el;
 }
 
+/**
+ * Replaces an element's children; like `h`, skips null/false and flattens arrays (the DOM's
+ * own replaceChildren would print them as "null" or "[object HTMLElement]").
+ * @param {Element} el @param {...any} children
+ */
+export function fill(el, ...children) {
+  clear(el);
+  append(el, children);
+  return el;
+}
+
 /** Brief notice in the corner. @param {string} message @param {'ok'|'error'} [kind] */
 export function toast(message, kind = 'ok') {
   let box = document.getElementById('toasts');
@@ -62,6 +73,7 @@ export function toast(message, kind = 'ok') {
   }
   const t = h('div', { class: ['toast', kind === 'error' && 'toast-error'] }, message);
   box.appendChild(t);
+  while (box.children.length > 3) box.firstChild?.remove();
   setTimeout(() => t.remove(), kind === 'error' ? 7000 : 3500);
 }
 

@@ -444,6 +444,17 @@ export function tokenFromHash(hash) {
   }
 }
 
+/**
+ * Whether a request row succeeded: the ledger may give "ok"/"error" or an HTTP status.
+ * @param {string|number|null|undefined} status
+ */
+export function isOkStatus(status) {
+  if (typeof status === 'number') return status >= 200 && status < 300;
+  const s = String(status ?? '').trim();
+  if (/^\d+$/.test(s)) return Number(s) >= 200 && Number(s) < 300;
+  return s === 'ok' || s === 'success';
+}
+
 /** File name for the CSV export. @param {Date} [now] */
 export function csvFileName(now = new Date()) {
   return `arouter-usage-${localDay(now)}.csv`;

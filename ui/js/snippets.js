@@ -55,7 +55,7 @@ print(msg.content[0].text)`,
       label: 'Claude Code',
       lang: 'shell',
       code: `ANTHROPIC_BASE_URL=${b} ANTHROPIC_AUTH_TOKEN=$AROUTER_KEY claude`,
-      note: 'Claude Code sends its own model names; requests without a routable model use your default model.',
+      note: 'Claude Code asks for Anthropic model names (e.g. claude-sonnet-4-5). To choose what answers, also set ANTHROPIC_MODEL to a model id or fallback list from Models & routing.',
     },
     {
       id: 'gemini',

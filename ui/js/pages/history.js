@@ -1,8 +1,8 @@
 // History: the request log with filters and paging, and one request's detail (timings, tokens,
 // cost, failed attempts, stored request/response).
 
-import { h, card, pageHeader, emptyState, badge, pager, copyButton } from '../dom.js';
-import { formatUsd, formatInt, formatTokens, formatMs, formatDateTime, formatAgo, buildQuery } from '../format.js';
+import { h, fill, card, pageHeader, emptyState, badge, pager, copyButton } from '../dom.js';
+import { formatUsd, formatInt, formatTokens, formatMs, formatDateTime, formatAgo, buildQuery, isOkStatus } from '../format.js';
 
 const PAGE = 50;
 const FILTERS = ['app', 'model', 'provider', 'status', 'streamed'];
@@ -15,7 +15,7 @@ export async function render(root, ctx) {
   const filters = Object.fromEntries(FILTERS.map((k) => [k, q[k] || '']));
   const list = await ctx.api.requests({ limit: PAGE, offset, ...filters });
   const go = (patch) => ctx.go(`#/history${buildQuery({ ...filters, offset: offset || '', ...patch })}`);
-  root.replaceChildren(
+  fill(root,
     pageHeader('History', 'Every request, newest first. Failed attempts of a request that fell back are listed with it.'),
     filterBar(filters, (f) => go({ ...f, offset: '' })),
     list.data.length
@@ -74,14 +74,16 @@ function requestTable(rows) {
 
 /** @param {import('../api.js').RequestRow} r */
 function statusBadge(r) {
-  return r.status === 'ok' ? badge('ok', 'ok') : badge(r.status || 'error', 'error');
+  if (isOkStatus(r.status)) return badge('ok', 'ok');
+  const code = typeof r.status === 'number' || /^\d+$/.test(String(r.status)) ? ` ${r.status}` : '';
+  return badge(`error${code}`, 'error');
 }
 
 /** @param {HTMLElement} root @param {import('../app.js').Ctx} ctx @param {string} id */
 async function renderDetail(root, ctx, id) {
   const r = await ctx.api.request(id);
   const fact = (label, value) => [h('dt', null, label), h('dd', null, value ?? '—')];
-  root.replaceChildren(
+  fill(root,
     h('p', null, h('a', { href: '#/history' }, '← History')),
     pageHeader(`Request ${r.id}`, formatDateTime(r.created_at), statusBadge(r)),
     r.error ? h('div', { class: 'alert alert-error' }, r.error) : null,

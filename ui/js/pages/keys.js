@@ -1,13 +1,13 @@
 // Keys: create (raw key shown once), rename and limits, disable/enable, delete, per-key usage.
 
-import { h, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, copyField } from '../dom.js';
+import { h, fill, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, copyField } from '../dom.js';
 import { validateKeyForm, formatUsd, formatInt, formatDateTime } from '../format.js';
 
 /** @param {HTMLElement} root @param {import('../app.js').Ctx} ctx */
 export async function render(root, ctx) {
   const [keys, me] = await Promise.all([ctx.api.keys(), ctx.api.currentKey().catch(() => null)]);
   const create = h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'create-key', onclick: () => keyDialog(ctx, null) }, 'Create key');
-  root.replaceChildren(
+  fill(root,
     pageHeader('Keys', 'Give every tool its own app key: usage and limits are tracked per key. Admin keys can also manage ARouter.', create),
     keys.length
       ? card(null, null, h('div', { class: 'table-wrap' }, keyTable(ctx, keys, me?.hash ?? null)))
@@ -18,7 +18,7 @@ const PERIOD = { daily: 'day', weekly: 'week', monthly: 'month' };
 
 /** @param {import('../api.js').Key} k */
 function limitText(k) {
-  if (k.limit === null || k.limit === undefined) return h('span', { class: 'muted' }, 'no limit');
+  if (k.limit === null || k.limit === undefined) return h('span', { class: 'muted nowrap' }, 'no limit');
   return h('span', null, `${formatUsd(k.limit)}${k.limit_reset ? ` per ${PERIOD[k.limit_reset] || k.limit_reset}` : ' total'}`,
     k.limit_remaining !== null && k.limit_remaining !== undefined ? h('div', { class: 'muted small' }, `${formatUsd(k.limit_remaining)} left`) : null);
 }
@@ -41,7 +41,7 @@ function keyTable(ctx, keys, myHash) {
         h('td', null, limitText(k)),
         h('td', null, k.rpm ? `${formatInt(k.rpm)}/min` : h('span', { class: 'muted' }, 'unlimited')),
         h('td', { title: formatDateTime(k.created_at) }, new Date(k.created_at).toLocaleDateString()),
-        h('td', { class: 'actions' },
+        h('td', null, h('div', { class: 'actions row-actions' },
           h('button', { type: 'button', class: 'btn btn-small', onclick: () => keyDialog(ctx, k) }, 'Edit'),
           h('button', {
             type: 'button', class: 'btn btn-small', onclick: async () => {
@@ -55,7 +55,7 @@ function keyTable(ctx, keys, myHash) {
               if (!(await confirmDialog(`Delete key ${k.name}?`, `Tools using it get 401 from now on. Its usage history is kept.${warn}`))) return;
               await run(ctx, () => ctx.api.deleteKey(k.hash), `Key ${k.name} deleted.`);
             },
-          }, 'Delete')));
+          }, 'Delete'))));
     })));
 }
 

@@ -1,7 +1,7 @@
 // Models & routing: the default model, fallback lists (aliases) and the model catalog with
 // per-model price overrides.
 
-import { h, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, pager } from '../dom.js';
+import { h, fill, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, pager } from '../dom.js';
 import { validateAlias, validateOverride, moveItem, formatPerMillion, perMillion, formatInt, splitModelId } from '../format.js';
 
 const CATALOG_PAGE = 50;
@@ -12,7 +12,7 @@ export async function render(root, ctx) {
   const aliasNames = Object.keys(settings.aliases || {});
   const modelIds = catalog.map((m) => m.id).filter((id) => !aliasNames.includes(id));
   const datalist = h('datalist', { id: 'model-ids' }, [...aliasNames, ...modelIds].map((id) => h('option', { value: id })));
-  root.replaceChildren(
+  fill(root,
     pageHeader('Models & routing', 'Which model answers when a request names none, which models stand in when one fails, and what each costs.'),
     datalist,
     defaultModelCard(ctx, settings, aliasNames, modelIds),
@@ -32,7 +32,7 @@ function defaultModelCard(ctx, settings, aliases, models) {
     aliases.length ? h('optgroup', { label: 'Fallback lists' }, aliases.map((a) => h('option', { value: a, selected: a === current }, a))) : null,
     known.length ? h('optgroup', { label: 'Current (not routable now)' }, known.map((m) => h('option', { value: m, selected: true }, m))) : null,
     h('optgroup', { label: 'Models' }, models.map((m) => h('option', { value: m, selected: m === current }, m))));
-  const f = field('Default model', select, 'Used when a request names no model. A fallback list works too.');
+  const f = field('Model or fallback list', select, 'Used when a request names no model. A fallback list works too.');
   const save = h('button', {
     type: 'button', class: 'btn btn-primary', 'data-testid': 'save-default-model', onclick: async () => {
       const model = /** @type {HTMLSelectElement} */ (select).value;
@@ -57,14 +57,14 @@ function defaultModelCard(ctx, settings, aliases, models) {
 /** @param {import('../app.js').Ctx} ctx @param {import('../api.js').Settings} settings @param {string[]} aliasNames */
 function aliasesCard(ctx, settings, aliasNames) {
   const slot = h('div');
-  const newBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'new-alias', onclick: () => slot.replaceChildren(aliasEditor(ctx, '', [], aliasNames, () => slot.replaceChildren())) }, 'New fallback list');
+  const newBtn = h('button', { type: 'button', class: 'btn', 'data-testid': 'new-alias', onclick: () => fill(slot, aliasEditor(ctx, '', [], aliasNames, () => fill(slot))) }, 'New fallback list');
   const entries = Object.entries(settings.aliases || {});
   const list = entries.length
     ? h('ul', { class: 'alias-list' }, entries.map(([name, ids]) => h('li', { 'data-alias': name },
       h('div', null, h('strong', null, name),
         h('ol', { class: 'chain' }, ids.map((id) => h('li', null, h('code', null, id))))),
       h('div', { class: 'actions' },
-        h('button', { type: 'button', class: 'btn btn-small', onclick: () => slot.replaceChildren(aliasEditor(ctx, name, ids, aliasNames, () => slot.replaceChildren())) }, 'Edit'),
+        h('button', { type: 'button', class: 'btn btn-small', onclick: () => fill(slot, aliasEditor(ctx, name, ids, aliasNames, () => fill(slot))) }, 'Edit'),
         h('button', {
           type: 'button', class: 'btn btn-small btn-danger-text', onclick: async () => {
             if (!(await confirmDialog(`Delete fallback list "${name}"?`, `Requests for "${name}" will fail once it is gone${settings.default_model === name ? ', and it is your default model' : ''}.`))) return;
@@ -98,7 +98,7 @@ function aliasEditor(ctx, name, initial, aliasNames, onClose) {
   };
   let dragFrom = -1;
   const draw = () => {
-    rows.replaceChildren(...models.map((m, i) => h('li', {
+    fill(rows, ...models.map((m, i) => h('li', {
       draggable: 'true',
       ondragstart: (e) => { dragFrom = i; e.dataTransfer?.setData('text/plain', String(i)); },
       ondragover: (e) => e.preventDefault(),
@@ -130,7 +130,7 @@ function aliasEditor(ctx, name, initial, aliasNames, onClose) {
       const errors = validateAlias(n, models, { aliases: aliasNames, editing });
       if (!showErrors(fields, errors)) return;
       save.disabled = true;
-      status.replaceChildren();
+      fill(status);
       try {
         await ctx.api.putAlias(n, models);
         toast(`Fallback list "${n}" saved.`);
@@ -161,15 +161,15 @@ function catalogCard(ctx, catalog, aliasNames) {
     const q = query.toLowerCase();
     const matches = catalog.filter((m) => !q || m.id.toLowerCase().includes(q) || (m.name || '').toLowerCase().includes(q));
     if (!catalog.length) {
-      body.replaceChildren(emptyState('No routable models', 'Models appear here once a provider is configured.', h('a', { class: 'btn', href: '#/providers' }, 'Add a provider')));
+      fill(body, emptyState('No routable models', 'Models appear here once a provider is configured.', h('a', { class: 'btn', href: '#/providers' }, 'Add a provider')));
       return;
     }
     if (!matches.length) {
-      body.replaceChildren(emptyState('No model matches', `Nothing matches "${query}". Try part of a name, like "mini" or "claude".`));
+      fill(body, emptyState('No model matches', `Nothing matches "${query}". Try part of a name, like "mini" or "claude".`));
       return;
     }
     const page = matches.slice(offset, offset + CATALOG_PAGE);
-    body.replaceChildren(
+    fill(body,
       h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
         h('thead', null, h('tr', null,
           h('th', null, 'Model'), h('th', { class: 'num' }, 'Context'),

@@ -1,6 +1,6 @@
 // Overview: the base URL and setup snippets, today's and this month's totals, provider health.
 
-import { h, card, copyField, copyButton, pageHeader, emptyState, badge, errorBox } from '../dom.js';
+import { h, fill, card, copyField, copyButton, pageHeader, emptyState, badge, errorBox } from '../dom.js';
 import { formatUsd, formatInt, formatTokens, formatAgo, startOfDay, monthStart } from '../format.js';
 import { setupSnippets } from '../snippets.js';
 
@@ -13,7 +13,7 @@ export async function render(root, ctx) {
     ctx.api.usage({ since: monthStart(now).getTime(), by: 'app' }),
     ctx.api.providers().catch((err) => err),
   ]);
-  root.replaceChildren(
+  fill(root,
     pageHeader('Overview', `ARouter ${settings.version || ''} is running.`),
     connectCard(ctx.base, settings.default_model),
     h('div', { class: 'grid-2' },

@@ -1,7 +1,7 @@
 // Providers: list with credential status and health; add (from presets), edit, remove;
 // set or remove the credential; test the connection.
 
-import { h, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, errorBox } from '../dom.js';
+import { h, fill, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, errorBox } from '../dom.js';
 import { validateProvider, parseList, formatMs, formatAgo } from '../format.js';
 import { healthText } from './overview.js';
 
@@ -14,7 +14,7 @@ export async function render(root, ctx) {
     : emptyState('No providers yet',
       'Add one from a preset (OpenAI, Anthropic, Gemini, OpenRouter, Ollama…) and enter its API key. Local servers such as Ollama need no key.',
       h('button', { type: 'button', class: 'btn btn-primary', onclick: () => editDialog(ctx, null, providers, presets) }, 'Add your first provider'));
-  root.replaceChildren(
+  fill(root,
     pageHeader('Providers', 'Where requests go. Credentials live in the OS keychain or an environment variable; the UI only shows whether one is set.', add),
     list);
 }
@@ -27,7 +27,7 @@ function credentialText(p) {
       : badge('credential set (keychain)', 'ok');
   }
   if (p.local) return badge('no credential needed (local)', 'muted');
-  return badge(p.api_key_env ? `credential not set (env ${p.api_key_env} is empty)` : 'credential not set', 'warn');
+  return badge(p.api_key_env ? `not set (${p.api_key_env} is empty, no keychain entry)` : 'not set', 'warn');
 }
 
 /**
@@ -41,14 +41,14 @@ function providerCard(ctx, p, all, presets) {
   const test = h('button', {
     type: 'button', class: 'btn btn-small', onclick: async () => {
       test.disabled = true;
-      testOut.replaceChildren(h('span', { class: 'muted' }, 'Testing…'));
+      fill(testOut, h('span', { class: 'muted' }, 'Testing…'));
       try {
         const r = await ctx.api.testProvider(p.id);
-        testOut.replaceChildren(r.ok
-          ? h('span', { class: 'text-ok' }, `✓ Connected in ${formatMs(r.latency_ms)}${r.status ? ` (HTTP ${r.status})` : ''}. ${r.message || ''}`)
+        fill(testOut, r.ok
+          ? h('span', { class: 'text-ok' }, `✓ Connected: ${r.message || 'the provider answered'} (${formatMs(r.latency_ms)}${r.status ? `, HTTP ${r.status}` : ''})`)
           : h('span', { class: 'text-error' }, `✗ ${r.message || 'The provider did not answer as expected.'}${r.status ? ` (HTTP ${r.status})` : ''}`));
       } catch (err) {
-        testOut.replaceChildren(errorBox(err));
+        fill(testOut, errorBox(err));
       } finally {
         test.disabled = false;
       }

@@ -1,12 +1,12 @@
 // Settings: server address (read-only), content logging, where the data lives, CSV export.
 
-import { h, card, pageHeader, copyField, toast, downloadBlob, errorBox } from '../dom.js';
+import { h, fill, card, pageHeader, copyField, toast, downloadBlob, errorBox } from '../dom.js';
 import { RANGES, rangeStart, csvFileName } from '../format.js';
 
 /** @param {HTMLElement} root @param {import('../app.js').Ctx} ctx */
 export async function render(root, ctx) {
   const settings = await ctx.api.settings();
-  root.replaceChildren(
+  fill(root,
     pageHeader('Settings', `ARouter ${settings.version || ''}`),
     serverCard(settings),
     loggingCard(ctx, settings),
@@ -33,7 +33,7 @@ function loggingCard(ctx, s) {
     onchange: async () => {
       const want = /** @type {HTMLInputElement} */ (box).checked;
       box.disabled = true;
-      status.replaceChildren();
+      fill(status);
       try {
         const next = await ctx.api.patchSettings({ store_content: want });
         /** @type {HTMLInputElement} */ (box).checked = !!next.server?.store_content;
@@ -66,7 +66,7 @@ function exportCard(ctx) {
   const btn = h('button', {
     type: 'button', class: 'btn btn-primary', 'data-testid': 'export-csv', onclick: async () => {
       btn.disabled = true;
-      status.replaceChildren();
+      fill(status);
       try {
         const key = /** @type {HTMLSelectElement} */ (range).value;
         const since = key === 'all' ? undefined : rangeStart(/** @type {any} */ (key)).getTime();

@@ -1,6 +1,6 @@
 // Usage: range and grouping pickers, stacked daily bars, and the breakdown table with totals.
 
-import { h, card, pageHeader, emptyState, badge } from '../dom.js';
+import { h, fill, card, pageHeader, emptyState, badge } from '../dom.js';
 import { RANGES, rangeStart, localDay, stackDaily, formatUsd, formatInt, formatTokens } from '../format.js';
 import { stackedBars } from '../chart.js';
 
@@ -53,7 +53,7 @@ export async function render(root, ctx) {
         { format: metric.format, label: metric.label })),
       card(`By ${groupLabel.toLowerCase()}`, null, h('div', { class: 'table-wrap' }, breakdown(rows, t, groupLabel))),
     ];
-  root.replaceChildren(
+  fill(root,
     pageHeader('Usage', 'Requests, tokens and cost from the local ledger.'),
     controls,
     totalsRow(t),
