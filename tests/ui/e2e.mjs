@@ -422,7 +422,7 @@ async function main() {
       await signIn(appKey);
       await page.getByTestId('login-error').getByText('app key').waitFor();
       await signIn(ADMIN_KEY);
-      await pageReady('overview');
+      await pageReady('usage'); // back on the page that was open
     });
 
     await step('401: a revoked admin key leads back to the prompt', async () => {
@@ -431,7 +431,7 @@ async function main() {
       await page.getByRole('button', { name: 'Sign out' }).click();
       await page.getByTestId('login-notice').getByText('Signed out').waitFor();
       await signIn(created.json.key);
-      await pageReady('overview');
+      await pageReady('usage');
       const off = await api('PATCH', `/api/v1/keys/${encodeURIComponent(created.json.data.hash)}`, { disabled: true });
       expect(off.status === 200, `disabling: ${off.status}`);
       await nav('Keys');

@@ -8,7 +8,7 @@ export async function render(root, ctx) {
   const settings = await ctx.api.settings();
   fill(root,
     pageHeader('Settings', `ARouter ${settings.version || ''}`),
-    serverCard(settings),
+    serverCard(settings, ctx.base),
     loggingCard(ctx, settings),
     dataCard(settings),
     exportCard(ctx),
@@ -17,10 +17,17 @@ export async function render(root, ctx) {
       h('button', { type: 'button', class: 'btn', onclick: ctx.signOut }, 'Sign out')));
 }
 
-/** @param {import('../api.js').Settings} s */
-function serverCard(s) {
+/**
+ * The configured address, and the one this page actually came from when they differ (port 0
+ * means "any free port"; a proxy or the desktop shell may also sit in between).
+ * @param {import('../api.js').Settings} s @param {string} base
+ */
+function serverCard(s, base) {
+  const configured = `${s.server?.host}:${s.server?.port}`;
+  const actual = new URL(base).host;
   return card('Server', null, h('dl', { class: 'facts' },
-    h('dt', null, 'Listening on'), h('dd', { 'data-testid': 'server-address' }, h('code', null, `${s.server?.host}:${s.server?.port}`)),
+    h('dt', null, 'Listening on'), h('dd', { 'data-testid': 'server-address' }, h('code', null, actual)),
+    configured !== actual ? [h('dt', null, 'Configured'), h('dd', null, h('code', null, configured), s.server?.port === 0 ? h('span', { class: 'muted' }, ' (port 0: any free port)') : null)] : null,
     h('dt', null, 'Max request body'), h('dd', null, s.server?.max_body_mb != null ? `${s.server.max_body_mb} MB` : '—')),
   h('p', { class: 'muted small' }, 'Host and port are read at start: change them in config.toml or with --host / --port and restart ARouter.'));
 }
