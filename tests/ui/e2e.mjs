@@ -374,6 +374,14 @@ async function main() {
       await shot('13-overview');
     });
 
+    await step('keys page shows each key\'s spend', async () => {
+      await nav('Keys');
+      await pageReady('keys');
+      const spend = await page.locator('tr[data-key="ui-test-app"]').getByTestId('key-usage').textContent();
+      expect(spend.includes('$0.000028'), `ui-test-app spend: ${spend}`);
+      await shot('13b-keys-with-usage');
+    });
+
     await step('settings show the server and export CSV', async () => {
       await nav('Settings');
       await pageReady('settings');

@@ -13,10 +13,12 @@ const PALETTE_SIZE = 9;
 export function stackedBars(data, opts) {
   const W = 720;
   const H = 220;
-  const pad = { top: 10, right: 8, bottom: 26, left: 56 };
+  const ticks = niceTicks(data.max);
+  // room for the widest y label (11px text is about 6.5px per character)
+  const labelW = Math.max(...ticks.map((t) => opts.format(t).length)) * 6.5;
+  const pad = { top: 10, right: 8, bottom: 26, left: Math.ceil(labelW) + 12 };
   const plotW = W - pad.left - pad.right;
   const plotH = H - pad.top - pad.bottom;
-  const ticks = niceTicks(data.max);
   const top = ticks[ticks.length - 1] || 1;
   const n = Math.max(1, data.days.length);
   const slot = plotW / n;

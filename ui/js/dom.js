@@ -138,8 +138,12 @@ export function field(label, input, help) {
   input.id = id;
   const msg = h('div', { class: 'field-error', id: `${id}-err`, hidden: true });
   input.setAttribute('aria-describedby', `${id}-err`);
-  const wrap = h('div', { class: 'field' }, h('label', { for: id }, label), input, help ? h('div', { class: 'help' }, help) : null, msg);
-  return Object.assign(wrap, {
+  // a message about the old value goes away as soon as the user changes it
+  const clearError = () => { if (!msg.hidden) wrap.error(null); };
+  input.addEventListener('input', clearError);
+  input.addEventListener('change', clearError);
+  const box = h('div', { class: 'field' }, h('label', { for: id }, label), input, help ? h('div', { class: 'help' }, help) : null, msg);
+  const wrap = Object.assign(box, {
     input,
     /** @param {string|null|undefined} m */
     error(m) {
@@ -149,6 +153,7 @@ export function field(label, input, help) {
       if (m) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid');
     },
   });
+  return wrap;
 }
 
 /**

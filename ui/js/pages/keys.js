@@ -28,19 +28,17 @@ function limitText(k) {
  */
 function keyTable(ctx, keys, myHash) {
   return h('table', { class: 'table', 'data-testid': 'keys-table' },
-    h('thead', null, h('tr', null, ['Name', 'Key', 'Today', 'This month', 'All time', 'Limit', 'Rate', 'Created', '']
-      .map((c, i) => h('th', { class: i >= 2 && i <= 4 ? 'num' : null }, c)))),
+    h('thead', null, h('tr', null, ['Name', 'Spend this month', 'Limit', 'Rate', '']
+      .map((c, i) => h('th', { class: i === 1 ? 'num' : null }, c)))),
     h('tbody', null, keys.map((k) => {
       const mine = k.hash === myHash;
       return h('tr', { 'data-key': k.name, class: k.disabled ? 'row-disabled' : null },
-        h('td', null, h('strong', null, k.name), ' ', k.admin ? badge('admin', 'accent') : null, k.disabled ? badge('disabled', 'error') : null, mine ? badge('this browser', 'muted') : null),
-        h('td', null, h('code', null, k.label)),
-        h('td', { class: 'num' }, formatUsd(k.usage_daily)),
-        h('td', { class: 'num' }, formatUsd(k.usage_monthly)),
-        h('td', { class: 'num' }, formatUsd(k.usage)),
+        h('td', null, h('strong', null, k.name), k.admin ? badge('admin', 'accent') : null, k.disabled ? badge('disabled', 'error') : null, mine ? badge('this browser', 'muted') : null,
+          h('div', { class: 'muted small', title: `created ${formatDateTime(k.created_at)}` }, h('code', null, k.label), ` · created ${new Date(k.created_at).toLocaleDateString()}`)),
+        h('td', { class: 'num', 'data-testid': 'key-usage' }, formatUsd(k.usage_monthly),
+          h('div', { class: 'muted small' }, `today ${formatUsd(k.usage_daily)} · all time ${formatUsd(k.usage)}`)),
         h('td', null, limitText(k)),
-        h('td', null, k.rpm ? `${formatInt(k.rpm)}/min` : h('span', { class: 'muted' }, 'unlimited')),
-        h('td', { title: formatDateTime(k.created_at) }, new Date(k.created_at).toLocaleDateString()),
+        h('td', { class: 'nowrap' }, k.rpm ? `${formatInt(k.rpm)}/min` : h('span', { class: 'muted' }, 'unlimited')),
         h('td', null, h('div', { class: 'actions row-actions' },
           h('button', { type: 'button', class: 'btn btn-small', onclick: () => keyDialog(ctx, k) }, 'Edit'),
           h('button', {
