@@ -262,6 +262,12 @@ async function main() {
         await page.getByTestId('alias-add-input').fill(m);
         await page.getByTestId('alias-add').click();
       }
+      // drag and drop reorders too
+      const rows = page.getByTestId('alias-models').locator('li');
+      await rows.nth(1).dragTo(rows.nth(0));
+      const dragged = await page.getByTestId('alias-models').locator('li code').allTextContents();
+      expect(JSON.stringify(dragged) === JSON.stringify(['mock/gpt-mock', 'mock/gpt-backup']), `order after drag: ${dragged}`);
+      await page.getByRole('button', { name: 'Move mock/gpt-mock down' }).click();
       await page.getByRole('button', { name: 'Move mock/gpt-mock up' }).click();
       const order = await page.getByTestId('alias-models').locator('li code').allTextContents();
       expect(JSON.stringify(order) === JSON.stringify(['mock/gpt-mock', 'mock/gpt-backup']), `order after move: ${order}`);
