@@ -14,10 +14,10 @@ fi
 "$venv/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt
 export AROUTER_PYTHON="$venv/bin/python"
 
-# Browser driver for the UI tests (Debian's chromium; never downloads a browser).
-if [ -f tests/ui/package.json ]; then
-  (cd tests/ui && npm ci --no-audit --no-fund --silent 2>/dev/null || npm install --no-audit --no-fund --silent)
-fi
+# Browser driver for the UI tests: playwright-core only, driving Debian's chromium (never
+# downloads a browser).
+(cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+export AROUTER_UI_TESTS=1
 
 cargo build --workspace --all-targets --locked
 

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod paths;
 pub mod server;
+mod ui;
 
 use arouter_core::app::App;
 use arouter_store::SqliteStore;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 /// Routes served beside the router's API surfaces: the management API and the web UI.
 pub fn routes(store: Arc<SqliteStore>) -> axum::Router<Arc<App>> {
-    axum::Router::new().merge(admin::routes(store))
-    // The web UI's routes (`/ui/...`) merge here: `.merge(ui::routes())`.
+    axum::Router::new()
+        .merge(admin::routes(store))
+        .merge(ui::routes())
 }
