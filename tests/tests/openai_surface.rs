@@ -665,7 +665,14 @@ async fn graceful_shutdown_loses_no_ledger_row() {
                 .map(|r| r.status().as_u16())
         }));
     }
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // SIGTERM only once every request reached the upstream, i.e. is in flight in the router.
+    for _ in 0..200 {
+        if mock.call_count() == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(mock.call_count(), 40);
     router.sigterm();
     let mut ok = 0;
     for t in tasks {
