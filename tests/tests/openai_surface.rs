@@ -646,7 +646,7 @@ async fn graceful_shutdown_loses_no_ledger_row() {
     let mock = MockUpstream::start(Vendor::OpenAi).await;
     for _ in 0..40 {
         mock.push(Behavior::SlowFirstByte(
-            Duration::from_millis(300),
+            Duration::from_millis(1500),
             Box::new(Behavior::text("ok")),
         ));
     }
