@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod models;
 pub mod openai;
+pub mod openapi;
 pub mod relay;
 pub mod respond;
 
@@ -84,6 +85,7 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     }
     r = gemini::routes(r);
     r.route("/api/v1/generation", get(models::generation))
+        .route("/openapi.yaml", get(openapi::serve))
         .merge(extra)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
