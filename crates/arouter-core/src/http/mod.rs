@@ -5,6 +5,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod models;
 pub mod openai;
+pub mod proxy;
 pub mod relay;
 pub mod respond;
 
@@ -16,7 +17,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use respond::Surface;
 use std::future::Future;
@@ -54,7 +55,13 @@ pub async fn authed(
             caller,
             headers,
         }),
-        Err(e) => Err(surface.error(&e)),
+        Err(refusal) => {
+            let mut resp = surface.error(&refusal.error);
+            if let Some(rate) = &refusal.rate {
+                auth::rate_headers(rate, resp.headers_mut());
+            }
+            Err(resp)
+        }
     }
 }
 
@@ -85,6 +92,9 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     r = gemini::routes(r);
     r.route("/api/v1/generation", get(models::generation))
         .merge(extra)
+        // Last: every static route above (and `/ui/…` from `extra`) wins over this capture;
+        // reserved ids that still land here get `not_found`.
+        .route("/{provider}/{*path}", any(proxy::handle))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
         .with_state(app)
