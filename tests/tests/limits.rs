@@ -140,9 +140,17 @@ async fn rpm_limit_holds_under_concurrency() {
         }
     }
     remaining_ok.sort_unstable();
-    assert_eq!(remaining_ok, (0..10).collect::<Vec<u32>>(), "exactly 10 allowed");
+    assert_eq!(
+        remaining_ok,
+        (0..10).collect::<Vec<u32>>(),
+        "exactly 10 allowed"
+    );
     assert_eq!(limited, 40);
-    assert_eq!(s.oa.call_count(), 10, "refused requests never reach upstream");
+    assert_eq!(
+        s.oa.call_count(),
+        10,
+        "refused requests never reach upstream"
+    );
     resets.dedup();
     assert_eq!(resets.len(), 1, "one window: {resets:?}");
     let reset: u64 = resets[0].parse().unwrap();
@@ -174,7 +182,10 @@ async fn budget_is_never_overspent_and_answers_402_in_every_shape() {
         .into_iter()
         .map(|r| r.expect("request completes").status().as_u16())
         .collect();
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 402), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 402),
+        "{statuses:?}"
+    );
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert!(ok >= 1, "some requests fit the budget");
     assert!(
@@ -201,7 +212,10 @@ async fn budget_is_never_overspent_and_answers_402_in_every_shape() {
     }
     let v = refused.expect("the budget ran out");
     assert_eq!(v["error"]["code"], 402);
-    assert_eq!(v["error"]["metadata"]["limit_source"], "openrouter_key_limit");
+    assert_eq!(
+        v["error"]["metadata"]["limit_source"],
+        "openrouter_key_limit"
+    );
     assert!(v["error"]["message"]
         .as_str()
         .unwrap()
@@ -238,8 +252,10 @@ async fn budget_is_never_overspent_and_answers_402_in_every_shape() {
     let resp = client()
         .post(s.router.url("/v1beta/models/oa/m:generateContent"))
         .header("x-goog-api-key", &key)
-        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}],
-                      "generationConfig": {"maxOutputTokens": 20}}))
+        .json(
+            &json!({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}],
+                      "generationConfig": {"maxOutputTokens": 20}}),
+        )
         .send()
         .await
         .unwrap();
@@ -327,10 +343,7 @@ async fn proxy_swaps_anthropic_and_gemini_credentials() {
     assert_eq!(resp.status(), 200);
     let gen_id = header(&resp, "x-generation-id");
     let sent = s.gm.last_request().unwrap();
-    assert_eq!(
-        sent.path,
-        "/v1beta/models/gemini-2.5-flash:generateContent"
-    );
+    assert_eq!(sent.path, "/v1beta/models/gemini-2.5-flash:generateContent");
     assert_eq!(sent.header("x-goog-api-key"), Some(GM_KEY));
     let g = generation(&s.router, &s.router.app_key, &gen_id).await;
     assert_eq!(g["api_type"], "v1beta/models:generateContent");

@@ -204,11 +204,10 @@ impl Budgets {
             if let Some(load) = self.needs_load(&key.hash, start, now) {
                 let store = store.clone();
                 let hash = key.hash.clone();
-                let spent =
-                    tokio::task::spawn_blocking(move || store.key_spend_pusd(&hash, start))
-                        .await
-                        .map_err(|e| ApiError::internal(format!("budget lookup failed: {e}")))?
-                        .map_err(ApiError::internal)?;
+                let spent = tokio::task::spawn_blocking(move || store.key_spend_pusd(&hash, start))
+                    .await
+                    .map_err(|e| ApiError::internal(format!("budget lookup failed: {e}")))?
+                    .map_err(ApiError::internal)?;
                 self.install(&key.hash, start, spent, now, load);
             }
             if let Some(result) = self.try_reserve(key, limit, start, amount_pusd) {
@@ -283,11 +282,9 @@ impl Budgets {
 /// OpenRouter's 402 for an exhausted per-key limit.
 fn over_limit(key: &KeyInfo, limit: i64, remaining: i64, needed: i64) -> ApiError {
     let usd = |p: i64| format!("${}", pusd_to_decimal(p));
-    let period = key
-        .limit_reset
-        .map_or("never resets".to_string(), |r| {
-            format!("resets {}", r.as_str())
-        });
+    let period = key.limit_reset.map_or("never resets".to_string(), |r| {
+        format!("resets {}", r.as_str())
+    });
     ApiError::new(
         ErrorKind::PaymentRequired,
         format!(
@@ -405,7 +402,11 @@ mod tests {
         assert!(b.reserve(&store, &k, 1).await.is_err());
         h3.settle(600);
         assert!(b.reserve(&store, &k, 0).await.is_err(), "limit reached");
-        assert!(b.reserve(&store, &key(None), i64::MAX).await.unwrap().is_none());
+        assert!(b
+            .reserve(&store, &key(None), i64::MAX)
+            .await
+            .unwrap()
+            .is_none());
     }
 
     #[test]

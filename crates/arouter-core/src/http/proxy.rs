@@ -65,15 +65,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .as_ref()
         .map_or(Surface::OpenAi, |p| kind_surface(p.kind));
     let (parts, body) = req.into_parts();
-    let ctx = match super::authed(
-        &app,
-        parts.headers,
-        parts.uri.query(),
-        surface,
-        false,
-    )
-    .await
-    {
+    let ctx = match super::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -215,7 +207,12 @@ fn upstream_headers(
         }
         out.append(name.clone(), value.clone());
     }
-    let bad_key = || ApiError::internal(format!("{}: the stored API key is not a valid header value", provider.id));
+    let bad_key = || {
+        ApiError::internal(format!(
+            "{}: the stored API key is not a valid header value",
+            provider.id
+        ))
+    };
     if let Some(k) = key {
         let (name, value) = match provider.kind {
             ProviderKind::OpenAi => (header::AUTHORIZATION, format!("Bearer {k}")),
@@ -298,7 +295,8 @@ fn streamed_body(ctx: &Ctx, body: Body) -> Result<Outgoing, ApiError> {
             copy: None,
         });
     }
-    let copy: Option<TeeBuf> = is_json(&ctx.headers).then(|| Arc::new(Mutex::new(Some(Vec::new()))));
+    let copy: Option<TeeBuf> =
+        is_json(&ctx.headers).then(|| Arc::new(Mutex::new(Some(Vec::new()))));
     let tee = copy.clone();
     let mut seen = 0usize;
     let stream = body.into_data_stream().map(move |chunk| {
@@ -346,11 +344,8 @@ async fn budgeted_body(
         .or_else(|| json.as_ref().and_then(body_model))
         .unwrap_or_default();
     let pricing = catalog::pricing(&ctx.cfg, &call.provider, &model);
-    let amount = budget::max_cost_pusd(
-        &pricing,
-        json.as_ref().and_then(max_tokens_of),
-        bytes.len(),
-    );
+    let amount =
+        budget::max_cost_pusd(&pricing, json.as_ref().and_then(max_tokens_of), bytes.len());
     let hold = ctx
         .app
         .budgets
@@ -607,7 +602,10 @@ impl Tap {
         let mut seen = Vec::new();
         match &mut self.mode {
             Mode::Body(buf) => {
-                if buf.as_ref().is_some_and(|b| b.len() + chunk.len() > TEE_CAP) {
+                if buf
+                    .as_ref()
+                    .is_some_and(|b| b.len() + chunk.len() > TEE_CAP)
+                {
                     *buf = None;
                 }
                 if let Some(b) = buf.as_mut() {
@@ -629,9 +627,9 @@ impl Tap {
         if self.chat_like {
             if let Mode::Sse(t) = &mut self.mode {
                 let provider = self.provider.id.clone();
-                let dec = t
-                    .chat
-                    .get_or_insert_with(|| providers::stream_decoder(self.provider.kind, &provider));
+                let dec = t.chat.get_or_insert_with(|| {
+                    providers::stream_decoder(self.provider.kind, &provider)
+                });
                 if dec.event(ev, &mut hub).is_err() {
                     t.chat = None;
                     self.chat_like = false;
@@ -729,9 +727,7 @@ impl Tap {
     fn read_body(&mut self, buf: &[u8]) -> Option<Value> {
         let v: Value = serde_json::from_slice(buf).ok()?;
         if self.chat_like {
-            if let Ok(parsed) =
-                providers::parse_chat(self.provider.kind, &self.provider.id, buf)
-            {
+            if let Ok(parsed) = providers::parse_chat(self.provider.kind, &self.provider.id, buf) {
                 if self.model.is_none() && !parsed.model.is_empty() {
                     self.model = Some(parsed.model.clone());
                     self.price(&parsed.model);
@@ -831,7 +827,10 @@ mod tests {
 
     #[test]
     fn paths_split_and_name_endpoints() {
-        assert_eq!(split_path("/oa/chat/completions"), ("oa", "/chat/completions"));
+        assert_eq!(
+            split_path("/oa/chat/completions"),
+            ("oa", "/chat/completions")
+        );
         assert_eq!(split_path("/oa"), ("oa", ""));
         assert_eq!(endpoint_name("/chat/completions"), "chat/completions");
         assert_eq!(endpoint_name("/v1/messages"), "v1/messages");
@@ -850,11 +849,18 @@ mod tests {
     #[test]
     fn our_key_param_is_dropped_from_the_query() {
         assert_eq!(
-            upstream_url("http://x/v1beta", "/models/m:streamGenerateContent", Some("alt=sse&key=sk-ar-1")),
+            upstream_url(
+                "http://x/v1beta",
+                "/models/m:streamGenerateContent",
+                Some("alt=sse&key=sk-ar-1")
+            ),
             "http://x/v1beta/models/m:streamGenerateContent?alt=sse"
         );
         assert_eq!(upstream_url("http://x", "/a", Some("key=1")), "http://x/a");
-        assert_eq!(upstream_url("http://x", "/a", Some("keyring=1")), "http://x/a?keyring=1");
+        assert_eq!(
+            upstream_url("http://x", "/a", Some("keyring=1")),
+            "http://x/a?keyring=1"
+        );
     }
 
     fn provider(kind: ProviderKind) -> ProviderConfig {
@@ -896,7 +902,10 @@ mod tests {
                 "prompt_tokens_details": {"cached_tokens": 4}}}),
         )
         .unwrap();
-        assert_eq!((o.input_tokens, o.output_tokens, o.cache_read_tokens), (10, 3, 4));
+        assert_eq!(
+            (o.input_tokens, o.output_tokens, o.cache_read_tokens),
+            (10, 3, 4)
+        );
         let a = usage_of(
             ProviderKind::Anthropic,
             &json!({"usage": {"input_tokens": 10, "output_tokens": 3, "cache_read_input_tokens": 5}}),
@@ -908,7 +917,10 @@ mod tests {
             &json!({"usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 2, "thoughtsTokenCount": 1}}),
         )
         .unwrap();
-        assert_eq!((g.input_tokens, g.output_tokens, g.reasoning_tokens), (7, 3, 1));
+        assert_eq!(
+            (g.input_tokens, g.output_tokens, g.reasoning_tokens),
+            (7, 3, 1)
+        );
         assert!(usage_of(ProviderKind::OpenAi, &json!({"data": []})).is_none());
     }
 
