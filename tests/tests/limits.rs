@@ -189,7 +189,7 @@ async fn budget_is_never_overspent_and_answers_402_in_every_shape() {
     let ok = statuses.iter().filter(|s| **s == 200).count();
     assert!(ok >= 1, "some requests fit the budget");
     assert!(
-        statuses.iter().any(|s| *s == 402),
+        statuses.contains(&402),
         "50 concurrent worst cases exceed the budget"
     );
     // Spend the rest one request at a time until the key is refused.
