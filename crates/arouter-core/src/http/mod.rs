@@ -296,4 +296,30 @@ mod tests {
         assert!(origin_allowed("tauri://localhost"));
         assert!(!origin_allowed("https://evil.com"));
     }
+
+    /// The proxy's capture never shadows static routes such as the binary's `/ui/…`.
+    #[tokio::test]
+    async fn static_routes_beat_the_proxy_capture() {
+        use tower::ServiceExt;
+        let router: Router = Router::new()
+            .route("/ui/", get(|| async { "ui" }))
+            .route("/ui/{*path}", get(|| async { "ui" }))
+            .route("/v1/models", get(|| async { "models" }))
+            .route("/{provider}/{*path}", any(|| async { "proxy" }));
+        for (path, want) in [
+            ("/ui/", "ui"),
+            ("/ui/assets/app.js", "ui"),
+            ("/v1/models", "models"),
+            ("/v1/other/thing", "proxy"),
+            ("/oa/chat/completions", "proxy"),
+        ] {
+            let req = Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+            assert_eq!(body, want.as_bytes(), "{path}");
+        }
+    }
 }
