@@ -1,6 +1,7 @@
 //! The shared state of a running router: hot-swappable config, stores, the upstream HTTP
 //! client and the credential cache.
 
+use crate::budget::Budgets;
 use crate::config::{Config, ProviderConfig};
 use crate::error::{ApiError, ErrorKind};
 use crate::health::ProviderHealth;
@@ -23,6 +24,8 @@ pub struct App {
     pub secrets: Arc<dyn Secrets>,
     pub http: reqwest::Client,
     pub limiter: RateLimiter,
+    /// Per-key USD budgets: reservations of requests in flight and spend per window.
+    pub budgets: Budgets,
     /// What the request path saw of each provider lately.
     pub health: ProviderHealth,
     /// Serializes `config.toml` edits (see `config_edit`).
@@ -57,6 +60,7 @@ impl App {
             secrets,
             http,
             limiter: RateLimiter::default(),
+            budgets: Budgets::default(),
             health: ProviderHealth::default(),
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),

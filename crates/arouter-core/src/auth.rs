@@ -64,6 +64,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A refused request: the error, and the rate decision when the key's rate limit refused it
+/// (its 429 carries the `X-RateLimit-*` headers too).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub error: ApiError,
+    pub rate: Option<RateDecision>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(error: ApiError) -> Self {
+        Refusal { error, rate: None }
+    }
+}
+
 /// Authenticates a request; `admin_only` for management endpoints. Counts the request against
 /// the key's rate limit.
 pub async fn authenticate(
@@ -71,12 +85,12 @@ pub async fn authenticate(
     headers: &HeaderMap,
     query: Option<&str>,
     admin_only: bool,
-) -> Result<Caller, ApiError> {
+) -> Result<Caller, Refusal> {
     let raw = extract_key(headers, query).ok_or_else(|| {
-        ApiError::new(
+        Refusal::from(ApiError::new(
             ErrorKind::Unauthorized,
             "No API key: send it as 'Authorization: Bearer KEY', 'x-api-key', 'x-goog-api-key' or '?key='",
-        )
+        ))
     })?;
     let hash = hash_key(&raw);
     let key = match app.store.find_key(&hash) {
@@ -96,16 +110,14 @@ pub async fn authenticate(
         }
     };
     if key.disabled {
-        return Err(ApiError::new(
-            ErrorKind::Unauthorized,
-            "This API key is disabled",
-        ));
+        return Err(ApiError::new(ErrorKind::Unauthorized, "This API key is disabled").into());
     }
     if admin_only && !key.admin {
         return Err(ApiError::new(
             ErrorKind::Forbidden,
             "This endpoint needs an admin key (arouter keys create --admin)",
-        ));
+        )
+        .into());
     }
     let rate = app.limiter.check(&key.hash, key.rpm);
     if !rate.allowed {
@@ -117,7 +129,10 @@ pub async fn authenticate(
             ),
         );
         e.retry_after = Some(rate.retry_after_secs());
-        return Err(e);
+        return Err(Refusal {
+            error: e,
+            rate: Some(rate),
+        });
     }
     let app_name = attribution(&key.name, headers);
     Ok(Caller {

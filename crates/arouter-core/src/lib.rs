@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod config_edit;

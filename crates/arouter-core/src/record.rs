@@ -3,6 +3,7 @@
 //! gone), so no request escapes the ledger.
 
 use crate::app::App;
+use crate::budget::Hold;
 use crate::catalog::Pricing;
 use crate::error::ApiError;
 use crate::http::Ctx;
@@ -34,6 +35,9 @@ pub struct Recorder {
     rec: Option<UsageRecord>,
     started: Instant,
     attempts: u32,
+    store_content: bool,
+    /// The budget reservation of the current attempt, settled to the row's cost.
+    hold: Option<Hold>,
 }
 
 impl Recorder {
@@ -69,7 +73,43 @@ impl Recorder {
             }),
             started: Instant::now(),
             attempts: 0,
+            store_content: ctx.cfg.server.store_content,
+            hold: None,
         }
+    }
+
+    /// Sets what was asked for once it is known (the provider proxy learns it late).
+    pub fn set_request(&mut self, requested_model: &str, body: Option<Value>) {
+        let store = self.store_content;
+        if let Some(r) = self.rec.as_mut() {
+            r.requested_model = requested_model.to_string();
+            if store {
+                if let Some(b) = body {
+                    r.request_body = Some(b);
+                }
+            }
+        }
+    }
+
+    /// Whether the answer is a stream (the provider proxy learns it from the response).
+    pub fn streamed(&mut self, streamed: bool) {
+        if let Some(r) = self.rec.as_mut() {
+            r.streamed = streamed;
+        }
+    }
+
+    /// Attaches the current attempt's budget reservation; a previous one is released.
+    pub fn hold(&mut self, hold: Option<Hold>) {
+        self.hold = hold;
+    }
+
+    /// Writes the final row and settles the budget reservation to its cost.
+    fn write(&mut self, r: UsageRecord) {
+        if let Some(h) = self.hold.take() {
+            h.settle(r.cost_pusd);
+        }
+        self.app.store.record(r);
+        self.app.request_recorded();
     }
 
     pub fn id(&self) -> &str {
@@ -145,8 +185,7 @@ impl Recorder {
                 let h = &self.app.health;
                 h.record_timing(&r.provider, ttft, r.usage.output_tokens, gen_ms);
             }
-            self.app.store.record(r);
-            self.app.request_recorded();
+            self.write(r);
         }
     }
 }
@@ -155,8 +194,7 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         if let Some(mut r) = self.rec.take() {
             r.latency_ms = self.started.elapsed().as_millis() as i64;
-            self.app.store.record(r);
-            self.app.request_recorded();
+            self.write(r);
         }
     }
 }

@@ -17,7 +17,38 @@ pub struct KeyInfo {
     pub rpm: Option<u32>,
     /// USD budget in pico-USD; `None` = unlimited.
     pub limit_pusd: Option<i64>,
+    /// How often the budget starts over; `None` = never (a lifetime limit).
+    #[serde(default)]
+    pub limit_reset: Option<LimitReset>,
     pub created_at: i64,
+}
+
+/// A budget's reset period (OpenRouter's key `limit_reset`), in UTC calendar units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitReset {
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl LimitReset {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "daily" => LimitReset::Daily,
+            "weekly" => LimitReset::Weekly,
+            "monthly" => LimitReset::Monthly,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitReset::Daily => "daily",
+            LimitReset::Weekly => "weekly",
+            LimitReset::Monthly => "monthly",
+        }
+    }
 }
 
 /// One request's ledger row. Money is integer pico-USD (1e-12 USD): exact sums, no floats.
@@ -70,6 +101,9 @@ pub trait Store: Send + Sync + 'static {
     fn load_generation(&self, id: &str) -> Option<UsageRecord>;
     /// Blocks until every record handed in before the call is readable.
     fn flush(&self);
+    /// What a key's requests created at or after `since_ms` (unix ms) cost, in pico-USD,
+    /// counting every record handed in before the call. Blocking.
+    fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> Result<i64, String>;
 }
 
 /// Provider credentials (the OS keychain). Blocking calls: use off the async threads.

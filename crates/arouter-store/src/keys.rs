@@ -1,13 +1,13 @@
 //! The `keys` table (create, list, edit, revoke, delete) and the in-memory cache the router reads.
 
 use anyhow::{bail, Result};
-use arouter_core::store::{generate_key, hash_key, KeyInfo};
+use arouter_core::store::{generate_key, hash_key, KeyInfo, LimitReset};
 use parking_lot::RwLock;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const KEY_COLUMNS: &str = "hash, name, admin, disabled, rpm, limit_pusd, created_at";
+const KEY_COLUMNS: &str = "hash, name, admin, disabled, rpm, limit_pusd, limit_reset, created_at";
 
 /// Changes to a key; `None` leaves a field as it is (`Some(None)` clears a limit).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -53,6 +53,7 @@ pub(crate) fn unix_now_s() -> i64 {
 
 fn key_from_row(row: &Row) -> rusqlite::Result<KeyInfo> {
     let rpm: Option<i64> = row.get("rpm")?;
+    let reset: Option<String> = row.get("limit_reset")?;
     Ok(KeyInfo {
         hash: row.get("hash")?,
         name: row.get("name")?,
@@ -60,6 +61,7 @@ fn key_from_row(row: &Row) -> rusqlite::Result<KeyInfo> {
         disabled: row.get("disabled")?,
         rpm: rpm.and_then(|v| u32::try_from(v).ok()),
         limit_pusd: row.get("limit_pusd")?,
+        limit_reset: reset.as_deref().and_then(LimitReset::parse),
         created_at: row.get("created_at")?,
     })
 }
@@ -114,6 +116,7 @@ pub(crate) fn create(
         disabled: false,
         rpm,
         limit_pusd,
+        limit_reset: None,
         created_at: unix_now_s(),
     };
     let inserted = conn.execute(

@@ -196,6 +196,12 @@ impl Store for SqliteStore {
     fn flush(&self) {
         SqliteStore::flush(self);
     }
+
+    fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> std::result::Result<i64, String> {
+        SqliteStore::flush(self);
+        self.key_usage_pusd(hash, since_ms)
+            .map_err(|e| format!("cannot read the key's spend: {e}"))
+    }
 }
 
 impl Drop for SqliteStore {

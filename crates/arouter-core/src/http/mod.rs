@@ -6,6 +6,7 @@ pub mod gemini;
 pub mod models;
 pub mod openai;
 pub mod openapi;
+pub mod proxy;
 pub mod relay;
 pub mod respond;
 
@@ -17,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use respond::Surface;
 use std::future::Future;
@@ -55,7 +56,13 @@ pub async fn authed(
             caller,
             headers,
         }),
-        Err(e) => Err(surface.error(&e)),
+        Err(refusal) => {
+            let mut resp = surface.error(&refusal.error);
+            if let Some(rate) = &refusal.rate {
+                auth::rate_headers(rate, resp.headers_mut());
+            }
+            Err(resp)
+        }
     }
 }
 
@@ -87,6 +94,9 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     r.route("/api/v1/generation", get(models::generation))
         .route("/openapi.yaml", get(openapi::serve))
         .merge(extra)
+        // Last: every static route above (and `/ui/…` from `extra`) wins over this capture;
+        // reserved ids that still land here get `not_found`.
+        .route("/{provider}/{*path}", any(proxy::handle))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
         .with_state(app)
@@ -287,5 +297,31 @@ mod tests {
         assert!(origin_allowed("http://127.0.0.1:8402"));
         assert!(origin_allowed("tauri://localhost"));
         assert!(!origin_allowed("https://evil.com"));
+    }
+
+    /// The proxy's capture never shadows static routes such as the binary's `/ui/…`.
+    #[tokio::test]
+    async fn static_routes_beat_the_proxy_capture() {
+        use tower::ServiceExt;
+        let router: Router = Router::new()
+            .route("/ui/", get(|| async { "ui" }))
+            .route("/ui/{*path}", get(|| async { "ui" }))
+            .route("/v1/models", get(|| async { "models" }))
+            .route("/{provider}/{*path}", any(|| async { "proxy" }));
+        for (path, want) in [
+            ("/ui/", "ui"),
+            ("/ui/assets/app.js", "ui"),
+            ("/v1/models", "models"),
+            ("/v1/other/thing", "proxy"),
+            ("/oa/chat/completions", "proxy"),
+        ] {
+            let req = Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let resp = router.clone().oneshot(req).await.unwrap();
+            let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+            assert_eq!(body, want.as_bytes(), "{path}");
+        }
     }
 }

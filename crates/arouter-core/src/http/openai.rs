@@ -167,6 +167,20 @@ impl Codec for OpenAiCodec {
         Surface::OpenAi
     }
 
+    fn budget_hint(&self) -> (Option<u64>, usize) {
+        match &self.hub {
+            Some(h) => (
+                h.max_tokens.map(u64::from),
+                crate::budget::hub_prompt_bytes(h),
+            ),
+            // Legacy completions and embeddings: the raw body is the prompt.
+            None => (
+                self.body.get("max_tokens").and_then(Value::as_u64),
+                self.body.to_string().len(),
+            ),
+        }
+    }
+
     fn native_kind(&self) -> ProviderKind {
         ProviderKind::OpenAi
     }

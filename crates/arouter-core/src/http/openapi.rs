@@ -380,6 +380,35 @@ pub const OPS: &[Op] = &[
         "Usage per day, model and app",
         Admin,
     ),
+    op(
+        "get",
+        "/{provider}/{*path}",
+        "proxy",
+        "Provider proxy: forwarded verbatim with the provider's credential",
+        App,
+    ),
+    op(
+        "post",
+        "/{provider}/{*path}",
+        "proxy",
+        "Provider proxy: forwarded verbatim with the provider's credential",
+        App,
+    ),
+    op("put", "/{provider}/{*path}", "proxy", "Provider proxy", App),
+    op(
+        "patch",
+        "/{provider}/{*path}",
+        "proxy",
+        "Provider proxy",
+        App,
+    ),
+    op(
+        "delete",
+        "/{provider}/{*path}",
+        "proxy",
+        "Provider proxy",
+        App,
+    ),
 ];
 
 /// OpenAPI path syntax for an axum path (`{*rest}` → `{rest}`).

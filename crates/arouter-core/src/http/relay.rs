@@ -5,6 +5,7 @@
 
 use super::respond::{json_response, sse_response, ErrorFrame, Out, Surface};
 use super::Ctx;
+use crate::budget;
 use crate::catalog::{self, pusd_to_usd, Pricing};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::{ApiError, ErrorKind};
@@ -79,6 +80,12 @@ pub trait Codec: Send + Sync + 'static {
     }
     /// The in-stream error form.
     fn error_frame(&self, ids: &Ids) -> ErrorFrame;
+    /// The request's output cap and prompt size in bytes, for a limited key's worst-case cost.
+    fn budget_hint(&self) -> (Option<u64>, usize) {
+        self.hub().map_or((None, 0), |h| {
+            (h.max_tokens.map(u64::from), budget::hub_prompt_bytes(h))
+        })
+    }
 }
 
 /// Relays a same-dialect stream: edits each upstream event and keeps the accounting.
@@ -199,6 +206,26 @@ impl Job {
         })
     }
 
+    /// Reserves the attempt's worst-case cost against a limited key's budget (402 if it does
+    /// not fit). Releases the previous attempt's reservation first.
+    async fn reserve(&self, p: &Prepared<'_>, rec: &mut Recorder) -> Result<(), ApiError> {
+        rec.hold(None);
+        let key = &self.ctx.caller.key;
+        if key.limit_pusd.is_none() {
+            return Ok(());
+        }
+        let (max_tokens, prompt_bytes) = self.codec.budget_hint();
+        let amount = budget::max_cost_pusd(&p.pricing, max_tokens, prompt_bytes);
+        let hold = self
+            .ctx
+            .app
+            .budgets
+            .reserve(&self.ctx.app.store, key, amount)
+            .await?;
+        rec.hold(hold);
+        Ok(())
+    }
+
     /// Sends, and on 401/403 forgets a cached keychain credential (it may have changed).
     async fn send(&self, p: &Prepared<'_>) -> Result<reqwest::Response, ApiError> {
         let r = upstream::send(&self.ctx.app.http, p.provider, p.request.clone()).await;
@@ -252,6 +279,7 @@ impl Job {
     ) -> Result<Response, ApiError> {
         let p = self.prepare(cand).await?;
         rec.attempt(&cand.provider, &cand.id(), &p.pricing);
+        self.reserve(&p, rec).await?;
         let resp = self.send(&p).await?;
         let bytes = upstream::read_body(resp, p.provider).await?;
         rec.first_token();
@@ -310,6 +338,7 @@ impl Job {
             let started = async {
                 let p = self.prepare(cand).await?;
                 rec.attempt(&cand.provider, &cand.id(), &p.pricing);
+                self.reserve(&p, &mut rec).await?;
                 let resp = self.send(&p).await?;
                 Ok::<_, ApiError>((resp, p))
             }
