@@ -47,8 +47,12 @@ async fn call(router: &RouterProcess, method: reqwest::Method, path: &str) -> (u
 async fn wait_ended(router: &RouterProcess, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, batch) =
-            call(router, reqwest::Method::GET, &format!("/v1/messages/batches/{id}")).await;
+        let (status, batch) = call(
+            router,
+            reqwest::Method::GET,
+            &format!("/v1/messages/batches/{id}"),
+        )
+        .await;
         assert_eq!(status, 200, "{batch}");
         if batch["processing_status"] == "ended" {
             return batch;
@@ -126,11 +130,20 @@ async fn local_batch_runs_every_request_and_returns_results_in_order() {
     let (oa, bad, router) = local_setup().await;
     let requests: Vec<Value> = (0..5)
         .map(|i| {
-            let model = if i == 2 { "bad/gpt-x" } else { "oa/gpt-4o-mini" };
+            let model = if i == 2 {
+                "bad/gpt-x"
+            } else {
+                "oa/gpt-4o-mini"
+            };
             request(&format!("req-{i}"), model, &format!("question {i}"))
         })
         .collect();
-    let (status, created) = post(&router, "/v1/messages/batches", &json!({"requests": requests})).await;
+    let (status, created) = post(
+        &router,
+        "/v1/messages/batches",
+        &json!({"requests": requests}),
+    )
+    .await;
     assert_eq!(status, 200, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("msgbatch_"), "{id}");
@@ -146,11 +159,17 @@ async fn local_batch_runs_every_request_and_returns_results_in_order() {
     );
     assert!(ended["ended_at"].is_string());
     let url = ended["results_url"].as_str().unwrap();
-    assert_eq!(url, router.url(&format!("/v1/messages/batches/{id}/results")));
+    assert_eq!(
+        url,
+        router.url(&format!("/v1/messages/batches/{id}/results"))
+    );
 
     let (lines, content_type) = results(&router, url).await;
     assert_eq!(content_type, "application/x-jsonl");
-    let ids: Vec<&str> = lines.iter().map(|l| l["custom_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["custom_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["req-0", "req-1", "req-2", "req-3", "req-4"]);
     for (i, line) in lines.iter().enumerate() {
         if i == 2 {
@@ -186,7 +205,12 @@ async fn local_batch_runs_every_request_and_returns_results_in_order() {
     assert!(rows.iter().all(|r| r.record.surface == "anthropic"));
 
     // Listed newest first; then deleted.
-    let (_, page) = call(&router, reqwest::Method::GET, "/v1/messages/batches?limit=1").await;
+    let (_, page) = call(
+        &router,
+        reqwest::Method::GET,
+        "/v1/messages/batches?limit=1",
+    )
+    .await;
     assert_eq!(page["data"][0]["id"], id.as_str());
     assert_eq!(page["first_id"], id.as_str());
     assert_eq!(page["has_more"], false);
@@ -203,10 +227,16 @@ async fn local_batch_runs_every_request_and_returns_results_in_order() {
 async fn invalid_batches_are_refused_in_anthropic_shape() {
     let (_oa, _bad, router) = local_setup().await;
     let mut no_max = request("a", "oa/gpt-4o-mini", "hi");
-    no_max["params"].as_object_mut().unwrap().remove("max_tokens");
+    no_max["params"]
+        .as_object_mut()
+        .unwrap()
+        .remove("max_tokens");
     let cases = [
         (json!({"requests": []}), "requests"),
-        (json!({"requests": [no_max]}), "requests.0.params: max_tokens"),
+        (
+            json!({"requests": [no_max]}),
+            "requests.0.params: max_tokens",
+        ),
         (
             json!({"requests": [request("a", "oa/m", "x"), request("a", "oa/m", "y")]}),
             "requests.1.custom_id",
@@ -224,12 +254,20 @@ async fn invalid_batches_are_refused_in_anthropic_shape() {
         let message = err["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{message} lacks {needle}");
     }
-    let (status, err) = call(&router, reqwest::Method::GET, "/v1/messages/batches?limit=0").await;
+    let (status, err) = call(
+        &router,
+        reqwest::Method::GET,
+        "/v1/messages/batches?limit=0",
+    )
+    .await;
     assert_eq!(status, 400, "{err}");
 }
 
 fn slow(ms: u64) -> Behavior {
-    Behavior::SlowFirstByte(Duration::from_millis(ms), Box::new(Behavior::text("slow answer")))
+    Behavior::SlowFirstByte(
+        Duration::from_millis(ms),
+        Box::new(Behavior::text("slow answer")),
+    )
 }
 
 #[tokio::test]
@@ -239,11 +277,20 @@ async fn cancel_settles_the_requests_not_yet_run() {
     let requests: Vec<Value> = (0..10)
         .map(|i| request(&format!("r{i}"), "oa/gpt-4o-mini", "hi"))
         .collect();
-    let (_, created) = post(&router, "/v1/messages/batches", &json!({"requests": requests})).await;
+    let (_, created) = post(
+        &router,
+        "/v1/messages/batches",
+        &json!({"requests": requests}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let (status, canceling) =
-        post(&router, &format!("/v1/messages/batches/{id}/cancel"), &json!({})).await;
+    let (status, canceling) = post(
+        &router,
+        &format!("/v1/messages/batches/{id}/cancel"),
+        &json!({}),
+    )
+    .await;
     assert_eq!(status, 200, "{canceling}");
     assert!(canceling["cancel_initiated_at"].is_string());
     assert!(
@@ -273,7 +320,12 @@ async fn a_restart_resumes_unfinished_batches() {
     let requests: Vec<Value> = (0..8)
         .map(|i| request(&format!("r{i}"), "oa/gpt-4o-mini", "hi"))
         .collect();
-    let (_, created) = post(&router, "/v1/messages/batches", &json!({"requests": requests})).await;
+    let (_, created) = post(
+        &router,
+        "/v1/messages/batches",
+        &json!({"requests": requests}),
+    )
+    .await;
     let id = created["id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(300)).await;
     router.sigterm();
@@ -301,13 +353,20 @@ async fn anthropic_only_batches_are_forwarded_to_the_provider() {
         "{}\n[models.\"anth/claude-x\"]\ninput_per_mtok = 3.0\noutput_per_mtok = 15.0\n",
         mock.provider_toml("anth", Some("ANTH_KEY"))
     );
-    let router =
-        RouterProcess::start_with(&cfg, RouterOptions::default().env("ANTH_KEY", "sk-ant-upstream"))
-            .await;
+    let router = RouterProcess::start_with(
+        &cfg,
+        RouterOptions::default().env("ANTH_KEY", "sk-ant-upstream"),
+    )
+    .await;
     let requests: Vec<Value> = (0..3)
         .map(|i| request(&format!("f{i}"), "anth/claude-x", "hello"))
         .collect();
-    let (status, created) = post(&router, "/v1/messages/batches", &json!({"requests": requests})).await;
+    let (status, created) = post(
+        &router,
+        "/v1/messages/batches",
+        &json!({"requests": requests}),
+    )
+    .await;
     assert_eq!(status, 200, "{created}");
     let id = created["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("msgbatch_"));
@@ -329,7 +388,11 @@ async fn anthropic_only_batches_are_forwarded_to_the_provider() {
             .iter()
             .rev()
             .find(|r| r.method == "GET" && r.path_only().starts_with("/v1/messages/batches/"))
-            .map(|r| r.path_only().trim_start_matches("/v1/messages/batches/").to_string())
+            .map(|r| {
+                r.path_only()
+                    .trim_start_matches("/v1/messages/batches/")
+                    .to_string()
+            })
             .unwrap()
     };
     assert_ne!(upstream_id, id, "our id hides the upstream one");
@@ -338,7 +401,10 @@ async fn anthropic_only_batches_are_forwarded_to_the_provider() {
     assert_eq!(ended["id"], id.as_str());
     assert_eq!(ended["request_counts"]["succeeded"], 3);
     let url = ended["results_url"].as_str().unwrap();
-    assert_eq!(url, router.url(&format!("/v1/messages/batches/{id}/results")));
+    assert_eq!(
+        url,
+        router.url(&format!("/v1/messages/batches/{id}/results"))
+    );
     let (lines, _) = results(&router, url).await;
     assert_eq!(lines.len(), 3);
     assert!(lines.iter().all(|l| l["result"]["type"] == "succeeded"));
@@ -374,8 +440,12 @@ async fn forwarded_cancel_reaches_the_provider() {
     let requests = json!({"requests": [request("only", "anth/claude-x", "hello")]});
     let (_, created) = post(&router, "/v1/messages/batches", &requests).await;
     let id = created["id"].as_str().unwrap();
-    let (status, canceling) =
-        post(&router, &format!("/v1/messages/batches/{id}/cancel"), &json!({})).await;
+    let (status, canceling) = post(
+        &router,
+        &format!("/v1/messages/batches/{id}/cancel"),
+        &json!({}),
+    )
+    .await;
     assert_eq!(status, 200, "{canceling}");
     assert_eq!(canceling["id"], id);
     assert_eq!(canceling["processing_status"], "canceling");

@@ -319,10 +319,12 @@ fn json_column(r: &Row, i: usize) -> rusqlite::Result<Option<Value>> {
 fn batch_from_row(r: &Row) -> rusqlite::Result<(BatchRow, i64)> {
     let provider: Option<String> = r.get(10)?;
     let upstream_id: Option<String> = r.get(11)?;
-    let forward = provider.zip(upstream_id).map(|(provider, upstream_id)| Forward {
-        provider,
-        upstream_id,
-    });
+    let forward = provider
+        .zip(upstream_id)
+        .map(|(provider, upstream_id)| Forward {
+            provider,
+            upstream_id,
+        });
     let row = BatchRow {
         id: r.get(0)?,
         key_hash: r.get(1)?,
@@ -379,8 +381,10 @@ fn counts(c: &Connection, id: &str) -> Result<RequestCounts> {
 }
 
 fn seq_of(c: &Connection, id: &str) -> Result<Option<i64>> {
-    Ok(c.query_row("SELECT seq FROM batches WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?)
+    Ok(
+        c.query_row("SELECT seq FROM batches WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?,
+    )
 }
 
 fn list(
@@ -475,8 +479,14 @@ mod tests {
         assert!(s.finish_request("b1", 0, SUCCEEDED, &json!({"type": "succeeded"}))?);
         assert!(!s.end_batch_if_done("b1", 5)?);
         assert!(s.cancel_batch("b1", 6)?);
-        assert!(!s.cancel_batch("b1", 7)?, "only an in-progress batch cancels");
-        assert!(s.pending_requests(10)?.is_empty(), "canceling batches run nothing new");
+        assert!(
+            !s.cancel_batch("b1", 7)?,
+            "only an in-progress batch cancels"
+        );
+        assert!(
+            s.pending_requests(10)?.is_empty(),
+            "canceling batches run nothing new"
+        );
         assert_eq!(s.batches_to_settle(8)?, vec![("b1".to_string(), CANCELED)]);
         assert_eq!(s.settle_requests("b1", CANCELED, &[1])?, 1);
         assert!(s.finish_request("b1", 1, ERRORED, &json!({"type": "errored"}))?);
@@ -511,13 +521,22 @@ mod tests {
         s.create_batch(&batch("other", "k2", 1))?;
         let ids = |rows: &[BatchRow]| rows.iter().map(|r| r.id.clone()).collect::<Vec<_>>();
         let (first, more) = s.list_batches(Some("k"), 2, &Cursor::First)?;
-        assert_eq!((ids(&first), more), (vec!["b4".to_string(), "b3".into()], true));
+        assert_eq!(
+            (ids(&first), more),
+            (vec!["b4".to_string(), "b3".into()], true)
+        );
         let (next, more) = s.list_batches(Some("k"), 2, &Cursor::After("b3".into()))?;
-        assert_eq!((ids(&next), more), (vec!["b2".to_string(), "b1".into()], true));
+        assert_eq!(
+            (ids(&next), more),
+            (vec!["b2".to_string(), "b1".into()], true)
+        );
         let (last, more) = s.list_batches(Some("k"), 2, &Cursor::After("b1".into()))?;
         assert_eq!((ids(&last), more), (vec!["b0".to_string()], false));
         let (back, more) = s.list_batches(Some("k"), 2, &Cursor::Before("b1".into()))?;
-        assert_eq!((ids(&back), more), (vec!["b3".to_string(), "b2".into()], true));
+        assert_eq!(
+            (ids(&back), more),
+            (vec!["b3".to_string(), "b2".into()], true)
+        );
         let (all, _) = s.list_batches(None, 10, &Cursor::First)?;
         assert_eq!(all.len(), 6);
         assert_eq!(all[0].counts.processing, 1);
@@ -535,7 +554,10 @@ mod tests {
         b.snapshot = Some(json!({"id": "msgbatch_up"}));
         s.create_batch(&b)?;
         assert!(s.pending_requests(10)?.is_empty());
-        assert!(!s.end_batch_if_done("fw", 1)?, "upstream ends forwarded batches");
+        assert!(
+            !s.end_batch_if_done("fw", 1)?,
+            "upstream ends forwarded batches"
+        );
         let row = s.get_batch("fw")?.expect("batch");
         assert_eq!(row.forward, b.forward);
         assert!(s.claim_results_recording("fw")?);

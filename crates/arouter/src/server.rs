@@ -2,10 +2,10 @@
 //! in-flight requests (bounded) and flushes the ledger. Also watches `config.toml` for edits and
 //! runs the Message Batches worker.
 
+use crate::batches::BatchWorker;
 use anyhow::Context;
 use arouter_core::app::App;
 use arouter_core::config::Config;
-use crate::batches::BatchWorker;
 use arouter_store::{KeyringSecrets, SqliteStore};
 use std::future::Future;
 use std::net::SocketAddr;

@@ -135,7 +135,10 @@ pub(super) fn batch_message(state: &State, params: &Value) -> Result<Value, Valu
         _ => error_json("api_error", "Internal server error"),
     };
     let Some(body) = params.as_object() else {
-        return Err(error_json("invalid_request_error", "params: Input should be an object"));
+        return Err(error_json(
+            "invalid_request_error",
+            "params: Input should be an object",
+        ));
     };
     validate(body, true).map_err(fail)?;
     let shape = Messages {
@@ -156,7 +159,9 @@ pub(super) fn batch_message(state: &State, params: &Value) -> Result<Value, Valu
         },
     );
     match reply {
-        Reply::Full { status: 200, body, .. } => serde_json::from_slice(&body)
+        Reply::Full {
+            status: 200, body, ..
+        } => serde_json::from_slice(&body)
             .map_err(|_| error_json("api_error", "Internal server error")),
         other => Err(fail(other)),
     }

@@ -43,7 +43,7 @@ pub(super) fn respond(state: &State, method: &str, path: &str, req: &RecordedReq
             }
             Reply::json(200, &render(b))
         }),
-        ("GET", [id, "results"]) => with_batch(state, id, |b| results(b)),
+        ("GET", [id, "results"]) => with_batch(state, id, results),
         ("DELETE", [id]) => delete(state, id),
         _ => error(404, "not_found_error", "Not Found"),
     }
@@ -97,7 +97,11 @@ fn with_batch(state: &State, id: &str, f: impl FnOnce(&mut Batch) -> Reply) -> R
     let mut batches = state.batches.0.lock();
     match batches.iter_mut().find(|b| b.id == id) {
         Some(b) => f(b),
-        None => error(404, "not_found_error", &format!("Message Batch {id} not found")),
+        None => error(
+            404,
+            "not_found_error",
+            &format!("Message Batch {id} not found"),
+        ),
     }
 }
 
@@ -190,7 +194,11 @@ fn list(state: &State) -> Reply {
 fn delete(state: &State, id: &str) -> Reply {
     let mut batches = state.batches.0.lock();
     let Some(pos) = batches.iter().position(|b| b.id == id) else {
-        return error(404, "not_found_error", &format!("Message Batch {id} not found"));
+        return error(
+            404,
+            "not_found_error",
+            &format!("Message Batch {id} not found"),
+        );
     };
     if batches[pos].status != "ended" {
         return invalid(&format!(

@@ -75,9 +75,13 @@ pub async fn run_unary(ctx: &Ctx, mut body: Value, endpoint: &str) -> Result<Val
     let ok = resp.status().is_success();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
         .await
-        .map_err(|e| surface.error_body(&ApiError::internal(format!("reading the response: {e}"))))?;
+        .map_err(|e| {
+            surface.error_body(&ApiError::internal(format!("reading the response: {e}")))
+        })?;
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        surface.error_body(&ApiError::internal(format!("the response is not JSON: {e}")))
+        surface.error_body(&ApiError::internal(format!(
+            "the response is not JSON: {e}"
+        )))
     })?;
     if ok {
         Ok(v)

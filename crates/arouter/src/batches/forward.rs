@@ -68,7 +68,13 @@ pub(super) async fn create(
     let upstream_id = v
         .get("id")
         .and_then(Value::as_str)
-        .ok_or_else(|| providers::bad_body(&provider.id, "batch without an id", v.to_string().as_bytes()))?
+        .ok_or_else(|| {
+            providers::bad_body(
+                &provider.id,
+                "batch without an id",
+                v.to_string().as_bytes(),
+            )
+        })?
         .to_string();
     let forward = Forward {
         provider: plan.provider.clone(),
@@ -122,7 +128,10 @@ pub(super) async fn delete(call: &Call, row: &BatchRow) -> Result<(), ApiError> 
 async fn save_snapshot(call: &Call, row: &mut BatchRow, v: Value) -> Result<(), ApiError> {
     let id = row.id.clone();
     let stored = v.clone();
-    blocking(&call.shared.store, move |s| s.set_batch_snapshot(&id, &stored)).await?;
+    blocking(&call.shared.store, move |s| {
+        s.set_batch_snapshot(&id, &stored)
+    })
+    .await?;
     row.snapshot = Some(v);
     Ok(())
 }
@@ -203,7 +212,10 @@ const BATCH_PRICE_DIVISOR: i64 = 2;
 fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[u8]) -> usize {
     let cfg = &call.ctx.cfg;
     let mut n = 0;
-    for line in body.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()) {
+    for line in body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.trim_ascii().is_empty())
+    {
         let Ok(v) = serde_json::from_slice::<Value>(line) else {
             tracing::warn!(batch = %row.id, "skipping a results line that is not JSON");
             continue;

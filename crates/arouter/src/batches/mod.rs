@@ -236,7 +236,11 @@ fn validate(body: &Value) -> Result<Vec<(String, Value)>, ApiError> {
     let requests = match body.get("requests") {
         None | Some(Value::Null) => return Err(ApiError::bad_request("requests: Field required")),
         Some(Value::Array(a)) => a,
-        Some(_) => return Err(ApiError::bad_request("requests: Input should be a valid list")),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "requests: Input should be a valid list",
+            ))
+        }
     };
     if requests.is_empty() || requests.len() > MAX_REQUESTS {
         return Err(ApiError::bad_request(format!(
@@ -522,9 +526,18 @@ mod tests {
         let cases = [
             (json!({}), "requests: Field required"),
             (json!({"requests": []}), "1 to 100000"),
-            (json!({"requests": [request("a"), request("a")]}), "requests.1.custom_id"),
-            (json!({"requests": [request("bad id")]}), "requests.0.custom_id"),
-            (json!({"requests": [{"custom_id": "a"}]}), "requests.0.params: Field required"),
+            (
+                json!({"requests": [request("a"), request("a")]}),
+                "requests.1.custom_id",
+            ),
+            (
+                json!({"requests": [request("bad id")]}),
+                "requests.0.custom_id",
+            ),
+            (
+                json!({"requests": [{"custom_id": "a"}]}),
+                "requests.0.params: Field required",
+            ),
             (
                 json!({"requests": [{"custom_id": "a", "params": {"model": "m", "messages": []}}]}),
                 "requests.0.params: max_tokens",

@@ -88,7 +88,10 @@ async fn run(
             tracing::error!("batch worker: settling batches failed: {}", e.message);
         }
         if let Err(e) = fill(&app, &store, &mut tasks, &mut running).await {
-            tracing::error!("batch worker: reading pending requests failed: {}", e.message);
+            tracing::error!(
+                "batch worker: reading pending requests failed: {}",
+                e.message
+            );
         }
         tokio::select! {
             _ = waker.0.notified() => {}
