@@ -141,6 +141,14 @@ impl RouterProcess {
         panic!("sigterm is only supported on unix (child {})", child.id());
     }
 
+    /// Starts `serve` again on the same data dir (after [`Self::wait_exit`]) and waits for it
+    /// to be ready; `base_url` changes to the new port.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart: the server is still running");
+        self.spawn_server();
+        self.base_url = self.wait_ready().await;
+    }
+
     /// Waits for the server to exit; panics (after killing it) when `timeout` passes first.
     pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;

@@ -15,7 +15,7 @@ const MAX_IDLE: usize = 4;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`; `PRAGMA user_version` holds how many have run.
 /// Never edit a shipped migration: append a new one.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 const MIGRATION_1: &str = "
 CREATE TABLE keys (
@@ -73,6 +73,41 @@ CREATE TABLE credits (
     amount_pusd INTEGER NOT NULL,
     note        TEXT NOT NULL DEFAULT ''
 );
+";
+
+/// Message Batches: one row per batch (run here, or forwarded to an anthropic-kind provider)
+/// and, for batches run here, one row per request with its result.
+const MIGRATION_2: &str = "
+CREATE TABLE batches (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               TEXT NOT NULL UNIQUE,
+    key_hash         TEXT NOT NULL,
+    app              TEXT NOT NULL DEFAULT '',
+    headers          TEXT NOT NULL DEFAULT '{}',
+    status           TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    expires_ms       INTEGER NOT NULL,
+    ended_ms         INTEGER NULL,
+    cancel_ms        INTEGER NULL,
+    archived_ms      INTEGER NULL,
+    provider         TEXT NULL,
+    upstream_id      TEXT NULL,
+    snapshot         TEXT NULL,
+    results_recorded INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX batches_key ON batches(key_hash, seq);
+CREATE INDEX batches_status ON batches(status);
+
+CREATE TABLE batch_requests (
+    batch_id  TEXT NOT NULL,
+    idx       INTEGER NOT NULL,
+    custom_id TEXT NOT NULL,
+    params    TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    result    TEXT NULL,
+    PRIMARY KEY (batch_id, idx)
+);
+CREATE INDEX batch_requests_status ON batch_requests(status, batch_id);
 ";
 
 /// Opens (creating if needed) the database file with WAL, a busy timeout and

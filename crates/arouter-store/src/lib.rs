@@ -1,7 +1,8 @@
-//! ARouter's persistence: the SQLite usage ledger and key store ([`SqliteStore`]) and the
-//! OS-keychain secrets store ([`KeyringSecrets`]).
+//! ARouter's persistence: the SQLite usage ledger, key store and Message Batches
+//! ([`SqliteStore`]) and the OS-keychain secrets store ([`KeyringSecrets`]).
 
 mod admin;
+pub mod batches;
 mod db;
 mod keys;
 mod ledger;
@@ -12,6 +13,9 @@ mod watch;
 pub use admin::{
     ActivityRow, Credit, DailyRow, KeyMeta, KeyUsage, LoggedRequest, RequestFilter, TimeRange,
     Transaction, TransactionFilter, WindowStarts, LIMIT_RESETS,
+};
+pub use batches::{
+    BatchRow, Cursor, Forward, NewBatch, PendingRequest, RequestCounts, RequestResult,
 };
 pub use keys::{mask_key, KeyPatch};
 pub use queries::{GroupBy, UsageRow};

@@ -2,6 +2,7 @@
 //! locating the data dir and config, opening the stores, running the server until shutdown.
 
 pub mod admin;
+pub mod batches;
 pub mod paths;
 pub mod server;
 mod ui;
@@ -10,9 +11,19 @@ use arouter_core::app::App;
 use arouter_store::SqliteStore;
 use std::sync::Arc;
 
-/// Routes served beside the router's API surfaces: the management API and the web UI.
+/// Routes served beside the router's API surfaces: the management API, Message Batches and
+/// the web UI. Batches created here wait for a worker: `serve` uses [`routes_with_batches`].
 pub fn routes(store: Arc<SqliteStore>) -> axum::Router<Arc<App>> {
+    routes_with_batches(store, batches::Waker::default())
+}
+
+/// [`routes`] whose new batches wake the given [`batches::BatchWorker`].
+pub fn routes_with_batches(
+    store: Arc<SqliteStore>,
+    waker: batches::Waker,
+) -> axum::Router<Arc<App>> {
     axum::Router::new()
-        .merge(admin::routes(store))
+        .merge(admin::routes(store.clone()))
+        .merge(batches::routes(store, waker))
         .merge(ui::routes())
 }

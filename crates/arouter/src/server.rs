@@ -1,6 +1,8 @@
 //! Runs the router: opens the ledger and keychain, binds, serves until shutdown, drains
-//! in-flight requests (bounded) and flushes the ledger. Also watches `config.toml` for edits.
+//! in-flight requests (bounded) and flushes the ledger. Also watches `config.toml` for edits and
+//! runs the Message Batches worker.
 
+use crate::batches::BatchWorker;
 use anyhow::Context;
 use arouter_core::app::App;
 use arouter_core::config::Config;
@@ -13,6 +15,10 @@ use std::time::{Duration, SystemTime};
 
 /// How long in-flight requests may run after shutdown was asked for.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long running batch requests may finish after shutdown was asked for; the others stay
+/// pending and run after the next start.
+const BATCH_GRACE: Duration = Duration::from_secs(10);
 
 pub struct ServeOptions {
     pub data_dir: PathBuf,
@@ -70,8 +76,9 @@ pub async fn run(
         ..
     } = bound;
     let watcher = spawn_config_watcher(app.clone());
+    let worker = BatchWorker::start(app.clone(), store.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let extra = crate::routes(store.clone());
+    let extra = crate::routes_with_batches(store.clone(), worker.waker());
     let server = tokio::spawn(arouter_core::http::serve(
         app.clone(),
         extra,
@@ -84,11 +91,14 @@ pub async fn run(
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
     let drained = async {
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("server error: {e}"),
-            Err(e) => tracing::error!("server task failed: {e}"),
-        }
+        let served = async {
+            match server.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("server error: {e}"),
+                Err(e) => tracing::error!("server task failed: {e}"),
+            }
+        };
+        tokio::join!(served, worker.stop(BATCH_GRACE));
         // Streams whose client left may still be finishing their ledger rows.
         app.settled().await;
     };

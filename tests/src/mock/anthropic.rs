@@ -27,6 +27,9 @@ pub(super) fn respond(state: &State, req: &RecordedRequest) -> Reply {
         ("POST", "/v1/messages") => messages(state, req),
         ("POST", "/v1/messages/count_tokens") => count_tokens(state, req),
         ("GET", "/v1/models") => Ok(models()),
+        (method, path) if path.starts_with("/v1/messages/batches") => {
+            Ok(super::anthropic_batches::respond(state, method, path, req))
+        }
         _ => Err(error(404, "not_found_error", "Not Found")),
     };
     result.unwrap_or_else(|rejection| rejection)
@@ -55,11 +58,11 @@ fn check_headers(state: &State, req: &RecordedRequest) -> Option<Reply> {
 }
 
 /// `{"type": "error", "error": {"type", "message"}, "request_id"}`.
-fn error_json(kind: &str, message: &str) -> Value {
+pub(super) fn error_json(kind: &str, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_mock"})
 }
 
-fn error(status: u16, kind: &str, message: &str) -> Reply {
+pub(super) fn error(status: u16, kind: &str, message: &str) -> Reply {
     Reply::json(status, &error_json(kind, message))
 }
 
@@ -121,6 +124,47 @@ fn messages(state: &State, req: &RecordedRequest) -> Result<Reply, Reply> {
             tool_id_prefix: "toolu_",
         },
     ))
+}
+
+/// One batch request run like `POST /v1/messages` (never streamed): `Ok(message)` or
+/// `Err(error response)`, consuming one behavior as the Messages endpoint would.
+pub(super) fn batch_message(state: &State, params: &Value) -> Result<Value, Value> {
+    let fail = |reply: Reply| match reply {
+        Reply::Full { body, .. } => serde_json::from_slice(&body)
+            .unwrap_or_else(|_| error_json("api_error", "Internal server error")),
+        _ => error_json("api_error", "Internal server error"),
+    };
+    let Some(body) = params.as_object() else {
+        return Err(error_json(
+            "invalid_request_error",
+            "params: Input should be an object",
+        ));
+    };
+    validate(body, true).map_err(fail)?;
+    let shape = Messages {
+        id: format!("msg_mock{:020}", state.next_seq()),
+        model: body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let reply = generate(
+        state,
+        &GenRequest {
+            shape: &shape,
+            stream: false,
+            prompt_tokens: prompt_tokens(body),
+            tool_id_prefix: "toolu_",
+        },
+    );
+    match reply {
+        Reply::Full {
+            status: 200, body, ..
+        } => serde_json::from_slice(&body)
+            .map_err(|_| error_json("api_error", "Internal server error")),
+        other => Err(fail(other)),
+    }
 }
 
 fn count_tokens(state: &State, req: &RecordedRequest) -> Result<Reply, Reply> {

@@ -21,6 +21,7 @@
 //! `output_tokens`, separate in Gemini `thoughtsTokenCount`.
 
 mod anthropic;
+mod anthropic_batches;
 mod gemini;
 mod openai;
 
@@ -187,6 +188,8 @@ pub(crate) struct State {
     requests: Mutex<Vec<RecordedRequest>>,
     cache: Mutex<(u64, u64)>,
     seq: AtomicU64,
+    /// The Anthropic mock's Message Batches.
+    batches: anthropic_batches::Batches,
 }
 
 impl State {
@@ -233,6 +236,7 @@ impl MockUpstream {
             requests: Mutex::new(Vec::new()),
             cache: Mutex::new((0, 0)),
             seq: AtomicU64::new(1),
+            batches: anthropic_batches::Batches::default(),
         });
         let task = tokio::spawn(accept_loop(listener, state.clone()));
         MockUpstream { addr, state, task }

@@ -1,4 +1,5 @@
-//! The Anthropic Messages surface: `POST /v1/messages` and `/v1/messages/count_tokens`.
+//! The Anthropic Messages surface: `POST /v1/messages` and `/v1/messages/count_tokens`, and
+//! [`run_unary`] for the Message Batches worker.
 //! anthropic-kind upstreams are relayed losslessly (body and stream events unchanged); other
 //! kinds go through the hub.
 
@@ -36,7 +37,7 @@ pub async fn messages(State(app): State<Arc<App>>, req: Request) -> Response {
     };
     let limit = ctx.cfg.server.max_body_bytes;
     let resp = match read_json(&ctx.headers, body, limit).await {
-        Ok(body) => match job(&ctx, body) {
+        Ok(body) => match job(&ctx, body, "messages") {
             Ok((job, rec)) => job.run(rec).await,
             Err(e) => surface.error(&e),
         },
@@ -61,8 +62,36 @@ pub async fn count_tokens(State(app): State<Arc<App>>, req: Request) -> Response
     ctx.finish(resp)
 }
 
+/// Runs one Messages request without HTTP (the batch worker): the same routing, fallbacks,
+/// translation and ledger (with `endpoint`) as `POST /v1/messages`, never streamed. `Err`
+/// holds the Anthropic error body.
+pub async fn run_unary(ctx: &Ctx, mut body: Value, endpoint: &str) -> Result<Value, Value> {
+    let surface = Surface::Anthropic;
+    if let Some(m) = body.as_object_mut() {
+        m.remove("stream");
+    }
+    let (job, rec) = job(ctx, body, endpoint).map_err(|e| surface.error_body(&e))?;
+    let resp = job.run(rec).await;
+    let ok = resp.status().is_success();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .map_err(|e| {
+            surface.error_body(&ApiError::internal(format!("reading the response: {e}")))
+        })?;
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        surface.error_body(&ApiError::internal(format!(
+            "the response is not JSON: {e}"
+        )))
+    })?;
+    if ok {
+        Ok(v)
+    } else {
+        Err(v)
+    }
+}
+
 /// The candidates a body asks for: `model`, then OpenRouter-style `models` / `fallbacks`.
-fn candidates(ctx: &Ctx, body: &Value) -> Result<(String, Vec<Candidate>), ApiError> {
+pub fn candidates(ctx: &Ctx, body: &Value) -> Result<(String, Vec<Candidate>), ApiError> {
     let model = match body.get("model") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
@@ -75,7 +104,7 @@ fn candidates(ctx: &Ctx, body: &Value) -> Result<(String, Vec<Candidate>), ApiEr
     Ok((requested, routing::resolve(&ctx.cfg, &names)?))
 }
 
-fn job(ctx: &Ctx, body: Value) -> Result<(Job, Recorder), ApiError> {
+fn job(ctx: &Ctx, body: Value, endpoint: &str) -> Result<(Job, Recorder), ApiError> {
     let hub = wire::to_internal(&body)?;
     let (requested, candidates) = candidates(ctx, &body)?;
     let stream = hub.stream;
@@ -83,7 +112,7 @@ fn job(ctx: &Ctx, body: Value) -> Result<(Job, Recorder), ApiError> {
     let rec = Recorder::new(
         ctx,
         "anthropic",
-        "messages",
+        endpoint,
         id.clone(),
         requested.clone(),
         &body,
@@ -109,13 +138,13 @@ fn job(ctx: &Ctx, body: Value) -> Result<(Job, Recorder), ApiError> {
 
 /// The client's Anthropic headers that an anthropic-kind upstream must see too.
 #[derive(Debug, Clone)]
-struct ClientHeaders {
-    version: String,
-    beta: Option<String>,
+pub struct ClientHeaders {
+    pub version: String,
+    pub beta: Option<String>,
 }
 
 impl ClientHeaders {
-    fn from(headers: &HeaderMap) -> Self {
+    pub fn from(headers: &HeaderMap) -> Self {
         let all = |name: &str| -> Vec<String> {
             headers
                 .get_all(name)
@@ -136,7 +165,7 @@ impl ClientHeaders {
     }
 
     /// The upstream request to `{base_url}{path}` with the client's body.
-    fn request(
+    pub fn request(
         &self,
         provider: &ProviderConfig,
         path: &str,
@@ -162,7 +191,7 @@ impl ClientHeaders {
 }
 
 /// The client body with router-only fields removed and the upstream model name set.
-fn passthrough_body(body: &Value, model: &str) -> Bytes {
+pub fn passthrough_body(body: &Value, model: &str) -> Bytes {
     let mut m: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
     for f in wire::ROUTER_ONLY_FIELDS {
         m.remove(*f);
