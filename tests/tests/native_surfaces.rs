@@ -61,10 +61,11 @@ fn claude_code(model: &str, stream: bool) -> Value {
     body
 }
 
-/// POSTs a Messages request the way Claude Code does (x-api-key, version and beta headers).
+/// POSTs a Messages request the way Claude Code does (its SDK's beta path, x-api-key, version
+/// and beta headers).
 async fn messages(router: &RouterProcess, body: &Value) -> reqwest::Response {
     client()
-        .post(router.url("/v1/messages"))
+        .post(router.url("/v1/messages?beta=true"))
         .header("x-api-key", &router.app_key)
         .header("anthropic-version", VERSION)
         .header("anthropic-beta", BETA)
@@ -565,7 +566,7 @@ async fn count_tokens_for_every_kind() {
     ] {
         body["model"] = json!(model);
         let resp = client()
-            .post(s.router.url("/v1/messages/count_tokens"))
+            .post(s.router.url("/v1/messages/count_tokens?beta=true"))
             .header("x-api-key", &s.router.app_key)
             .header("anthropic-version", VERSION)
             .header("anthropic-beta", BETA)
@@ -898,6 +899,10 @@ async fn gemini_count_tokens_for_every_kind() {
             let v: Value = resp.json().await.unwrap();
             assert_eq!(status, 200, "{model}: {v}");
             assert!(v["totalTokens"].as_u64().unwrap() > 0, "{model}: {v}");
+            if model.starts_with("gm/") {
+                // A gemini-kind count is Google's own answer, details included.
+                assert!(v["promptTokensDetails"].is_array(), "{v}");
+            }
         }
     }
     // The gemini kind got the upstream model name in the wrapped request.

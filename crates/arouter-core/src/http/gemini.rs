@@ -491,7 +491,7 @@ async fn count_tokens(ctx: &Ctx, model: &str, body: Body) -> Result<Response, Ap
     let n = candidates.len();
     for (i, cand) in candidates.iter().enumerate() {
         match count_with(ctx, model, &body, cand).await {
-            Ok(total) => return Ok(json_response(&json!({ "totalTokens": total }))),
+            Ok(counted) => return Ok(json_response(&counted)),
             Err(e) => {
                 let retry = e.is_retryable() && i + 1 < n;
                 errors.push((cand.id(), e));
@@ -513,16 +513,18 @@ fn count_subject(body: &Value) -> &Value {
         .unwrap_or(body)
 }
 
+/// One candidate's `CountTokensResponse`: a gemini-kind provider's own, else `totalTokens`.
 async fn count_with(
     ctx: &Ctx,
     model: &str,
     body: &Value,
     cand: &Candidate,
-) -> Result<u64, ApiError> {
+) -> Result<Value, ApiError> {
     let provider = App::provider(&ctx.cfg, &cand.provider)?;
     let hub = || wire::to_internal(count_subject(body), model);
     if provider.kind == ProviderKind::OpenAi {
-        return wire_anthropic::estimate_openai_tokens(&hub()?, &cand.model);
+        let total = wire_anthropic::estimate_openai_tokens(&hub()?, &cand.model)?;
+        return Ok(json!({ "totalTokens": total }));
     }
     let key = ctx.app.credential(provider).await?;
     let request = match provider.kind {
@@ -543,17 +545,14 @@ async fn count_with(
         .ok()
         .filter(Value::is_object)
         .ok_or_else(|| providers::bad_body(&provider.id, "not a JSON object", &bytes))?;
-    let field = match provider.kind {
-        ProviderKind::Gemini => "totalTokens",
-        _ => "input_tokens",
-    };
-    // proto3 JSON leaves zero-valued fields out: no `totalTokens` means 0 tokens.
-    match v.get(field) {
-        None if provider.kind == ProviderKind::Gemini => Ok(0),
-        Some(t) if t.is_u64() => Ok(t.as_u64().unwrap_or(0)),
-        _ => Err(providers::bad_body(
+    if provider.kind == ProviderKind::Gemini {
+        return Ok(v);
+    }
+    match v.get("input_tokens").and_then(Value::as_u64) {
+        Some(total) => Ok(json!({ "totalTokens": total })),
+        None => Err(providers::bad_body(
             &provider.id,
-            &format!("{field} is not a count"),
+            "input_tokens is not a count",
             &bytes,
         )),
     }
