@@ -636,6 +636,16 @@ async fn anthropic_rejects_what_the_real_api_rejects() {
             ),
             "final assistant content cannot end with trailing whitespace",
         ),
+        (
+            {
+                let mut b = with(json!([{"role": "user", "content": "x"}, tool_use.clone(),
+                    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "42"}]}]));
+                b["max_tokens"] = json!(8000);
+                b["thinking"] = json!({"type": "enabled", "budget_tokens": 4096});
+                b
+            },
+            "messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `text`",
+        ),
     ];
     for (body, expected) in cases {
         let (status, err) = post_json(url.clone(), &[ANTHROPIC_VERSION], &body).await;

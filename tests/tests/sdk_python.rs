@@ -28,23 +28,34 @@ async fn official_python_sdks() {
     };
     let mut mocks = Vec::new();
     let mut cfg = String::new();
-    for (vendor, id) in [
-        (Vendor::OpenAi, "oa"),
-        (Vendor::Anthropic, "an"),
-        (Vendor::Gemini, "gm"),
+    for (vendor, id, model) in [
+        (Vendor::OpenAi, "oa", "gpt-4o-mini"),
+        (Vendor::Anthropic, "an", "claude-sonnet-4-5"),
+        (Vendor::Gemini, "gm", "gemini-2.5-flash"),
     ] {
         let text = MockUpstream::start(vendor).await;
         let tools = MockUpstream::start(vendor).await;
+        let think = MockUpstream::start(vendor).await;
         for _ in 0..50 {
             tools.push(Behavior::tool_call(
                 "get_weather",
                 &json!({"city": "Paris"}),
             ));
+            // Must match THINKING / SIGNATURE / THOUGHT_ANSWER in tests/sdk/conftest.py.
+            think.push(Behavior::Thinking {
+                thinking: "Let me think about it step by step".into(),
+                signature: "c2lnLW1vY2stMDEyMzQ1Njc4OQ==".into(),
+                text: "The answer is 42".into(),
+            });
         }
+        // `models` lists the model so every kind's id shows up in the model listings.
         cfg.push_str(&text.provider_toml(id, None));
+        cfg.push_str(&format!("models = [\"{model}\"]\n"));
         cfg.push_str(&tools.provider_toml(&format!("{id}tools"), None));
+        cfg.push_str(&think.provider_toml(&format!("{id}think"), None));
         mocks.push(text);
         mocks.push(tools);
+        mocks.push(think);
     }
     let err = MockUpstream::start(Vendor::OpenAi).await;
     for _ in 0..20 {
@@ -58,7 +69,7 @@ async fn official_python_sdks() {
     let router = RouterProcess::start(&cfg).await;
     let sdk_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sdk");
     let out = tokio::process::Command::new(&py)
-        .args(["-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"])
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(&sdk_dir)
         .env("AROUTER_BASE_URL", &router.base_url)
         .env("AROUTER_APP_KEY", &router.app_key)

@@ -227,6 +227,7 @@ fn validate(body: &Map<String, Value>, needs_max_tokens: bool) -> Result<(), Rep
     validate_roles(messages)?;
     validate_tool_results(messages)?;
     validate_thinking(body, max_tokens)?;
+    validate_thinking_tool_loop(body, messages)?;
     validate_final_assistant(messages)
 }
 
@@ -396,6 +397,37 @@ fn validate_thinking(body: &Map<String, Value>, max_tokens: Option<u64>) -> Resu
         ));
     }
     Ok(())
+}
+
+/// With thinking enabled, the last assistant turn of a tool-use loop must open with its
+/// thinking block (the API checks the signature chain through tool use).
+fn validate_thinking_tool_loop(body: &Map<String, Value>, messages: &[Value]) -> Result<(), Reply> {
+    let enabled = body
+        .get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        .is_some_and(|t| t == "enabled" || t == "adaptive");
+    if !enabled {
+        return Ok(());
+    }
+    let Some((i, last)) = messages
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, m)| role(m) == "assistant")
+    else {
+        return Ok(());
+    };
+    if tool_use_ids(last).is_empty() {
+        return Ok(());
+    }
+    let first = blocks(last).first().map(block_type).unwrap_or("");
+    if first == "thinking" || first == "redacted_thinking" {
+        return Ok(());
+    }
+    Err(invalid(&format!(
+        "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking"
+    )))
 }
 
 fn validate_final_assistant(messages: &[Value]) -> Result<(), Reply> {

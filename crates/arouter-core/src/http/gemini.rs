@@ -3,18 +3,19 @@
 //! `/v1beta` and `/v1`. gemini-kind upstreams are relayed unchanged; other kinds go through the
 //! hub.
 
-use super::relay::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
+use super::relay::{all_failed, Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use super::respond::{json_response, read_json, sse_data, ErrorFrame, Surface};
 use super::{authed, models, Ctx};
 use crate::app::App;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind};
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ApiError;
 use crate::model::{ChatRequest, ChatResponse, StopReason, StreamEvent};
-use crate::providers::{self, UpstreamRequest};
+use crate::providers::{self, Target, UpstreamRequest};
 use crate::record::{new_generation_id, Recorder};
 use crate::routing::{self, Candidate};
 use crate::sse::SseEvent;
+use crate::surfaces::anthropic as wire_anthropic;
 use crate::surfaces::gemini::{self as wire, Method};
 use crate::upstream;
 use axum::body::{Body, Bytes};
@@ -24,7 +25,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -94,13 +95,17 @@ fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 /// The candidates for a model named in a Gemini path: an ARouter id, alias or catalog name,
-/// else a bare Gemini model name served by the first gemini-kind provider.
+/// else a bare Gemini model name served by the first gemini-kind provider. Gemini model names
+/// have no `/`: an unknown `provider/model` id is an error, not a Gemini model.
 pub fn candidates(cfg: &Config, model: &str) -> Result<Vec<Candidate>, ApiError> {
     let resolved = routing::resolve(cfg, &[model]);
     if let Ok(c) = &resolved {
         if !c.is_empty() {
             return resolved;
         }
+    }
+    if model.contains('/') {
+        return resolved;
     }
     match cfg
         .providers
@@ -475,45 +480,56 @@ impl NativeStream for Passthrough {
     }
 }
 
-/// `:countTokens` needs the model's own tokenizer: forwarded to a gemini-kind provider.
+/// `:countTokens`, answered by the first candidate that can: a gemini-kind provider counts with
+/// the model's own tokenizer (the body is forwarded), an anthropic-kind one with its
+/// `/v1/messages/count_tokens`, and an openai-kind one (no count endpoint) gets the local
+/// tiktoken estimate.
 async fn count_tokens(ctx: &Ctx, model: &str, body: Body) -> Result<Response, ApiError> {
-    let mut body = read_json(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
+    let body = read_json(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
     let candidates = candidates(&ctx.cfg, model)?;
-    let Some((cand, provider)) = candidates.iter().find_map(|c| {
-        let p = ctx.cfg.providers.get(&c.provider)?;
-        (p.kind == ProviderKind::Gemini).then_some((c, p))
-    }) else {
-        let served_by = candidates
-            .first()
-            .map(|c| {
-                let kind = provider_kind(&ctx.cfg, c).map_or("unknown", ProviderKind::as_str);
-                format!("{} ({kind} kind)", c.id())
-            })
-            .unwrap_or_default();
-        return Err(ApiError::new(
-            ErrorKind::NotImplemented,
-            format!(
-                "countTokens needs a gemini-kind provider; \"{model}\" is served by {served_by}"
-            ),
-        ));
-    };
-    // `generateContentRequest.model` must name the upstream model, not the ARouter id.
-    if let Some(inner) = body
-        .get_mut("generateContentRequest")
-        .and_then(Value::as_object_mut)
-    {
-        if inner.contains_key("model") {
-            inner.insert(
-                "model".into(),
-                json!(format!("models/{}", wire::strip_models_prefix(&cand.model))),
-            );
+    let mut errors = Vec::new();
+    let n = candidates.len();
+    for (i, cand) in candidates.iter().enumerate() {
+        match count_with(ctx, model, &body, cand).await {
+            Ok(counted) => return Ok(json_response(&counted)),
+            Err(e) => {
+                let retry = e.is_retryable() && i + 1 < n;
+                errors.push((cand.id(), e));
+                if !retry {
+                    break;
+                }
+            }
         }
     }
+    Err(all_failed(errors))
+}
+
+/// The request a countTokens body describes: its `generateContentRequest` when it has one,
+/// else the body itself (`contents` alone).
+fn count_subject(body: &Value) -> &Value {
+    body.get("generateContentRequest")
+        .or_else(|| body.get("generate_content_request"))
+        .filter(|v| v.is_object())
+        .unwrap_or(body)
+}
+
+/// One candidate's `CountTokensResponse`: a gemini-kind provider's own, else `totalTokens`.
+async fn count_with(
+    ctx: &Ctx,
+    model: &str,
+    body: &Value,
+    cand: &Candidate,
+) -> Result<Value, ApiError> {
+    let provider = App::provider(&ctx.cfg, &cand.provider)?;
+    let hub = || wire::to_internal(count_subject(body), model);
+    if provider.kind == ProviderKind::OpenAi {
+        let total = wire_anthropic::estimate_openai_tokens(&hub()?, &cand.model)?;
+        return Ok(json!({ "totalTokens": total }));
+    }
     let key = ctx.app.credential(provider).await?;
-    let request = UpstreamRequest {
-        url: model_url(&provider.base_url, &cand.model, "countTokens"),
-        headers: upstream_headers(key.as_deref()),
-        body: Bytes::from(body.to_string()),
+    let request = match provider.kind {
+        ProviderKind::Gemini => gemini_count_request(body, provider, &cand.model, key.as_deref()),
+        _ => anthropic_count_request(&hub()?, provider, &cand.model, key.as_deref())?,
     };
     let resp = match upstream::send(&ctx.app.http, provider, request).await {
         Ok(r) => r,
@@ -526,8 +542,88 @@ async fn count_tokens(ctx: &Ctx, model: &str, body: Body) -> Result<Response, Ap
     };
     let bytes = upstream::read_body(resp, provider).await?;
     let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| providers::bad_body(&provider.id, "not JSON", &bytes))?;
-    Ok(json_response(&v))
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| providers::bad_body(&provider.id, "not a JSON object", &bytes))?;
+    if provider.kind == ProviderKind::Gemini {
+        return Ok(v);
+    }
+    match v.get("input_tokens").and_then(Value::as_u64) {
+        Some(total) => Ok(json!({ "totalTokens": total })),
+        None => Err(providers::bad_body(
+            &provider.id,
+            "input_tokens is not a count",
+            &bytes,
+        )),
+    }
+}
+
+/// The client's countTokens body for a gemini-kind provider; `generateContentRequest.model`
+/// must name the upstream model, not the ARouter id.
+fn gemini_count_request(
+    body: &Value,
+    provider: &ProviderConfig,
+    model: &str,
+    key: Option<&str>,
+) -> UpstreamRequest {
+    let mut body = body.clone();
+    if let Some(inner) = body
+        .get_mut("generateContentRequest")
+        .and_then(Value::as_object_mut)
+    {
+        if inner.contains_key("model") {
+            inner.insert(
+                "model".into(),
+                json!(format!("models/{}", wire::strip_models_prefix(model))),
+            );
+        }
+    }
+    UpstreamRequest {
+        url: model_url(&provider.base_url, model, "countTokens"),
+        headers: upstream_headers(key),
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+/// Fields of an Anthropic Messages body that `/v1/messages/count_tokens` accepts.
+const ANTHROPIC_COUNT_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "system",
+    "tools",
+    "tool_choice",
+    "thinking",
+    "mcp_servers",
+];
+
+/// An anthropic-kind `/v1/messages/count_tokens` request for the hub form of the body: the
+/// adapter's Messages body, narrowed to the fields the count endpoint takes.
+fn anthropic_count_request(
+    hub: &ChatRequest,
+    provider: &ProviderConfig,
+    model: &str,
+    key: Option<&str>,
+) -> Result<UpstreamRequest, ApiError> {
+    let target = Target {
+        provider,
+        model,
+        api_key: key,
+        default_max_tokens: 4096,
+    };
+    let built = providers::build_chat(hub, &target)?;
+    let mut inner: Map<String, Value> = serde_json::from_slice(&built.body)
+        .map_err(|e| ApiError::internal(format!("anthropic request body: {e}")))?;
+    inner.retain(|k, _| ANTHROPIC_COUNT_FIELDS.contains(&k.as_str()));
+    let Some(url) = built.url.strip_suffix("/v1/messages") else {
+        return Err(ApiError::internal(format!(
+            "unexpected anthropic request URL for {model}"
+        )));
+    };
+    Ok(UpstreamRequest {
+        url: format!("{url}/v1/messages/count_tokens"),
+        headers: built.headers,
+        body: Bytes::from(Value::Object(inner).to_string()),
+    })
 }
 
 /// `GET /v1beta/models`: every routable model as a Gemini `Model` resource.
@@ -544,21 +640,22 @@ pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let list: Vec<Value> = models::routable(&ctx.cfg)
+    ctx.finish(json_response(&list_body(&ctx.cfg)))
+}
+
+/// Gemini's `ListModelsResponse` of every routable model (one page: no `nextPageToken`).
+pub fn list_body(cfg: &Config) -> Value {
+    let list: Vec<Value> = models::routable(cfg)
         .iter()
-        .map(|(id, (pricing, provider))| {
-            let kind = ctx.cfg.providers.get(provider).map(|p| p.kind);
-            model_object(id, pricing, kind)
-        })
+        .map(|(id, (pricing, _))| model_object(id, pricing))
         .collect();
-    ctx.finish(json_response(&json!({ "models": list })))
+    json!({ "models": list })
 }
 
 /// `GET …/models/{model}`.
 fn model_resource(ctx: &Ctx, model: &str) -> Result<Response, ApiError> {
-    if let Some((pricing, provider)) = models::routable(&ctx.cfg).get(model) {
-        let kind = ctx.cfg.providers.get(provider).map(|p| p.kind);
-        return Ok(json_response(&model_object(model, pricing, kind)));
+    if let Some((pricing, _)) = models::routable(&ctx.cfg).get(model) {
+        return Ok(json_response(&model_object(model, pricing)));
     }
     let cands = candidates(&ctx.cfg, model)
         .map_err(|_| ApiError::not_found(format!("Model \"models/{model}\" not found")))?;
@@ -567,21 +664,13 @@ fn model_resource(ctx: &Ctx, model: &str) -> Result<Response, ApiError> {
         .find_map(|c| Some((c, ctx.cfg.providers.get(&c.provider)?)))
         .ok_or_else(|| ApiError::not_found(format!("Model \"models/{model}\" not found")))?;
     let pricing = catalog::pricing(&ctx.cfg, provider, &cand.model);
-    Ok(json_response(&model_object(
-        model,
-        &pricing,
-        Some(provider.kind),
-    )))
+    Ok(json_response(&model_object(model, &pricing)))
 }
 
-/// Gemini's `Model` resource for a routable id. countTokens is offered only where a
-/// gemini-kind provider can answer it.
-pub fn model_object(id: &str, pricing: &Pricing, kind: Option<ProviderKind>) -> Value {
+/// Gemini's `Model` resource for a routable id (countTokens is answered for every kind).
+pub fn model_object(id: &str, pricing: &Pricing) -> Value {
     let info = pricing.info.as_ref();
-    let mut methods = vec!["generateContent", "streamGenerateContent"];
-    if kind == Some(ProviderKind::Gemini) {
-        methods.push("countTokens");
-    }
+    let methods = ["generateContent", "streamGenerateContent", "countTokens"];
     let mut m = json!({
         "name": format!("models/{id}"),
         "displayName": info.map_or(id, |i| i.name.as_str()),

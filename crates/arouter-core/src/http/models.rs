@@ -139,10 +139,16 @@ pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
     })
 }
 
+/// `GET /v1/models`: OpenRouter's list, Anthropic's when the client sends `anthropic-version`
+/// (the anthropic SDKs always do), Gemini's when it authenticates with `x-goog-api-key` (as
+/// google-genai does).
 pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
     let anthropic = req.headers().contains_key("anthropic-version");
+    let gemini = !anthropic && req.headers().contains_key("x-goog-api-key");
     let surface = if anthropic {
         Surface::Anthropic
+    } else if gemini {
+        Surface::Gemini
     } else {
         Surface::OpenAi
     };
@@ -158,6 +164,9 @@ pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
+    if gemini {
+        return ctx.finish(json_response(&super::gemini::list_body(&ctx.cfg)));
+    }
     let models = routable(&ctx.cfg);
     let body = if anthropic {
         let data: Vec<Value> = models

@@ -188,6 +188,8 @@ pub fn build(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiE
     );
     // Anthropic rejects thinking together with forced tool use or an assistant prefill. Those
     // are explicit demands of the caller, so they win and the reasoning request is dropped.
+    // Likewise for a tool loop whose assistant turn lost its thinking block (a client of
+    // another dialect replayed only the call): Anthropic cannot continue it with thinking on.
     let forced_tool = tool_choice
         .as_ref()
         .is_some_and(|c| c.kind == "any" || c.kind == "tool");
@@ -195,7 +197,7 @@ pub fn build(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiE
     let reasoning = req
         .reasoning
         .as_ref()
-        .filter(|r| r.is_on() && !forced_tool && !prefill);
+        .filter(|r| r.is_on() && !forced_tool && !prefill && !unthought_tool_loop(&messages));
     let (max_tokens, thinking) = token_limits(
         req.max_tokens.unwrap_or(target.default_max_tokens),
         reasoning,
@@ -449,6 +451,23 @@ fn wire_messages(messages: &[Message]) -> Result<Vec<WireMessage<'_>>, ApiError>
     }
     trim_prefill(&mut out);
     Ok(out)
+}
+
+/// Whether the last assistant turn calls tools without opening with a thinking block: with
+/// thinking enabled Anthropic requires that block before the lastmost tool use.
+fn unthought_tool_loop(messages: &[WireMessage<'_>]) -> bool {
+    let Some(last) = messages.iter().rev().find(|m| m.role == "assistant") else {
+        return false;
+    };
+    let calls = last
+        .content
+        .iter()
+        .any(|b| matches!(b, WireBlock::ToolUse { .. }));
+    let opens_with_thinking = matches!(
+        last.content.first(),
+        Some(WireBlock::Thinking { .. } | WireBlock::RedactedThinking { .. })
+    );
+    calls && !opens_with_thinking
 }
 
 /// Anthropic wants the `tool_result` blocks answering the previous turn before anything else.
@@ -1361,6 +1380,50 @@ mod tests {
         assert!(b.get("thinking").is_none());
         assert_eq!(b["temperature"], 0.3);
         assert_eq!(b["tool_choice"], json!({"type": "tool", "name": "lookup"}));
+    }
+
+    #[test]
+    fn thinking_yields_to_a_tool_loop_that_lost_its_thinking_block() {
+        let call = Part::ToolUse {
+            id: "toolu_1".into(),
+            name: "lookup".into(),
+            arguments: "{}".into(),
+            signature: Some("sig-from-gemini".into()),
+        };
+        let result = Part::ToolResult {
+            tool_use_id: "toolu_1".into(),
+            name: None,
+            content: vec![Part::text("42")],
+            is_error: false,
+        };
+        let tool_loop = |assistant_parts: Vec<Part>| ChatRequest {
+            messages: vec![
+                user(vec![Part::text("hi")]),
+                assistant(assistant_parts),
+                user(vec![result.clone()]),
+            ],
+            tools: vec![tool("lookup")],
+            reasoning: reasoning(None, Some(2048)),
+            ..ChatRequest::default()
+        };
+        let b = body(&tool_loop(vec![call.clone()]));
+        assert!(b.get("thinking").is_none(), "{b}");
+
+        let thought = Part::Thinking {
+            text: "use the tool".into(),
+            signature: Some("sig".into()),
+        };
+        let b = body(&tool_loop(vec![thought, call.clone()]));
+        assert_eq!(b["thinking"]["type"], "enabled");
+        assert_eq!(b["messages"][1]["content"][0]["type"], "thinking");
+
+        // A loop that is closed (the assistant answered in text since) keeps thinking on.
+        let mut closed = tool_loop(vec![call]);
+        closed
+            .messages
+            .push(assistant(vec![Part::text("It is 42.")]));
+        closed.messages.push(user(vec![Part::text("thanks")]));
+        assert_eq!(body(&closed)["thinking"]["type"], "enabled");
     }
 
     #[test]
