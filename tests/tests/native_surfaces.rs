@@ -833,11 +833,14 @@ async fn gemini_errors_have_google_shape() {
     assert_google_error(&resp.json().await.unwrap(), 501, "UNIMPLEMENTED");
 
     // An upstream failure keeps its status, in Google's shape; mid-stream it is the last element.
-    s.oa.push(Behavior::Error {
-        status: 429,
-        body: None,
-        retry_after: None,
-    });
+    // (A lone candidate retries 429 twice with backoff, so the upstream refuses three times.)
+    for _ in 0..3 {
+        s.oa.push(Behavior::Error {
+            status: 429,
+            body: None,
+            retry_after: None,
+        });
+    }
     let resp = gemini_post(
         &s.router,
         "/v1beta/models/oa/gpt-4o-mini:generateContent",

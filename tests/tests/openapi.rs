@@ -32,22 +32,20 @@ fn routes_in(src: &str) -> Vec<String> {
 }
 
 fn sources() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let mut files = Vec::new();
-    for dir in [
-        "crates/arouter-core/src/http",
-        "crates/arouter/src",
-        "crates/arouter/src/admin",
-    ] {
-        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "rs") {
-                files.push(p);
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
             }
         }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut files = Vec::new();
+    for dir in ["crates/arouter-core/src/http", "crates/arouter/src"] {
+        walk(&root.join(dir), &mut files);
     }
     files
 }

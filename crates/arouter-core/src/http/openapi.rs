@@ -147,6 +147,48 @@ pub const OPS: &[Op] = &[
     .body("MessagesRequest")
     .returns("TokenCount"),
     op(
+        "post",
+        "/v1/messages/batches",
+        "anthropic",
+        "Create a Message Batch (forwarded to Anthropic, or run locally)",
+        App,
+    ),
+    op(
+        "get",
+        "/v1/messages/batches",
+        "anthropic",
+        "List Message Batches",
+        App,
+    ),
+    op(
+        "get",
+        "/v1/messages/batches/{id}",
+        "anthropic",
+        "One Message Batch",
+        App,
+    ),
+    op(
+        "delete",
+        "/v1/messages/batches/{id}",
+        "anthropic",
+        "Delete an ended Message Batch",
+        App,
+    ),
+    op(
+        "post",
+        "/v1/messages/batches/{id}/cancel",
+        "anthropic",
+        "Cancel a Message Batch",
+        App,
+    ),
+    op(
+        "get",
+        "/v1/messages/batches/{id}/results",
+        "anthropic",
+        "Results as JSONL",
+        App,
+    ),
+    op(
         "get",
         "/v1beta/models",
         "gemini",
