@@ -42,7 +42,10 @@ fn sources() -> Vec<PathBuf> {
             }
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let mut files = Vec::new();
     for dir in ["crates/arouter-core/src/http", "crates/arouter/src"] {
         walk(&root.join(dir), &mut files);

@@ -187,6 +187,7 @@ impl Job {
         let mut req = hub.clone();
         req.model = cand.model.clone();
         req.stream = self.stream;
+        fit_to_model(&mut req, &pricing);
         let target = Target {
             provider,
             model: &cand.model,
@@ -552,6 +553,23 @@ fn encode_all(
     }
 }
 
+/// Keeps a translated request within what the catalog says the model accepts: the output cap
+/// at the model's maximum, and no reasoning settings for models that cannot reason (vendors
+/// reject both). Unknown models are left as asked.
+fn fit_to_model(req: &mut ChatRequest, pricing: &Pricing) {
+    let Some(info) = &pricing.info else {
+        return;
+    };
+    if info.max_output > 0 {
+        if let Some(m) = req.max_tokens.as_mut() {
+            *m = (*m).min(info.max_output);
+        }
+    }
+    if !info.has("reasoning") {
+        req.reasoning = None;
+    }
+}
+
 /// Retries on the same provider before giving up on the last candidate.
 const MAX_SAME_PROVIDER_RETRIES: u32 = 2;
 /// A `Retry-After` longer than this is passed to the client instead of waited out.
@@ -633,6 +651,34 @@ pub fn with_generation_id(mut resp: Response, id: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn translated_requests_fit_the_model() {
+        let cfg = crate::config::Config::parse(
+            "[providers.openai]\nkind=\"openai\"\nbase_url=\"https://api.openai.com/v1\"\n",
+        )
+        .unwrap();
+        let p = &cfg.providers["openai"];
+        let mut req = ChatRequest {
+            max_tokens: Some(32_000),
+            reasoning: Some(crate::model::Reasoning {
+                effort: Some(crate::model::Effort::High),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        fit_to_model(&mut req, &catalog::pricing(&cfg, p, "gpt-4o-mini"));
+        assert_eq!(req.max_tokens, Some(16_384));
+        assert!(req.reasoning.is_none());
+        let mut req = ChatRequest {
+            max_tokens: Some(32_000),
+            reasoning: Some(crate::model::Reasoning::default()),
+            ..Default::default()
+        };
+        fit_to_model(&mut req, &catalog::pricing(&cfg, p, "o4-mini"));
+        assert_eq!(req.max_tokens, Some(32_000));
+        assert!(req.reasoning.is_some());
+    }
 
     fn err(status: u16, retry_after: Option<u64>) -> ApiError {
         let mut e = crate::error::upstream_error("p", status, "x".into(), b"");
