@@ -11,7 +11,8 @@
 # is printed at the end (and saved as summary.md there).
 #
 # Knobs (environment): DUR (seconds per load run, default 8), ROUNDS (alternations, 2),
-# LEDGER_ROWS (1000000), SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR.
+# LEDGER_ROWS (1000000), SECTIONS (subset of "latency maxrps stream rss coldstart ledger litellm"),
+# SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +20,8 @@ cd "$ROOT"
 DUR=${DUR:-8}
 ROUNDS=${ROUNDS:-2}
 LEDGER_ROWS=${LEDGER_ROWS:-1000000}
+SECTIONS=${SECTIONS:-latency maxrps stream rss coldstart ledger litellm}
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 OUT=$ROOT/bench/results/$(date -u +%Y%m%d-%H%M%S)
@@ -67,10 +70,11 @@ if [[ -n "$OHA" ]] && "$OHA" --help 2>&1 | grep -q -- '--output-format'; then OH
 } >"$OUT/machine.txt"
 
 # ---- helpers -----------------------------------------------------------------------------
-wait_http() { # URL SECONDS
+wait_http() { # URL SECONDS [PID that must stay alive]
   local deadline=$((SECONDS + $2))
   until curl -fsS -o /dev/null "$1" 2>/dev/null; do
     ((SECONDS < deadline)) || return 1
+    [[ -z "${3:-}" ]] || kill -0 "$3" 2>/dev/null || return 1
     sleep 0.05
   done
 }
@@ -98,12 +102,13 @@ oha_run() { # NAME URL MODEL KEY EXTRA-ARGS...
 }
 wrk_run() { # NAME URL MODEL KEY
   [[ -n "$WRK" ]] || return 0
-  local lua=$OUT/wrk-$1.lua
+  local lua=$OUT/wrk-$1.lua auth=""
+  [[ -n "$4" ]] && auth="wrk.headers[\"authorization\"] = \"Bearer $4\""
   cat >"$lua" <<EOF
 wrk.method = "POST"
 wrk.body = '$(body "$3" false)'
 wrk.headers["content-type"] = "application/json"
-${4:+wrk.headers["authorization"] = "Bearer $4"}
+$auth
 EOF
   timeout $((DUR + 30)) "$WRK" -t2 -c50 -d"${DUR}s" --latency -s "$lua" "$2" >"$OUT/wrk-$1.txt" 2>&1 || true
 }
@@ -155,6 +160,7 @@ curl -fsS -o /dev/null -H "x-api-key: $KEY" -H 'anthropic-version: 2023-06-01' -
   -d "$(body mockan/bench false)" "$R_AN" || { echo "sanity request failed: anthropic surface"; exit 1; }
 
 # ---- fixed-rate latency (alternating) ------------------------------------------------------
+if want latency; then
 log "fixed-rate latency: 500 and 1000 RPS, direct vs ARouter, $ROUNDS rounds x ${DUR}s"
 for rate in 500 1000; do
   for round in $(seq "$ROUNDS"); do
@@ -167,8 +173,10 @@ for round in $(seq "$ROUNDS"); do
   oha_run "q1000-r$round-direct_anthropic" "$D_AN" bench "" -q 1000 -c 50
   oha_run "q1000-r$round-arouter_translated" "$R_OA" mockan/bench "$KEY" -q 1000 -c 50
 done
+fi
 
 # ---- max RPS and CPU per request (alternating) -----------------------------------------------
+if want maxrps; then
 log "max RPS at 50 connections, direct vs ARouter"
 for round in $(seq "$ROUNDS"); do
   m0=$(cpu_ticks $MOCK_PID)
@@ -187,8 +195,10 @@ for round in $(seq "$ROUNDS"); do
   fi
 done
 echo "rss_after_load_mib=$(rss_mib $AR_PID)" >>"$OUT/rss.txt"
+fi
 
 # ---- streaming -------------------------------------------------------------------------------
+if want stream; then
 log "streaming: 50 chunks 2 ms apart, 4 routes interleaved per round"
 timeout 200 "$BIN/bench_client" stream 30 \
   "openai|$D_OA|bench-c50-i2|" \
@@ -203,27 +213,34 @@ timeout 200 "$BIN/bench_client" stream 30 \
   "anthropic|$D_AN|bench-c50-i0|" \
   "openai|$R_OA|mockan/bench-c50-i0|$KEY" \
   "anthropic|$R_AN|mockan/bench-c50-i0|$KEY" >"$OUT/stream-burst.jsonl" || echo "burst stream run failed"
+fi
 
 # ---- RSS ---------------------------------------------------------------------------------------
+if want rss; then
 sleep 2
 echo "idle_rss_mib_after_load=$(rss_mib $AR_PID)" >>"$OUT/rss.txt"
 log "RSS under 1000 concurrent streams (50 chunks x 20 ms each)"
 timeout 120 "$BIN/bench_client" streams 1000 "$AR_PID" "openai|$R_OA|mockoa/bench-c50-i20|$KEY" \
   >"$OUT/streams1000.jsonl" || echo "1000-stream run failed"
+fi
 
 # ---- cold start ----------------------------------------------------------------------------------
+if want coldstart; then
 log "cold start: spawn -> /healthz 200 -> first chat 200 (5 spawns)"
 kill "$AR_PID"; wait "$AR_PID" 2>/dev/null || true
 timeout 120 "$BIN/bench_client" coldstart 5 $COLD_PORT "$KEY" mockoa/bench \
   "$BIN/arouter" serve --data-dir "$DATA" --port $COLD_PORT >"$OUT/coldstart.jsonl" || echo "cold start run failed"
+fi
 
 # ---- ledger --------------------------------------------------------------------------------------
+if want ledger; then
 log "ledger: write rate and dashboard queries over $LEDGER_ROWS rows"
 timeout 600 "$BIN/bench_ledger" "$OUT" "$LEDGER_ROWS" >"$OUT/ledger.jsonl" || echo "ledger run failed"
 rm -f "$OUT"/ledger-bench.db*
+fi
 
 # ---- LiteLLM (the reference peer) ----------------------------------------------------------------
-if [[ -z "${SKIP_LITELLM:-}" ]]; then
+if want litellm && [[ -z "${SKIP_LITELLM:-}" ]]; then
   log "LiteLLM proxy (bounded: install 10 min, start 3 min)"
   VENV=$ROOT/bench/.venv
   if [[ ! -x "$VENV/bin/litellm" ]]; then
@@ -244,31 +261,32 @@ model_list:
       api_base: http://127.0.0.1:$MOCK_PORT/v1
       api_key: bench-upstream-key
 EOF
+    LL_KEY=sk-litellm-bench-master
     start=$(date +%s.%N)
-    LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR "$VENV/bin/litellm" --config "$OUT/litellm.yaml" \
+    LITELLM_MASTER_KEY=$LL_KEY LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR "$VENV/bin/litellm" --config "$OUT/litellm.yaml" \
       --host 127.0.0.1 --port $LL_PORT --num_workers 1 >"$OUT/litellm.log" 2>&1 &
     LL_PID=$!
     PIDS+=("$LL_PID")
-    if wait_http "http://127.0.0.1:$LL_PORT/health/liveliness" 180; then
+    if wait_http "http://127.0.0.1:$LL_PORT/health/liveliness" 180 "$LL_PID"; then
       echo "litellm_spawn_to_liveliness_s=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')" >"$OUT/litellm.txt"
       L_OA=http://127.0.0.1:$LL_PORT/v1/chat/completions
-      curl -fsS -o /dev/null -H 'content-type: application/json' -d "$(body bench false)" "$L_OA" \
+      curl -fsS -o /dev/null -H "authorization: Bearer $LL_KEY" -H 'content-type: application/json' -d "$(body bench false)" "$L_OA" \
         || echo "litellm sanity request failed"
       echo "litellm_idle_rss_mib=$(tree_rss_mib $LL_PID)" >>"$OUT/litellm.txt"
       for round in $(seq "$ROUNDS"); do
         oha_run "ll-q25-r$round-direct" "$D_OA" bench "" -q 25 -c 10
-        oha_run "ll-q25-r$round-litellm" "$L_OA" bench "" -q 25 -c 10
+        oha_run "ll-q25-r$round-litellm" "$L_OA" bench "$LL_KEY" -q 25 -c 10
       done
       l0=$(cpu_ticks $LL_PID)
-      oha_run "ll-max-litellm" "$L_OA" bench "" -c 50
+      oha_run "ll-max-litellm" "$L_OA" bench "$LL_KEY" -c 50
       l1=$(cpu_ticks $LL_PID)
       echo "litellm_max_ticks=$((l1 - l0))" >>"$OUT/litellm.txt"
       echo "litellm_rss_after_load_mib=$(tree_rss_mib $LL_PID)" >>"$OUT/litellm.txt"
       timeout 120 "$BIN/bench_client" stream 10 \
-        "openai|$D_OA|bench-c50-i2|" "openai|$L_OA|bench-c50-i2|" >"$OUT/litellm-stream.jsonl" \
+        "openai|$D_OA|bench-c50-i2|" "openai|$L_OA|bench-c50-i2|$LL_KEY" >"$OUT/litellm-stream.jsonl" \
         || echo "litellm stream run failed"
     else
-      echo "litellm did not answer within 180 s (see litellm.log)" | tee "$OUT/litellm.txt"
+      echo "litellm did not start (no answer within 180 s or it exited; see litellm.log)" | tee "$OUT/litellm.txt"
     fi
     kill "$LL_PID" 2>/dev/null || true
   fi

@@ -245,7 +245,11 @@ async fn cmd_streams(concurrency: usize, pid: u32, t: Target) -> Result<(), Stri
 }
 
 /// Polls `url` until it answers 200 or `deadline` passes.
-async fn wait_200(http: &reqwest::Client, rb: impl Fn() -> reqwest::RequestBuilder, deadline: Instant) -> bool {
+async fn wait_200(
+    http: &reqwest::Client,
+    rb: impl Fn() -> reqwest::RequestBuilder,
+    deadline: Instant,
+) -> bool {
     let _ = http;
     while Instant::now() < deadline {
         if let Ok(r) = rb().send().await {
@@ -258,7 +262,13 @@ async fn wait_200(http: &reqwest::Client, rb: impl Fn() -> reqwest::RequestBuild
     false
 }
 
-async fn cmd_coldstart(n: usize, port: u16, key: String, model: String, cmd: Vec<String>) -> Result<(), String> {
+async fn cmd_coldstart(
+    n: usize,
+    port: u16,
+    key: String,
+    model: String,
+    cmd: Vec<String>,
+) -> Result<(), String> {
     let (bin, args) = cmd.split_first().ok_or("coldstart: no binary")?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
@@ -290,7 +300,9 @@ async fn cmd_coldstart(n: usize, port: u16, key: String, model: String, cmd: Vec
         let _ = child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
         if !chatted {
-            return Err(format!("coldstart: no 200 within 10 s (healthz ok: {healthy})"));
+            return Err(format!(
+                "coldstart: no 200 within 10 s (healthz ok: {healthy})"
+            ));
         }
         to_health.push(t_health.as_secs_f64() * 1000.0);
         to_chat.push(t_chat.as_secs_f64() * 1000.0);
@@ -320,7 +332,12 @@ async fn run(args: Vec<String>) -> Result<(), String> {
         Some("stream") => cmd_stream(parse(args.get(1), "N rounds")?, targets(2)?).await,
         Some("streams") => {
             let t = targets(3)?.pop().ok_or("streams: expected a target")?;
-            cmd_streams(parse(args.get(1), "concurrency")?, parse(args.get(2), "pid")?, t).await
+            cmd_streams(
+                parse(args.get(1), "concurrency")?,
+                parse(args.get(2), "pid")?,
+                t,
+            )
+            .await
         }
         Some("coldstart") => {
             cmd_coldstart(

@@ -38,7 +38,7 @@ fn now_ms() -> i64 {
 /// A deterministic, varied ledger row number `i` of `total`, dated within the last 30 days.
 fn synthetic(i: usize, total: usize, now: i64, with_bodies: bool, keys: &[String]) -> UsageRecord {
     let (provider, model) = MODELS[i % MODELS.len()];
-    let failed = i % 50 == 0;
+    let failed = i.is_multiple_of(50);
     let age = (30 * DAY_MS) * (total - i) as i64 / total.max(1) as i64;
     let usage = Usage {
         input_tokens: 200 + (i % 3000) as u64,
@@ -52,7 +52,7 @@ fn synthetic(i: usize, total: usize, now: i64, with_bodies: bool, keys: &[String
         created_ms: now - age,
         app: APPS[i % APPS.len()].into(),
         key_hash: keys[i % keys.len()].clone(),
-        surface: if i % 3 == 0 { "anthropic" } else { "openai" }.into(),
+        surface: if i.is_multiple_of(3) { "anthropic" } else { "openai" }.into(),
         endpoint: "chat".into(),
         requested_model: model.into(),
         served_model: model.into(),
@@ -62,7 +62,7 @@ fn synthetic(i: usize, total: usize, now: i64, with_bodies: bool, keys: &[String
         priced: true,
         latency_ms: 300 + (i % 4000) as i64,
         ttft_ms: Some(120 + (i % 900) as i64),
-        streamed: i % 2 == 0,
+        streamed: i.is_multiple_of(2),
         finish_reason: Some(if failed { "error" } else { "stop" }.into()),
         native_finish_reason: Some("stop".into()),
         status: if failed { 502 } else { 200 },
@@ -78,7 +78,14 @@ fn synthetic(i: usize, total: usize, now: i64, with_bodies: bool, keys: &[String
 }
 
 /// Writes `rows` records (ids offset by `first`) in waves; returns rows/s and the drop count.
-fn write_rows(store: &SqliteStore, first: usize, rows: usize, total: usize, bodies: bool, keys: &[String]) -> (f64, u64) {
+fn write_rows(
+    store: &SqliteStore,
+    first: usize,
+    rows: usize,
+    total: usize,
+    bodies: bool,
+    keys: &[String],
+) -> (f64, u64) {
     let now = now_ms();
     let started = Instant::now();
     let mut i = 0;
@@ -92,11 +99,18 @@ fn write_rows(store: &SqliteStore, first: usize, rows: usize, total: usize, bodi
         store.flush();
         i = end;
     }
-    (rows as f64 / started.elapsed().as_secs_f64(), store.dropped_records())
+    (
+        rows as f64 / started.elapsed().as_secs_f64(),
+        store.dropped_records(),
+    )
 }
 
 /// Best and median wall time of `runs` calls of `f`, in ms, plus the last result size.
-fn time<T>(runs: usize, mut f: impl FnMut() -> anyhow::Result<T>, size: impl Fn(&T) -> usize) -> anyhow::Result<(f64, f64, usize)> {
+fn time<T>(
+    runs: usize,
+    mut f: impl FnMut() -> anyhow::Result<T>,
+    size: impl Fn(&T) -> usize,
+) -> anyhow::Result<(f64, f64, usize)> {
     let mut times = Vec::new();
     let mut n = 0;
     for _ in 0..runs {
@@ -116,32 +130,85 @@ fn run(dir: &Path, rows: usize) -> anyhow::Result<()> {
     }
     let store: Arc<SqliteStore> = SqliteStore::open(&db)?;
     let keys: Vec<String> = (0..3)
-        .map(|k| store.create_key(&format!("bench-{k}"), false, None, None).map(|(_, info)| info.hash))
+        .map(|k| {
+            store
+                .create_key(&format!("bench-{k}"), false, None, None)
+                .map(|(_, info)| info.hash)
+        })
         .collect::<anyhow::Result<_>>()?;
     let sample = 100_000.min(rows);
     let (with_bodies, dropped_b) = write_rows(&store, 0, sample, rows, true, &keys);
-    println!("{}", json!({"ledger": "with bodies (store_content = true)", "rows": sample, "rows_per_s": with_bodies.round(), "dropped": dropped_b}));
+    println!(
+        "{}",
+        json!({"ledger": "with bodies (store_content = true)", "rows": sample, "rows_per_s": with_bodies.round(), "dropped": dropped_b})
+    );
     let (plain, dropped_p) = write_rows(&store, sample, rows - sample, rows, false, &keys);
-    println!("{}", json!({"ledger": "without bodies", "rows": rows - sample, "rows_per_s": plain.round(), "dropped": dropped_p}));
+    println!(
+        "{}",
+        json!({"ledger": "without bodies", "rows": rows - sample, "rows_per_s": plain.round(), "dropped": dropped_p})
+    );
     let since = now_ms() - 30 * DAY_MS - DAY_MS;
-    let range = TimeRange { since_ms: Some(since), until_ms: None };
-    let week = TimeRange { since_ms: Some(now_ms() - 7 * DAY_MS), until_ms: None };
-    let mut report = |name: &str, r: anyhow::Result<(f64, f64, usize)>| -> anyhow::Result<()> {
+    let range = TimeRange {
+        since_ms: Some(since),
+        until_ms: None,
+    };
+    let week = TimeRange {
+        since_ms: Some(now_ms() - 7 * DAY_MS),
+        until_ms: None,
+    };
+    let report = |name: &str, r: anyhow::Result<(f64, f64, usize)>| -> anyhow::Result<()> {
         let (best, median, n) = r?;
-        println!("{}", json!({"query": name, "rows_in_db": rows, "best_ms": (best * 100.0).round() / 100.0, "median_ms": (median * 100.0).round() / 100.0, "result_rows": n}));
+        println!(
+            "{}",
+            json!({"query": name, "rows_in_db": rows, "best_ms": (best * 100.0).round() / 100.0, "median_ms": (median * 100.0).round() / 100.0, "result_rows": n})
+        );
         Ok(())
     };
-    for by in [GroupBy::App, GroupBy::Model, GroupBy::Provider, GroupBy::Key, GroupBy::Day] {
-        report(&format!("usage_summary(30d, {by:?})"), time(5, || store.usage_summary(since, by), Vec::len))?;
+    for by in [
+        GroupBy::App,
+        GroupBy::Model,
+        GroupBy::Provider,
+        GroupBy::Key,
+        GroupBy::Day,
+    ] {
+        report(
+            &format!("usage_summary(30d, {by:?})"),
+            time(5, || store.usage_summary(since, by), Vec::len),
+        )?;
     }
-    report("usage_in_range(30d, Model)", time(5, || store.usage_in_range(range, GroupBy::Model), Vec::len))?;
-    report("daily_usage(30d, Model)", time(5, || store.daily_usage(range, GroupBy::Model), Vec::len))?;
-    report("daily_usage(7d, App)", time(5, || store.daily_usage(week, GroupBy::App), Vec::len))?;
+    report(
+        "usage_in_range(30d, Model)",
+        time(5, || store.usage_in_range(range, GroupBy::Model), Vec::len),
+    )?;
+    report(
+        "daily_usage(30d, Model)",
+        time(5, || store.daily_usage(range, GroupBy::Model), Vec::len),
+    )?;
+    report(
+        "daily_usage(7d, App)",
+        time(5, || store.daily_usage(week, GroupBy::App), Vec::len),
+    )?;
     report("activity(30d)", time(5, || store.activity(range), Vec::len))?;
-    let page = RequestFilter { range, limit: 50, ..Default::default() };
-    report("list_requests(30d, first page of 50 + total)", time(5, || store.list_requests(&page), |r| r.0.len()))?;
-    let filtered = RequestFilter { range, app: Some("cursor".into()), ok: Some(false), limit: 50, ..Default::default() };
-    report("list_requests(30d, app=cursor, failed)", time(5, || store.list_requests(&filtered), |r| r.0.len()))?;
+    let page = RequestFilter {
+        range,
+        limit: 50,
+        ..Default::default()
+    };
+    report(
+        "list_requests(30d, first page of 50 + total)",
+        time(5, || store.list_requests(&page), |r| r.0.len()),
+    )?;
+    let filtered = RequestFilter {
+        range,
+        app: Some("cursor".into()),
+        ok: Some(false),
+        limit: 50,
+        ..Default::default()
+    };
+    report(
+        "list_requests(30d, app=cursor, failed)",
+        time(5, || store.list_requests(&filtered), |r| r.0.len()),
+    )?;
     report("usage_total()", time(5, || store.usage_total(), |_| 1))?;
     store.shutdown();
     Ok(())
@@ -156,7 +223,10 @@ fn main() -> std::process::ExitCode {
     let started = Instant::now();
     match run(Path::new(dir), rows) {
         Ok(()) => {
-            eprintln!("bench_ledger: done in {:?}", started.elapsed().max(Duration::ZERO));
+            eprintln!(
+                "bench_ledger: done in {:?}",
+                started.elapsed().max(Duration::ZERO)
+            );
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

@@ -177,7 +177,9 @@ fn first_chunk(chunks: u64) -> Step {
     }
 }
 
-fn sse_response(frames: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static) -> Response<Body> {
+fn sse_response(
+    frames: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+) -> Response<Body> {
     let mut r = Response::new(Body::from_stream(frames.boxed()));
     let h = r.headers_mut();
     h.insert("content-type", "text/event-stream".parse().expect("static"));
