@@ -2,7 +2,7 @@
 //! windows and settings, the credits ledger, transactions and activity. Money is pico-USD.
 
 use crate::queries::{record_from_row, GroupBy, UsageRow};
-use crate::SqliteStore;
+use crate::{rollup, SqliteStore};
 use anyhow::{bail, Result};
 use arouter_core::store::UsageRecord;
 use rusqlite::types::Value as Sql;
@@ -264,34 +264,7 @@ fn usage_in_range(
     range: TimeRange,
     by: GroupBy,
 ) -> rusqlite::Result<Vec<UsageRow>> {
-    let mut w = Where::default();
-    w.range("r.created_ms", range);
-    let sql = format!(
-        "SELECT {group} AS grp, COUNT(*), SUM(CASE WHEN {FAILED} THEN 1 ELSE 0 END), \
-           SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.reasoning_tokens), \
-           SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.cost_pusd), \
-           SUM(CASE WHEN r.priced = 0 THEN 1 ELSE 0 END) \
-         FROM requests r LEFT JOIN keys k ON k.hash = r.key_hash WHERE {cond} \
-         GROUP BY grp ORDER BY SUM(r.cost_pusd) DESC, grp ASC",
-        group = by.sql_expr(),
-        cond = w.sql()
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.values.iter()), |row| {
-        Ok(UsageRow {
-            group: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
-            requests: row.get(1)?,
-            errors: row.get(2)?,
-            input_tokens: row.get(3)?,
-            output_tokens: row.get(4)?,
-            reasoning_tokens: row.get(5)?,
-            cache_read_tokens: row.get(6)?,
-            cache_write_tokens: row.get(7)?,
-            cost_pusd: row.get(8)?,
-            unpriced: row.get(9)?,
-        })
-    })?;
-    rows.collect()
+    crate::queries::usage_by_group(conn, range, by)
 }
 
 fn daily_usage(
@@ -299,19 +272,16 @@ fn daily_usage(
     range: TimeRange,
     by: GroupBy,
 ) -> rusqlite::Result<Vec<DailyRow>> {
-    let mut w = Where::default();
-    w.range("r.created_ms", range);
+    let (source, values) = rollup::usage_source(range, None);
     let sql = format!(
-        "SELECT {day} AS d, {group} AS grp, COUNT(*), SUM(r.input_tokens), \
+        "SELECT r.day AS d, {group} AS grp, SUM(r.requests), SUM(r.input_tokens), \
            SUM(r.output_tokens), SUM(r.cost_pusd) \
-         FROM requests r LEFT JOIN keys k ON k.hash = r.key_hash WHERE {cond} \
+         FROM ({source}) r LEFT JOIN keys k ON k.hash = r.key_hash \
          GROUP BY d, grp ORDER BY d ASC, grp ASC",
-        day = GroupBy::Day.sql_expr(),
         group = by.sql_expr(),
-        cond = w.sql()
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.values.iter()), |row| {
+    let rows = stmt.query_map(params_from_iter(values.iter()), |row| {
         Ok(DailyRow {
             day: row.get(0)?,
             group: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
@@ -325,18 +295,15 @@ fn daily_usage(
 }
 
 fn activity(conn: &Connection, range: TimeRange) -> rusqlite::Result<Vec<ActivityRow>> {
-    let mut w = Where::default();
-    w.range("r.created_ms", range);
+    let (source, values) = rollup::usage_source(range, None);
     let sql = format!(
-        "SELECT {day} AS d, r.served_model, r.app, COUNT(*), SUM(r.input_tokens), \
+        "SELECT r.day AS d, r.served_model, r.app, SUM(r.requests), SUM(r.input_tokens), \
            SUM(r.output_tokens), SUM(r.reasoning_tokens), SUM(r.cost_pusd) \
-         FROM requests r WHERE {cond} \
-         GROUP BY d, r.served_model, r.app ORDER BY d ASC, r.served_model ASC, r.app ASC",
-        day = GroupBy::Day.sql_expr(),
-        cond = w.sql()
+         FROM ({source}) r \
+         GROUP BY d, r.served_model, r.app ORDER BY d ASC, r.served_model ASC, r.app ASC"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params_from_iter(w.values.iter()), |row| {
+    let rows = stmt.query_map(params_from_iter(values.iter()), |row| {
         Ok(ActivityRow {
             date: row.get(0)?,
             model: row.get(1)?,
@@ -365,22 +332,19 @@ fn key_meta_from_row(row: &rusqlite::Row) -> rusqlite::Result<(String, KeyMeta)>
 const KEY_META: &str = "SELECT hash, label, limit_reset, updated_at FROM keys";
 
 fn key_usage(conn: &Connection, hash: &str, s: &WindowStarts) -> rusqlite::Result<KeyUsage> {
-    conn.query_row(
-        "SELECT COALESCE(SUM(cost_pusd), 0), \
-           COALESCE(SUM(CASE WHEN created_ms >= ?2 THEN cost_pusd END), 0), \
-           COALESCE(SUM(CASE WHEN created_ms >= ?3 THEN cost_pusd END), 0), \
-           COALESCE(SUM(CASE WHEN created_ms >= ?4 THEN cost_pusd END), 0) \
-         FROM requests WHERE key_hash = ?1",
-        params![hash, s.day_ms, s.week_ms, s.month_ms],
-        |row| {
-            Ok(KeyUsage {
-                total_pusd: row.get(0)?,
-                daily_pusd: row.get(1)?,
-                weekly_pusd: row.get(2)?,
-                monthly_pusd: row.get(3)?,
-            })
-        },
-    )
+    let spend_since = |since_ms: Option<i64>| {
+        let range = TimeRange {
+            since_ms,
+            until_ms: None,
+        };
+        crate::queries::key_spend(conn, hash, range)
+    };
+    Ok(KeyUsage {
+        total_pusd: spend_since(None)?,
+        daily_pusd: spend_since(Some(s.day_ms))?,
+        weekly_pusd: spend_since(Some(s.week_ms))?,
+        monthly_pusd: spend_since(Some(s.month_ms))?,
+    })
 }
 
 fn transaction_parts(f: &TransactionFilter) -> (String, Vec<Sql>, String, Vec<Sql>) {
@@ -571,7 +535,7 @@ impl SqliteStore {
     pub fn usage_total(&self) -> Result<i64> {
         self.conns.with(|c| {
             Ok(c.query_row(
-                "SELECT COALESCE(SUM(cost_pusd), 0) FROM requests",
+                "SELECT COALESCE(SUM(cost_pusd), 0) FROM usage_daily",
                 [],
                 |r| r.get(0),
             )?)

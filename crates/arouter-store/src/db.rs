@@ -15,7 +15,7 @@ const MAX_IDLE: usize = 4;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`; `PRAGMA user_version` holds how many have run.
 /// Never edit a shipped migration: append a new one.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, crate::rollup::MIGRATION];
 
 const MIGRATION_1: &str = "
 CREATE TABLE keys (

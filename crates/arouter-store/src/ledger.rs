@@ -5,7 +5,9 @@ use arouter_core::store::UsageRecord;
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{
+    sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
+};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -146,12 +148,27 @@ fn collect_batch(
         if batch.len() >= MAX_BATCH {
             return true;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        msg = match rx.recv_timeout(left) {
-            Ok(next) => next,
-            Err(RecvTimeoutError::Timeout) => return true,
-            Err(RecvTimeoutError::Disconnected) => return false,
+        msg = match next_message(rx, deadline) {
+            Some(Ok(next)) => next,
+            Some(Err(())) => return false,
+            None => return true,
         };
+    }
+}
+
+/// The next message: one already queued without blocking, else waiting until `deadline`.
+/// `None` on timeout, `Some(Err(()))` once the channel is closed and empty.
+fn next_message(rx: &Receiver<Msg>, deadline: Instant) -> Option<Result<Msg, ()>> {
+    match rx.try_recv() {
+        Ok(next) => return Some(Ok(next)),
+        Err(TryRecvError::Disconnected) => return Some(Err(())),
+        Err(TryRecvError::Empty) => {}
+    }
+    let left = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(left) {
+        Ok(next) => Some(Ok(next)),
+        Err(RecvTimeoutError::Timeout) => None,
+        Err(RecvTimeoutError::Disconnected) => Some(Err(())),
     }
 }
 
@@ -186,7 +203,10 @@ fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Resul
         let mut request_stmt = tx.prepare_cached(INSERT_REQUEST)?;
         let mut insert_body = tx.prepare_cached(INSERT_BODY)?;
         for rec in batch {
+            // A replaced id must not count twice in the daily rollup.
+            crate::rollup::subtract_existing(&tx, &rec.id)?;
             insert_request(&mut request_stmt, rec)?;
+            crate::rollup::add_row(&tx, &rec.id)?;
             if rec.request_body.is_some() || rec.response_body.is_some() {
                 insert_body.execute(params![
                     rec.id,

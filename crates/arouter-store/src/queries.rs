@@ -1,8 +1,10 @@
 //! Ledger reads: one generation by id, usage aggregates, and a key's spend.
 
+use crate::admin::TimeRange;
+use crate::rollup;
 use arouter_core::model::Usage;
 use arouter_core::store::UsageRecord;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::str::FromStr;
@@ -22,13 +24,13 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    /// The SQL expression naming a row's group (`r` = requests, `k` = keys).
+    /// The SQL expression naming a row's group (`r` = [`rollup::usage_source`], `k` = keys).
     pub(crate) fn sql_expr(self) -> &'static str {
         match self {
             GroupBy::App => "r.app",
             GroupBy::Model => "r.served_model",
             GroupBy::Provider => "r.provider",
-            GroupBy::Day => "strftime('%Y-%m-%d', r.created_ms / 1000, 'unixepoch')",
+            GroupBy::Day => "r.day",
             GroupBy::Key => "COALESCE(k.name, r.key_hash)",
         }
     }
@@ -74,19 +76,31 @@ pub(crate) fn usage_summary(
     since_ms: i64,
     by: GroupBy,
 ) -> rusqlite::Result<Vec<UsageRow>> {
+    let range = TimeRange {
+        since_ms: Some(since_ms),
+        until_ms: None,
+    };
+    usage_by_group(conn, range, by)
+}
+
+/// Totals per group in `range`: whole days from the rollup, partial days from the ledger.
+pub(crate) fn usage_by_group(
+    conn: &Connection,
+    range: TimeRange,
+    by: GroupBy,
+) -> rusqlite::Result<Vec<UsageRow>> {
+    let (source, values) = rollup::usage_source(range, None);
     let sql = format!(
-        "SELECT {group} AS grp, COUNT(*), \
-           SUM(CASE WHEN r.status >= 400 OR r.error IS NOT NULL THEN 1 ELSE 0 END), \
+        "SELECT {group} AS grp, SUM(r.requests), SUM(r.errors), \
            SUM(r.input_tokens), SUM(r.output_tokens), SUM(r.reasoning_tokens), \
            SUM(r.cache_read_tokens), SUM(r.cache_write_tokens), SUM(r.cost_pusd), \
-           SUM(CASE WHEN r.priced = 0 THEN 1 ELSE 0 END) \
-         FROM requests r LEFT JOIN keys k ON k.hash = r.key_hash \
-         WHERE r.created_ms >= ?1 \
+           SUM(r.unpriced) \
+         FROM ({source}) r LEFT JOIN keys k ON k.hash = r.key_hash \
          GROUP BY grp ORDER BY SUM(r.cost_pusd) DESC, grp ASC",
         group = by.sql_expr()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map([since_ms], |row| {
+    let rows = stmt.query_map(params_from_iter(values.iter()), |row| {
         Ok(UsageRow {
             group: row.get::<_, Option<String>>(0)?.unwrap_or_default(),
             requests: row.get(1)?,
@@ -109,9 +123,19 @@ pub(crate) fn key_usage_pusd(
     hash: &str,
     since_ms: i64,
 ) -> rusqlite::Result<i64> {
+    let range = TimeRange {
+        since_ms: Some(since_ms),
+        until_ms: None,
+    };
+    key_spend(conn, hash, range)
+}
+
+/// The cost of a key's requests in `range`.
+pub(crate) fn key_spend(conn: &Connection, hash: &str, range: TimeRange) -> rusqlite::Result<i64> {
+    let (source, values) = rollup::usage_source(range, Some(hash));
     conn.query_row(
-        "SELECT COALESCE(SUM(cost_pusd), 0) FROM requests WHERE key_hash = ?1 AND created_ms >= ?2",
-        params![hash, since_ms],
+        &format!("SELECT COALESCE(SUM(cost_pusd), 0) FROM ({source})"),
+        params_from_iter(values.iter()),
         |row| row.get(0),
     )
 }
