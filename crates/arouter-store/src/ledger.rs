@@ -1,6 +1,7 @@
 //! The usage ledger writer: a bounded channel into one thread that owns the write connection
 //! and inserts records in batches, one transaction per batch.
 
+use crate::rollup::{count, BatchRollup};
 use arouter_core::store::UsageRecord;
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, TransactionBehavior};
@@ -199,14 +200,15 @@ fn write_batch(conn: &mut Connection, batch: &mut Vec<UsageRecord>, lost: &Atomi
 
 fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut rollup = BatchRollup::default();
     {
         let mut request_stmt = tx.prepare_cached(INSERT_REQUEST)?;
         let mut insert_body = tx.prepare_cached(INSERT_BODY)?;
         for rec in batch {
             // A replaced id must not count twice in the daily rollup.
-            crate::rollup::subtract_existing(&tx, &rec.id)?;
+            rollup.subtract_existing(&tx, &rec.id)?;
             insert_request(&mut request_stmt, rec)?;
-            crate::rollup::add_row(&tx, &rec.id)?;
+            rollup.add(rec);
             if rec.request_body.is_some() || rec.response_body.is_some() {
                 insert_body.execute(params![
                     rec.id,
@@ -216,12 +218,8 @@ fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Resul
             }
         }
     }
+    rollup.write(&tx)?;
     tx.commit()
-}
-
-/// Token counts are u64 in the hub model; SQLite integers are i64 (no real count gets near).
-fn count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn insert_request(stmt: &mut rusqlite::CachedStatement, rec: &UsageRecord) -> rusqlite::Result<()> {

@@ -1,8 +1,10 @@
 //! Daily usage rollups: the `usage_daily` source aggregates read from, and its upkeep per write.
 
 use crate::admin::TimeRange;
+use arouter_core::store::UsageRecord;
 use rusqlite::types::Value as Sql;
-use rusqlite::Transaction;
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::HashMap;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -13,67 +15,127 @@ macro_rules! day_of {
     };
 }
 
-/// Adds (sign `+`) or removes (sign `-`) the contribution of the `requests` row `?1`.
-macro_rules! rollup_upsert {
-    ($sign:literal) => {
-        concat!(
-            "INSERT INTO usage_daily (day, app, key_hash, served_model, provider, requests, \
-             errors, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, \
-             cache_write_tokens, cost_pusd, unpriced) SELECT ",
-            day_of!("created_ms"),
-            ", app, key_hash, served_model, provider, ",
-            $sign,
-            "1, ",
-            $sign,
-            "(CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END), ",
-            $sign,
-            "input_tokens, ",
-            $sign,
-            "output_tokens, ",
-            $sign,
-            "reasoning_tokens, ",
-            $sign,
-            "cache_read_tokens, ",
-            $sign,
-            "cache_write_tokens, ",
-            $sign,
-            "cost_pusd, ",
-            $sign,
-            "(CASE WHEN priced = 0 THEN 1 ELSE 0 END) FROM requests WHERE id = ?1 \
-             ON CONFLICT (day, app, key_hash, served_model, provider) DO UPDATE SET \
-             requests = requests + excluded.requests, errors = errors + excluded.errors, \
-             input_tokens = input_tokens + excluded.input_tokens, \
-             output_tokens = output_tokens + excluded.output_tokens, \
-             reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
-             cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-             cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
-             cost_pusd = cost_pusd + excluded.cost_pusd, unpriced = unpriced + excluded.unpriced"
-        )
-    };
+/// One rollup cell: unix day (of the truncated seconds, as SQLite's `strftime` computes it),
+/// app, key hash, served model, provider.
+type Cell = (i64, String, String, String, String);
+
+/// requests, errors, input, output, reasoning, cache read, cache write tokens, cost, unpriced.
+type Sums = [i64; 9];
+
+const UPSERT_CELL: &str = "INSERT INTO usage_daily (day, app, key_hash, served_model, provider, \
+    requests, errors, input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, \
+    cache_write_tokens, cost_pusd, unpriced) VALUES (strftime('%Y-%m-%d', ?1 * 86400, \
+    'unixepoch'), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+    ON CONFLICT (day, app, key_hash, served_model, provider) DO UPDATE SET \
+    requests = requests + excluded.requests, errors = errors + excluded.errors, \
+    input_tokens = input_tokens + excluded.input_tokens, \
+    output_tokens = output_tokens + excluded.output_tokens, \
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+    cost_pusd = cost_pusd + excluded.cost_pusd, unpriced = unpriced + excluded.unpriced";
+
+/// Drops a cell a replaced row emptied, so it does not show up as a zero group.
+const DELETE_EMPTY: &str = "DELETE FROM usage_daily WHERE requests = 0 AND \
+    day = strftime('%Y-%m-%d', ?1 * 86400, 'unixepoch') AND app = ?2 AND key_hash = ?3 AND \
+    served_model = ?4 AND provider = ?5";
+
+/// The contribution of a stored `requests` row, by id.
+const STORED_ROW: &str = "SELECT created_ms, app, key_hash, served_model, provider, \
+    CASE WHEN status >= 400 OR error IS NOT NULL THEN 1 ELSE 0 END, input_tokens, \
+    output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens, cost_pusd, \
+    CASE WHEN priced = 0 THEN 1 ELSE 0 END FROM requests WHERE id = ?1";
+
+fn unix_day(created_ms: i64) -> i64 {
+    (created_ms / 1000).div_euclid(86_400)
 }
 
-const ADD_ROW: &str = rollup_upsert!("+");
-const SUBTRACT_ROW: &str = rollup_upsert!("-");
-/// Drops the cell a replaced row emptied, so it does not show up as a zero group.
-const DELETE_EMPTY: &str = concat!(
-    "DELETE FROM usage_daily WHERE requests = 0 AND \
-     (day, app, key_hash, served_model, provider) = (SELECT ",
-    day_of!("created_ms"),
-    ", app, key_hash, served_model, provider FROM requests WHERE id = ?1)"
-);
+/// A batch's net changes to `usage_daily`, written once per touched cell.
+#[derive(Default)]
+pub(crate) struct BatchRollup {
+    cells: HashMap<Cell, Sums>,
+}
 
-/// Removes the contribution of an existing `requests` row with this id (about to be replaced).
-pub(crate) fn subtract_existing(tx: &Transaction, id: &str) -> rusqlite::Result<()> {
-    if tx.prepare_cached(SUBTRACT_ROW)?.execute([id])? > 0 {
-        tx.prepare_cached(DELETE_EMPTY)?.execute([id])?;
+impl BatchRollup {
+    fn apply(&mut self, cell: Cell, sign: i64, values: [i64; 8]) {
+        let sums = self.cells.entry(cell).or_default();
+        sums[0] += sign;
+        for (sum, value) in sums[1..].iter_mut().zip(values) {
+            *sum += sign * value;
+        }
     }
-    Ok(())
+
+    /// Takes out the contribution of the stored row with this id, if any (about to be replaced).
+    pub(crate) fn subtract_existing(&mut self, tx: &Transaction, id: &str) -> rusqlite::Result<()> {
+        let stored = tx
+            .prepare_cached(STORED_ROW)?
+            .query_row([id], |row| {
+                let cell = (
+                    unix_day(row.get(0)?),
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                );
+                let mut values = [0i64; 8];
+                for (i, value) in values.iter_mut().enumerate() {
+                    *value = row.get(5 + i)?;
+                }
+                Ok((cell, values))
+            })
+            .optional()?;
+        if let Some((cell, values)) = stored {
+            self.apply(cell, -1, values);
+        }
+        Ok(())
+    }
+
+    /// Adds a record's contribution (as the ledger stores it).
+    pub(crate) fn add(&mut self, rec: &UsageRecord) {
+        let cell = (
+            unix_day(rec.created_ms),
+            rec.app.clone(),
+            rec.key_hash.clone(),
+            rec.served_model.clone(),
+            rec.provider.clone(),
+        );
+        let failed = rec.status >= 400 || rec.error.is_some();
+        let values = [
+            i64::from(failed),
+            count(rec.usage.input_tokens),
+            count(rec.usage.output_tokens),
+            count(rec.usage.reasoning_tokens),
+            count(rec.usage.cache_read_tokens),
+            count(rec.usage.cache_write_tokens),
+            rec.cost_pusd,
+            i64::from(!rec.priced),
+        ];
+        self.apply(cell, 1, values);
+    }
+
+    /// Upserts every touched cell, dropping any a replacement emptied.
+    pub(crate) fn write(self, tx: &Transaction) -> rusqlite::Result<()> {
+        let mut upsert = tx.prepare_cached(UPSERT_CELL)?;
+        for ((day, app, key_hash, model, provider), sums) in self.cells {
+            if sums.iter().all(|&v| v == 0) {
+                continue;
+            }
+            upsert.execute(params![
+                day, app, key_hash, model, provider, sums[0], sums[1], sums[2], sums[3], sums[4],
+                sums[5], sums[6], sums[7], sums[8]
+            ])?;
+            if sums[0] < 0 {
+                tx.prepare_cached(DELETE_EMPTY)?
+                    .execute(params![day, app, key_hash, model, provider])?;
+            }
+        }
+        Ok(())
+    }
 }
 
-/// Adds the contribution of the just-written `requests` row with this id.
-pub(crate) fn add_row(tx: &Transaction, id: &str) -> rusqlite::Result<()> {
-    tx.prepare_cached(ADD_ROW)?.execute([id])?;
-    Ok(())
+/// Token counts are u64 in the hub model; SQLite integers are i64 (no real count gets near).
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// The migration creating and backfilling `usage_daily`.
