@@ -80,14 +80,24 @@ mod tests {
     fn alerts_once_per_provider_per_quiet_period() {
         let mut alerts = Alerts::default();
         let t0 = Instant::now();
-        assert!(alerts.due([("a", failing(2))], t0).is_empty(), "below threshold");
+        assert!(
+            alerts.due([("a", failing(2))], t0).is_empty(),
+            "below threshold"
+        );
         let first = alerts.due([("a", failing(3)), ("b", failing(0))], t0);
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].provider, "a");
-        assert!(first[0].body.contains("3 failed requests"), "{:?}", first[0]);
+        assert!(
+            first[0].body.contains("3 failed requests"),
+            "{:?}",
+            first[0]
+        );
         assert!(first[0].body.contains("boom"));
         let soon = t0 + Duration::from_secs(60);
-        assert!(alerts.due([("a", failing(9))], soon).is_empty(), "rate-limited");
+        assert!(
+            alerts.due([("a", failing(9))], soon).is_empty(),
+            "rate-limited"
+        );
         let other = alerts.due([("b", failing(4))], soon);
         assert_eq!(other.len(), 1, "each provider has its own limit");
         let later = t0 + QUIET_PERIOD;

@@ -142,7 +142,8 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    app.run_return(move |app, event| match event {
+    let run_rt = rt.clone();
+    let code = app.run_return(move |app, event| match event {
         // The last window closed: stay in the tray if there is one.
         RunEvent::ExitRequested {
             code: None, api, ..
@@ -153,9 +154,15 @@ pub fn run() -> i32 {
         {
             api.prevent_exit()
         }
-        RunEvent::Exit => stop_router(&desktop, &rt),
+        RunEvent::Exit => stop_router(&desktop, &run_rt),
         _ => {}
-    })
+    });
+    // A tray update may still wait for the (now gone) event loop: do not wait for it forever.
+    match Arc::try_unwrap(rt) {
+        Ok(rt) => rt.shutdown_timeout(Duration::from_secs(2)),
+        Err(rt) => std::mem::forget(rt),
+    }
+    code
 }
 
 /// Drains the server and flushes the ledger.

@@ -126,11 +126,7 @@ fn try_start(rt: &Runtime, launch: Launch) -> anyhow::Result<Running> {
         config,
     }))?;
     let session_key = rotate_session_key(&bound.store)?;
-    let (app, store, base_url) = (
-        bound.app.clone(),
-        bound.store.clone(),
-        base_url(bound.addr),
-    );
+    let (app, store, base_url) = (bound.app.clone(), bound.store.clone(), base_url(bound.addr));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = rt.spawn(server::run(bound, async move {
         let _ = stop_rx.await;
@@ -215,7 +211,12 @@ mod tests {
         let RouterState::Running(first) = start(&rt, launch(dir.path(), "0")) else {
             panic!("router did not start");
         };
-        let first_key = first.dashboard_url().split("#token=").nth(1).unwrap().to_string();
+        let first_key = first
+            .dashboard_url()
+            .split("#token=")
+            .nth(1)
+            .unwrap()
+            .to_string();
         let http = reqwest::Client::new();
         let chat = |key: String, base: String| {
             let http = http.clone();
@@ -233,12 +234,18 @@ mod tests {
             .unwrap();
         assert_eq!(health.status(), 200);
 
-        first.app.paused.store(true, std::sync::atomic::Ordering::Relaxed);
+        first
+            .app
+            .paused
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let paused = rt.block_on(chat(first_key.clone(), first.base_url.clone()));
         assert_eq!(paused.status(), 503);
         let body = rt.block_on(paused.text()).unwrap();
         assert!(body.contains("routing is paused"), "{body}");
-        first.app.paused.store(false, std::sync::atomic::Ordering::Relaxed);
+        first
+            .app
+            .paused
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         let resumed = rt.block_on(chat(first_key.clone(), first.base_url.clone()));
         assert_ne!(resumed.status(), 503);
 

@@ -76,7 +76,10 @@ impl TrayAction {
 pub enum Effect {
     ShowWindow,
     /// Put `text` on the clipboard; `what` names it for the confirmation.
-    Copy { text: String, what: String },
+    Copy {
+        text: String,
+        what: String,
+    },
     Paused(bool),
     Notifications(bool),
     ToggleAutostart,
@@ -107,7 +110,10 @@ pub fn perform(desktop: &Desktop, action: TrayAction) -> Result<Effect, String> 
             })
         }
         TrayAction::TogglePause => {
-            let was = running(desktop)?.app.paused.fetch_xor(true, Ordering::SeqCst);
+            let was = running(desktop)?
+                .app
+                .paused
+                .fetch_xor(true, Ordering::SeqCst);
             Ok(Effect::Paused(!was))
         }
         TrayAction::ToggleNotifications => {
@@ -120,10 +126,12 @@ pub fn perform(desktop: &Desktop, action: TrayAction) -> Result<Effect, String> 
 }
 
 fn running(desktop: &Desktop) -> Result<&Running, String> {
-    desktop
-        .router
-        .running()
-        .ok_or_else(|| format!("ARouter is not running: {}", desktop.failure().unwrap_or("")))
+    desktop.router.running().ok_or_else(|| {
+        format!(
+            "ARouter is not running: {}",
+            desktop.failure().unwrap_or("")
+        )
+    })
 }
 
 /// The first free `desktop-<n>` name among `existing` key names.
@@ -172,7 +180,11 @@ pub fn usd(pusd: i64) -> String {
 
 /// `Today: 3 requests · $0.42`.
 pub fn today_label(t: Today) -> String {
-    let noun = if t.requests == 1 { "request" } else { "requests" };
+    let noun = if t.requests == 1 {
+        "request"
+    } else {
+        "requests"
+    };
     format!("Today: {} {noun} · {}", t.requests, usd(t.cost_pusd))
 }
 
@@ -293,15 +305,16 @@ impl TrayHandles {
     /// every choice); rebuilds the list when the config's models changed.
     fn show_models(&self, app: &AppHandle, models: &[(String, bool)]) -> tauri::Result<()> {
         let mut items = self.model_items.lock();
-        let same = items.len() == models.len()
-            && items.iter().zip(models).all(|((a, _), (b, _))| a == b);
+        let same =
+            items.len() == models.len() && items.iter().zip(models).all(|((a, _), (b, _))| a == b);
         if !same {
             for (_, item) in items.drain(..) {
                 self.models.remove(&item)?;
             }
             for (model, checked) in models {
                 let action = TrayAction::SetDefaultModel(model.clone());
-                let item = CheckMenuItem::with_id(app, action.id(), model, true, *checked, None::<&str>)?;
+                let item =
+                    CheckMenuItem::with_id(app, action.id(), model, true, *checked, None::<&str>)?;
                 self.models.append(&item)?;
                 items.push((model.clone(), item));
             }
@@ -327,7 +340,9 @@ pub fn install(app: &AppHandle) -> Option<TrayHandles> {
             None
         }
         Err(_) => {
-            tracing::warn!("no tray icon: the system tray library is missing (libayatana-appindicator3)");
+            tracing::warn!(
+                "no tray icon: the system tray library is missing (libayatana-appindicator3)"
+            );
             None
         }
     }
@@ -431,7 +446,11 @@ fn apply(app: &AppHandle, desktop: &Desktop, effect: Effect) {
             }
             Err(e) => {
                 tracing::warn!("clipboard: {e}");
-                crate::notify(app, "ARouter", &format!("{what}: cannot use the clipboard ({e})"));
+                crate::notify(
+                    app,
+                    "ARouter",
+                    &format!("{what}: cannot use the clipboard ({e})"),
+                );
                 Ok(())
             }
         },
@@ -442,12 +461,18 @@ fn apply(app: &AppHandle, desktop: &Desktop, effect: Effect) {
         Effect::ToggleAutostart => {
             let launcher = app.autolaunch();
             let want = !launcher.is_enabled().unwrap_or(false);
-            let result = if want { launcher.enable() } else { launcher.disable() };
+            let result = if want {
+                launcher.enable()
+            } else {
+                launcher.disable()
+            };
             if let Err(e) = result {
                 tracing::warn!("start at login: {e}");
             }
             match &handles {
-                Some(h) => h.autostart.set_checked(launcher.is_enabled().unwrap_or(false)),
+                Some(h) => h
+                    .autostart
+                    .set_checked(launcher.is_enabled().unwrap_or(false)),
                 None => Ok(()),
             }
         }
@@ -579,8 +604,16 @@ mod tests {
         let v = view(&desktop, Today::default());
         assert!(!v.live);
         assert!(v.models.is_empty());
-        assert!(v.status.starts_with("Not running: cannot listen"), "{}", v.status);
-        assert!(v.tooltip.contains("is another ARouter running?"), "{}", v.tooltip);
+        assert!(
+            v.status.starts_with("Not running: cannot listen"),
+            "{}",
+            v.status
+        );
+        assert!(
+            v.tooltip.contains("is another ARouter running?"),
+            "{}",
+            v.tooltip
+        );
     }
 
     #[test]
@@ -673,7 +706,10 @@ mod tests {
             app_keys[0].hash,
             "the copied key is the stored one"
         );
-        assert_eq!(today(&r.store, arouter_core::record::now_ms()).unwrap(), Today::default());
+        assert_eq!(
+            today(&r.store, arouter_core::record::now_ms()).unwrap(),
+            Today::default()
+        );
         r.shutdown(&rt);
     }
 }

@@ -6,7 +6,10 @@ use crate::Desktop;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tauri::http::{header, Request, Response};
-use tauri::{AppHandle, Manager, UriSchemeContext, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent, Wry};
+use tauri::{
+    AppHandle, Manager, UriSchemeContext, WebviewUrl, WebviewWindowBuilder, Window, WindowEvent,
+    Wry,
+};
 
 pub const MAIN: &str = "main";
 /// The custom scheme serving the "not running" page.
@@ -73,7 +76,10 @@ pub fn on_event(window: &Window<Wry>, event: &WindowEvent) {
 }
 
 /// Serves the "not running" page on [`STATUS_SCHEME`].
-pub fn serve_status_page(ctx: UriSchemeContext<'_, Wry>, _req: Request<Vec<u8>>) -> Response<Vec<u8>> {
+pub fn serve_status_page(
+    ctx: UriSchemeContext<'_, Wry>,
+    _req: Request<Vec<u8>>,
+) -> Response<Vec<u8>> {
     let desktop = ctx.app_handle().state::<Arc<Desktop>>();
     let body = status_page(desktop.failure().unwrap_or("ARouter is running."));
     Response::builder()
