@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -28,6 +28,9 @@ pub struct App {
     pub budgets: Budgets,
     /// What the request path saw of each provider lately.
     pub health: ProviderHealth,
+    /// While set, the inbound API surfaces answer 503 "routing is paused" (the desktop tray's
+    /// pause switch); the management API keeps working.
+    pub paused: AtomicBool,
     /// Serializes `config.toml` edits (see `config_edit`).
     pub config_edit: parking_lot::Mutex<()>,
     /// Keychain lookups per provider id (`None` = no entry), so the request path does not
@@ -62,6 +65,7 @@ impl App {
             limiter: RateLimiter::default(),
             budgets: Budgets::default(),
             health: ProviderHealth::default(),
+            paused: AtomicBool::new(false),
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
             inflight: AtomicUsize::new(0),

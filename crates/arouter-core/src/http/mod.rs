@@ -50,6 +50,8 @@ pub async fn authed(
     admin_only: bool,
 ) -> Result<Ctx, Response> {
     match auth::authenticate(app, &headers, query, admin_only).await {
+        Ok(_) if app.paused.load(std::sync::atomic::Ordering::Relaxed) => Err(surface
+            .error(&ApiError::new(ErrorKind::Unavailable, "routing is paused").with_status(503))),
         Ok(caller) => Ok(Ctx {
             app: app.clone(),
             cfg: app.config(),
