@@ -1,34 +1,12 @@
 //! UTC calendar arithmetic for the management API: ISO-8601 rendering, parsing of `since` /
 //! `until` values, and the day / week / month starts that key spend windows use.
 
+use arouter_core::budget::{civil_from_days, days_from_civil, window_start_ms};
 use arouter_core::error::ApiError;
+use arouter_core::store::LimitReset;
 use arouter_store::WindowStarts;
 
 const DAY_MS: i64 = 86_400_000;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (inverse of [`days_from_civil`]).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
 
 /// Unix milliseconds → `2026-11-21T09:30:00.000Z`.
 pub fn iso(ms: i64) -> String {
@@ -146,14 +124,10 @@ pub fn parse_instant(s: &str, field: &str, bound: Bound) -> Result<i64, ApiError
 
 /// The starts of the current UTC day, week (from Monday) and month.
 pub fn window_starts(now_ms: i64) -> WindowStarts {
-    let today = now_ms.div_euclid(DAY_MS);
-    // 1970-01-01 was a Thursday: Monday-based weekday is (days + 3) mod 7.
-    let monday = today - (today + 3).rem_euclid(7);
-    let (y, m, _) = civil_from_days(today);
     WindowStarts {
-        day_ms: today * DAY_MS,
-        week_ms: monday * DAY_MS,
-        month_ms: days_from_civil(y, m, 1) * DAY_MS,
+        day_ms: window_start_ms(Some(LimitReset::Daily), now_ms),
+        week_ms: window_start_ms(Some(LimitReset::Weekly), now_ms),
+        month_ms: window_start_ms(Some(LimitReset::Monthly), now_ms),
     }
 }
 
