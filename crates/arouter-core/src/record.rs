@@ -8,8 +8,8 @@ use crate::catalog::Pricing;
 use crate::error::ApiError;
 use crate::http::Ctx;
 use crate::model::Usage;
-use crate::store::UsageRecord;
-use serde_json::Value;
+use crate::store::{StoredJson, UsageRecord};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -41,19 +41,22 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts the ledger row of a request; the body is kept when content logging is on.
+    /// Starts the ledger row of a request; the raw body is kept (shared, not copied) when
+    /// content logging is on.
     pub fn new(
         ctx: &Ctx,
         surface: &str,
         endpoint: &str,
         id: String,
         requested_model: String,
-        body: &Value,
+        body: Option<&Bytes>,
         streamed: bool,
     ) -> Recorder {
         let app = ctx.app.clone();
         let caller = &ctx.caller;
-        let request_body = ctx.cfg.server.store_content.then(|| body.clone());
+        let request_body = body
+            .filter(|_| ctx.cfg.server.store_content)
+            .map(|b| StoredJson(b.clone()));
         app.request_started();
         Recorder {
             app,
@@ -79,7 +82,7 @@ impl Recorder {
     }
 
     /// Sets what was asked for once it is known (the provider proxy learns it late).
-    pub fn set_request(&mut self, requested_model: &str, body: Option<Value>) {
+    pub fn set_request(&mut self, requested_model: &str, body: Option<StoredJson>) {
         let store = self.store_content;
         if let Some(r) = self.rec.as_mut() {
             r.requested_model = requested_model.to_string();
@@ -170,12 +173,22 @@ impl Recorder {
         self.rec.as_ref().map_or(0, |r| r.cost_pusd)
     }
 
+    /// Whether bodies are kept for this request (`server.store_content`).
+    pub fn stores_content(&self) -> bool {
+        self.store_content
+    }
+
     /// Final outcome: success (with the response body if content is stored) or an error.
-    pub fn done(&mut self, status: u16, error: Option<&ApiError>, response_body: Option<Value>) {
+    pub fn done(
+        &mut self,
+        status: u16,
+        error: Option<&ApiError>,
+        response_body: Option<StoredJson>,
+    ) {
         if let Some(mut r) = self.rec.take() {
             r.status = status;
             r.error = error.map(|e| e.message.clone());
-            r.response_body = response_body;
+            r.response_body = response_body.filter(|_| self.store_content);
             r.latency_ms = self.elapsed_ms();
             if error.is_none() && !r.provider.is_empty() {
                 let (ttft, gen_ms) = match (r.streamed, r.ttft_ms) {

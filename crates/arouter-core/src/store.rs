@@ -84,8 +84,50 @@ pub struct UsageRecord {
     /// Attempt number when a request was tried on several providers (0 = first).
     pub attempt: u32,
     /// Stored content (None when content logging is off).
-    pub request_body: Option<Value>,
-    pub response_body: Option<Value>,
+    pub request_body: Option<StoredJson>,
+    pub response_body: Option<StoredJson>,
+}
+
+/// Stored request or response content: JSON text kept as the bytes that were sent or received,
+/// so the request path never clones or re-serializes a body just to log it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredJson(pub bytes::Bytes);
+
+impl StoredJson {
+    /// The content as a JSON value (text that is not JSON becomes a JSON string).
+    pub fn to_value(&self) -> Value {
+        serde_json::from_slice(&self.0)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.0).into_owned()))
+    }
+
+    /// The content as text, for the ledger's TEXT column.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.0)
+    }
+}
+
+impl From<&Value> for StoredJson {
+    fn from(v: &Value) -> Self {
+        StoredJson(serde_json::to_vec(v).unwrap_or_default().into())
+    }
+}
+
+impl From<Value> for StoredJson {
+    fn from(v: Value) -> Self {
+        StoredJson::from(&v)
+    }
+}
+
+impl Serialize for StoredJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_value().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Value::deserialize(d).map(StoredJson::from)
+    }
 }
 
 /// The persistence the router uses at run time. Implementations must make `record` non-blocking

@@ -6,9 +6,7 @@ use arouter_core::store::UsageRecord;
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{
-    sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError,
-};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,10 +17,20 @@ const CAPACITY: usize = 65_536;
 const MAX_BATCH: usize = 500;
 /// How long the writer waits for more rows after the first of a batch.
 const MAX_WAIT: Duration = Duration::from_millis(50);
+/// How often a collecting writer looks for more rows (and for a flush request).
+const POLL: Duration = Duration::from_millis(5);
 /// Tries per batch before its rows are given up (e.g. another process holds the lock too long).
 const WRITE_ATTEMPTS: u32 = 3;
 
-const INSERT_REQUEST: &str = "INSERT OR REPLACE INTO requests (id, created_ms, app, key_hash, \
+const INSERT_REQUEST: &str = "INSERT INTO requests (id, created_ms, app, key_hash, \
+    surface, endpoint, requested_model, served_model, provider, input_tokens, output_tokens, \
+    reasoning_tokens, cache_read_tokens, cache_write_tokens, cost_pusd, priced, latency_ms, \
+    ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt) VALUES \
+    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
+    ?21, ?22, ?23, ?24)";
+
+/// For an id already in the ledger (rare: a row rewritten with its final state).
+const REPLACE_REQUEST: &str = "INSERT OR REPLACE INTO requests (id, created_ms, app, key_hash, \
     surface, endpoint, requested_model, served_model, provider, input_tokens, output_tokens, \
     reasoning_tokens, cache_read_tokens, cache_write_tokens, cost_pusd, priced, latency_ms, \
     ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt) VALUES \
@@ -130,6 +138,10 @@ fn run_writer(mut conn: Connection, rx: Receiver<Msg>, lost: &AtomicU64) {
 
 /// Gathers up to `MAX_BATCH` records for at most `MAX_WAIT`, stopping early at a flush request.
 /// Returns `false` once the channel is closed and empty.
+///
+/// Between drains the writer sleeps for `POLL` instead of blocking on the channel: a blocked
+/// receiver costs every request path a futex wake-up (one per record), a sleeping one costs
+/// nothing and the rows still land within `MAX_WAIT`.
 fn collect_batch(
     rx: &Receiver<Msg>,
     first: Msg,
@@ -149,27 +161,18 @@ fn collect_batch(
         if batch.len() >= MAX_BATCH {
             return true;
         }
-        msg = match next_message(rx, deadline) {
-            Some(Ok(next)) => next,
-            Some(Err(())) => return false,
-            None => return true,
+        msg = loop {
+            match rx.try_recv() {
+                Ok(next) => break next,
+                Err(TryRecvError::Disconnected) => return false,
+                Err(TryRecvError::Empty) => {}
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return true;
+            }
+            std::thread::sleep(POLL.min(deadline - now));
         };
-    }
-}
-
-/// The next message: one already queued without blocking, else waiting until `deadline`.
-/// `None` on timeout, `Some(Err(()))` once the channel is closed and empty.
-fn next_message(rx: &Receiver<Msg>, deadline: Instant) -> Option<Result<Msg, ()>> {
-    match rx.try_recv() {
-        Ok(next) => return Some(Ok(next)),
-        Err(TryRecvError::Disconnected) => return Some(Err(())),
-        Err(TryRecvError::Empty) => {}
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    match rx.recv_timeout(left) {
-        Ok(next) => Some(Ok(next)),
-        Err(RecvTimeoutError::Timeout) => None,
-        Err(RecvTimeoutError::Disconnected) => Some(Err(())),
     }
 }
 
@@ -205,21 +208,32 @@ fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Resul
         let mut request_stmt = tx.prepare_cached(INSERT_REQUEST)?;
         let mut insert_body = tx.prepare_cached(INSERT_BODY)?;
         for rec in batch {
-            // A replaced id must not count twice in the daily rollup.
-            rollup.subtract_existing(&tx, &rec.id)?;
-            insert_request(&mut request_stmt, rec)?;
+            match insert_request(&mut request_stmt, rec) {
+                Err(e) if is_duplicate_id(&e) => {
+                    // A replaced id must not count twice in the daily rollup.
+                    rollup.subtract_existing(&tx, &rec.id)?;
+                    insert_request(&mut tx.prepare_cached(REPLACE_REQUEST)?, rec)?;
+                }
+                other => other?,
+            }
             rollup.add(rec);
             if rec.request_body.is_some() || rec.response_body.is_some() {
                 insert_body.execute(params![
                     rec.id,
-                    rec.request_body.as_ref().map(|v| v.to_string()),
-                    rec.response_body.as_ref().map(|v| v.to_string()),
+                    rec.request_body.as_ref().map(|b| b.text()),
+                    rec.response_body.as_ref().map(|b| b.text()),
                 ])?;
             }
         }
     }
     rollup.write(&tx)?;
     tx.commit()
+}
+
+fn is_duplicate_id(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
 fn insert_request(stmt: &mut rusqlite::CachedStatement, rec: &UsageRecord) -> rusqlite::Result<()> {

@@ -3,10 +3,9 @@
 use crate::admin::TimeRange;
 use crate::rollup;
 use arouter_core::model::Usage;
-use arouter_core::store::UsageRecord;
+use arouter_core::store::{StoredJson, UsageRecord};
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::str::FromStr;
 
 /// What [`usage_summary`] groups rows by.
@@ -159,9 +158,9 @@ fn token_count(row: &Row, column: &str) -> rusqlite::Result<u64> {
 }
 
 /// Stored bodies are JSON text; anything unparseable comes back as a JSON string.
-fn body(row: &Row, column: &str) -> rusqlite::Result<Option<Value>> {
+fn body(row: &Row, column: &str) -> rusqlite::Result<Option<StoredJson>> {
     let text: Option<String> = row.get(column)?;
-    Ok(text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t))))
+    Ok(text.map(|t| StoredJson(t.into())))
 }
 
 pub(crate) fn record_from_row(row: &Row) -> rusqlite::Result<UsageRecord> {

@@ -185,9 +185,11 @@ fn every_field_and_both_bodies_round_trip() -> TestResult {
         error: None,
         attempt: 2,
         request_body: Some(
-            json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}]}),
+            json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}]}).into(),
         ),
-        response_body: Some(json!({"content": [{"type": "text", "text": "hello"}], "n": 1.5})),
+        response_body: Some(
+            json!({"content": [{"type": "text", "text": "hello"}], "n": 1.5}).into(),
+        ),
     };
     let bare = UsageRecord {
         id: "gen-bare".into(),

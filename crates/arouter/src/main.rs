@@ -3,6 +3,14 @@
 
 mod commands;
 
+/// mimalloc instead of glibc malloc: the request path allocates and frees small buffers from
+/// two runtime threads and the ledger thread, where glibc's arena locks and consolidation
+/// showed up as 15–17% of the router's CPU under load (see BENCHMARKS.md). Built with `no_thp`:
+/// mimalloc's eagerly committed arenas otherwise fault in 2 MiB transparent huge pages, which
+/// nearly doubled idle RSS.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 

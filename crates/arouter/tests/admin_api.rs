@@ -753,8 +753,8 @@ fn seed_ledger(h: &Harness) {
         MARCH_1 + 1000,
         1_500_000_000,
     );
-    a.request_body = Some(json!({"model": "openai/gpt-4o-mini"}));
-    a.response_body = Some(json!({"id": "gen-a"}));
+    a.request_body = Some(json!({"model": "openai/gpt-4o-mini"}).into());
+    a.response_body = Some(json!({"id": "gen-a"}).into());
     h.store.record(a);
     let mut b = record(
         "gen-b",
@@ -788,8 +788,8 @@ fn seed_ledger(h: &Harness) {
     c.served_model = "ollama/llama3.2".into();
     c.provider = "ollama".into();
     c.attempt = 1;
-    c.request_body = Some(json!({"messages": [{"role": "user", "content": "hi"}]}));
-    c.response_body = Some(json!({"choices": []}));
+    c.request_body = Some(json!({"messages": [{"role": "user", "content": "hi"}]}).into());
+    c.response_body = Some(json!({"choices": []}).into());
     h.store.record(c);
     h.store.flush();
 }

@@ -69,10 +69,10 @@ fn synthetic(i: usize, total: usize, now: i64, with_bodies: bool, keys: &[String
         error: failed.then(|| "mock: upstream failed".into()),
         attempt: 0,
         request_body: with_bodies.then(|| {
-            json!({"model": model, "messages": [{"role": "user", "content": "Summarise the bench results in one line, please."}]})
+            json!({"model": model, "messages": [{"role": "user", "content": "Summarise the bench results in one line, please."}]}).into()
         }),
         response_body: with_bodies.then(|| {
-            json!({"id": "chatcmpl-x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "All targets met on a 2-core machine."}, "finish_reason": "stop"}]})
+            json!({"id": "chatcmpl-x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "All targets met on a 2-core machine."}, "finish_reason": "stop"}]}).into()
         }),
     }
 }

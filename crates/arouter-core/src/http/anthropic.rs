@@ -4,7 +4,7 @@
 //! kinds go through the hub.
 
 use super::relay::{all_failed, Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
-use super::respond::{json_response, read_json, sse_event, ErrorFrame, Surface};
+use super::respond::{json_response, read_json, read_json_raw, sse_event, ErrorFrame, Surface};
 use super::{authed, Ctx};
 use crate::app::App;
 use crate::catalog::Pricing;
@@ -36,8 +36,8 @@ pub async fn messages(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(resp) => return resp,
     };
     let limit = ctx.cfg.server.max_body_bytes;
-    let resp = match read_json(&ctx.headers, body, limit).await {
-        Ok(body) => match job(&ctx, body, "messages") {
+    let resp = match read_json_raw(&ctx.headers, body, limit).await {
+        Ok((body, raw)) => match job(&ctx, body, &raw, "messages") {
             Ok((job, rec)) => job.run(rec).await,
             Err(e) => surface.error(&e),
         },
@@ -70,7 +70,8 @@ pub async fn run_unary(ctx: &Ctx, mut body: Value, endpoint: &str) -> Result<Val
     if let Some(m) = body.as_object_mut() {
         m.remove("stream");
     }
-    let (job, rec) = job(ctx, body, endpoint).map_err(|e| surface.error_body(&e))?;
+    let raw = super::respond::json_bytes(&body);
+    let (job, rec) = job(ctx, body, &raw, endpoint).map_err(|e| surface.error_body(&e))?;
     let resp = job.run(rec).await;
     let ok = resp.status().is_success();
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
@@ -104,7 +105,7 @@ pub fn candidates(ctx: &Ctx, body: &Value) -> Result<(String, Vec<Candidate>), A
     Ok((requested, routing::resolve(&ctx.cfg, &names)?))
 }
 
-fn job(ctx: &Ctx, body: Value, endpoint: &str) -> Result<(Job, Recorder), ApiError> {
+fn job(ctx: &Ctx, body: Value, raw: &Bytes, endpoint: &str) -> Result<(Job, Recorder), ApiError> {
     let hub = wire::to_internal(&body)?;
     let (requested, candidates) = candidates(ctx, &body)?;
     let stream = hub.stream;
@@ -115,7 +116,7 @@ fn job(ctx: &Ctx, body: Value, endpoint: &str) -> Result<(Job, Recorder), ApiErr
         endpoint,
         id.clone(),
         requested.clone(),
-        &body,
+        Some(raw),
         stream,
     );
     let codec = AnthropicCodec {

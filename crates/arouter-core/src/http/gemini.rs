@@ -4,7 +4,7 @@
 //! hub.
 
 use super::relay::{all_failed, Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
-use super::respond::{json_response, read_json, sse_data, ErrorFrame, Surface};
+use super::respond::{json_response, read_json, read_json_raw, sse_data, ErrorFrame, Surface};
 use super::{authed, models, Ctx};
 use crate::app::App;
 use crate::catalog::{self, Pricing};
@@ -133,8 +133,8 @@ async fn generate(
     body: Body,
     stream: Option<Framing>,
 ) -> Result<Response, ApiError> {
-    let body = read_json(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
-    let (job, rec) = job(ctx, model, body, stream)?;
+    let (body, raw) = read_json_raw(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
+    let (job, rec) = job(ctx, model, body, &raw, stream)?;
     let resp = job.run(rec).await;
     Ok(match stream {
         Some(Framing::JsonArray) => as_json_array(resp),
@@ -146,6 +146,7 @@ fn job(
     ctx: &Ctx,
     model: &str,
     body: Value,
+    raw: &Bytes,
     stream: Option<Framing>,
 ) -> Result<(Job, Recorder), ApiError> {
     let candidates = candidates(&ctx.cfg, model)?;
@@ -170,7 +171,7 @@ fn job(
         "generateContent",
         id.clone(),
         requested.clone(),
-        &body,
+        Some(raw),
         stream.is_some(),
     );
     let codec = GeminiCodec {

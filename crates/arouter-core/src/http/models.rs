@@ -342,9 +342,10 @@ pub async fn stored_completion(
     };
     let resp = match load_visible(&ctx, &id).await {
         Ok(r) => match (r.request_body, r.response_body) {
-            (Some(request), response) => {
-                json_response(&json!({"request": request, "response": response}))
-            }
+            (Some(request), response) => json_response(&json!({
+                "request": request.to_value(),
+                "response": response.map(|r| r.to_value()),
+            })),
             _ => Surface::OpenAi.error(&ApiError::not_found(format!(
                 "Generation \"{id}\" has no stored content (server.store_content is off)"
             ))),

@@ -3,7 +3,7 @@
 //! the hub.
 
 use super::relay::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
-use super::respond::{read_json, sse_data, ErrorFrame, Surface};
+use super::respond::{read_json_raw, sse_data, ErrorFrame, Surface};
 use super::Ctx;
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::config::{ProviderConfig, ProviderKind};
@@ -62,8 +62,8 @@ const NON_OPENAI_SAMPLING: &[&str] = &["top_k", "min_p", "top_a", "repetition_pe
 pub async fn handle(ctx: Ctx, endpoint: Endpoint, body: Body) -> Response {
     let surface = Surface::OpenAi;
     let limit = ctx.cfg.server.max_body_bytes;
-    let resp = match read_json(&ctx.headers, body, limit).await {
-        Ok(body) => match job(&ctx, endpoint, body) {
+    let resp = match read_json_raw(&ctx.headers, body, limit).await {
+        Ok((body, raw)) => match job(&ctx, endpoint, body, &raw) {
             Ok((job, rec)) => job.run(rec).await,
             Err(e) => surface.error(&e),
         },
@@ -72,7 +72,12 @@ pub async fn handle(ctx: Ctx, endpoint: Endpoint, body: Body) -> Response {
     ctx.finish(resp)
 }
 
-fn job(ctx: &Ctx, endpoint: Endpoint, body: Value) -> Result<(Job, Recorder), ApiError> {
+fn job(
+    ctx: &Ctx,
+    endpoint: Endpoint,
+    body: Value,
+    raw: &Bytes,
+) -> Result<(Job, Recorder), ApiError> {
     let hub = match endpoint {
         Endpoint::Chat => Some(wire::to_internal(&body)?),
         _ => {
@@ -101,7 +106,7 @@ fn job(ctx: &Ctx, endpoint: Endpoint, body: Value) -> Result<(Job, Recorder), Ap
         endpoint.name(),
         id.clone(),
         requested.clone(),
-        &body,
+        Some(raw),
         stream,
     );
     let codec = OpenAiCodec {

@@ -13,6 +13,7 @@ use crate::model::{StreamEvent, Usage};
 use crate::providers::{self, StreamDecoder};
 use crate::record::{new_generation_id, Recorder};
 use crate::sse::{SseDecoder, SseEvent};
+use crate::store::StoredJson;
 use crate::upstream;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -376,7 +377,7 @@ async fn forward(ctx: &Ctx, call: Call, body: Body, id: String) -> Response {
         &call.endpoint,
         id,
         call.path_model.clone().unwrap_or_default(),
-        &Value::Null,
+        None,
         false,
     );
     match send(ctx, &call, body, &mut rec).await {
@@ -440,14 +441,16 @@ fn relay(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("text/event-stream"));
+    let request_copy = request_copy.and_then(|c| c.lock().take());
     let request_json: Option<Value> = request_copy
-        .and_then(|c| c.lock().take())
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .as_ref()
+        .and_then(|b| serde_json::from_slice(b).ok());
     let requested = call
         .path_model
         .clone()
         .or_else(|| request_json.as_ref().and_then(body_model));
-    rec.set_request(requested.as_deref().unwrap_or(""), request_json);
+    let stored = request_json.and(request_copy).map(|b| StoredJson(b.into()));
+    rec.set_request(requested.as_deref().unwrap_or(""), stored);
     rec.streamed(sse);
     let mut headers = HeaderMap::new();
     for (name, value) in resp.headers() {
@@ -696,7 +699,7 @@ impl Tap {
                     &buf,
                 ));
             } else {
-                stored = self.read_body(&buf);
+                stored = self.read_body(&buf).map(|_| StoredJson(buf.into()));
             }
         } else if let Mode::Sse(t) = &mut self.mode {
             let mut events = Vec::new();

@@ -3,7 +3,7 @@
 //! upstreams with surgical edits, translate others through the hub, and record every attempt.
 //! A surface plugs in through [`Codec`].
 
-use super::respond::{json_response, sse_response, ErrorFrame, Out, Surface};
+use super::respond::{json_bytes, json_bytes_response, sse_response, ErrorFrame, Out, Surface};
 use super::Ctx;
 use crate::budget;
 use crate::catalog::{self, pusd_to_usd, Pricing};
@@ -14,6 +14,7 @@ use crate::providers::{self, Target, UpstreamRequest};
 use crate::record::{now_ms, Recorder};
 use crate::routing::Candidate;
 use crate::sse::{SseDecoder, SseEvent};
+use crate::store::StoredJson;
 use crate::upstream;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
@@ -301,13 +302,9 @@ impl Job {
         };
         rec.usage(outcome.usage, &p.pricing);
         rec.finish_reason(outcome.finish, outcome.native_finish);
-        let resp = json_response(&value);
-        rec.done(
-            200,
-            None,
-            self.ctx.cfg.server.store_content.then_some(value),
-        );
-        Ok(resp)
+        let body = json_bytes(&value);
+        rec.done(200, None, Some(StoredJson(body.clone())));
+        Ok(json_bytes_response(body))
     }
 
     async fn stream(self, rec: Recorder) -> Response {
@@ -459,7 +456,7 @@ impl Job {
                 }
                 // Record before the last bytes go out: once the client has the whole body a
                 // graceful shutdown may stop this task.
-                rec.done(200, None, store.then_some(Value::Array(transcript)));
+                rec.done(200, None, store.then(|| Value::Array(transcript).into()));
                 for frame in frames {
                     if tx.send(Out::Frame(frame)).await.is_err() {
                         return;
@@ -471,7 +468,7 @@ impl Job {
                 rec.done(
                     e.status,
                     Some(&e),
-                    store.then_some(Value::Array(transcript)),
+                    store.then(|| Value::Array(transcript).into()),
                 );
                 let _ = tx.send(Out::Fail(e)).await;
             }

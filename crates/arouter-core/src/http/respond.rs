@@ -52,7 +52,18 @@ impl Surface {
 
 /// A JSON response body without an intermediate `Value` clone.
 pub fn json_response(v: &Value) -> Response {
-    let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
+    json_bytes_response(json_bytes(v))
+}
+
+/// A value serialized once, to be both sent and stored.
+pub fn json_bytes(v: &Value) -> Bytes {
+    serde_json::to_vec(v)
+        .unwrap_or_else(|_| b"{}".to_vec())
+        .into()
+}
+
+/// A response carrying already-serialized JSON.
+pub fn json_bytes_response(body: Bytes) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -66,6 +77,15 @@ pub fn json_response(v: &Value) -> Response {
 /// Reads a request body up to `limit` bytes and parses it as JSON. Too big → 413; not JSON
 /// → 400 with the parser's position.
 pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    read_json_raw(headers, body, limit).await.map(|(v, _)| v)
+}
+
+/// [`read_json`], also returning the bytes as received (for the ledger's stored content).
+pub async fn read_json_raw(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<(Value, Bytes), ApiError> {
     let bytes = read_bytes(headers, body, limit).await?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
@@ -77,7 +97,7 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if !v.is_object() {
         return Err(ApiError::bad_request("Request body must be a JSON object"));
     }
-    Ok(v)
+    Ok((v, bytes))
 }
 
 pub async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {

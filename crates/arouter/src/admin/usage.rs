@@ -4,6 +4,7 @@
 use super::{ok, time, usd, Call};
 use arouter_core::catalog::pusd_to_decimal;
 use arouter_core::error::ApiError;
+use arouter_core::store::StoredJson;
 use arouter_store::{GroupBy, LoggedRequest, RequestFilter, UsageRow};
 use axum::extract::Path;
 use axum::http::{header, HeaderValue};
@@ -172,8 +173,9 @@ pub async fn request_detail(Path(id): Path<String>, call: Call) -> Response {
         let (main, attempts) =
             found.ok_or_else(|| ApiError::not_found(format!("no request \"{id}\"")))?;
         let mut v = request_json(&main);
-        v["request"] = main.record.request_body.clone().unwrap_or(Value::Null);
-        v["response"] = main.record.response_body.clone().unwrap_or(Value::Null);
+        let stored = |b: &Option<StoredJson>| b.as_ref().map_or(Value::Null, StoredJson::to_value);
+        v["request"] = stored(&main.record.request_body);
+        v["response"] = stored(&main.record.response_body);
         v["attempts"] = attempts.iter().map(request_json).collect();
         ok(json!({ "data": v }))
     }
