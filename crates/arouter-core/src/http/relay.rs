@@ -324,8 +324,8 @@ impl Job {
         if let Ok(v) = HeaderValue::from_str(&self.id) {
             headers.insert("x-generation-id", v);
         }
-        tokio::spawn(async move { self.drive(rec, tx).await });
-        sse_response(surface, rx, keepalive, error_frame, headers).await
+        let driver = Box::pin(async move { self.drive(rec, tx).await });
+        sse_response(surface, driver, rx, keepalive, error_frame, headers).await
     }
 
     /// Runs the attempts of a streaming request, sending frames to `tx`.

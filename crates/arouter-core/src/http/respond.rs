@@ -6,7 +6,10 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -138,17 +141,45 @@ pub enum Out {
 
 pub type ErrorFrame = Arc<dyn Fn(&ApiError) -> Bytes + Send + Sync>;
 
-/// Turns a driver's channel into the response. Waits up to `keepalive` for the first item so
-/// an early failure keeps its HTTP status; after that commits to `200 text/event-stream` and
-/// sends `: AROUTER PROCESSING` comments until the first frame.
+/// The future producing a stream's items into its channel (a request's attempts and relay).
+pub type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A driver polled together with the channel it fills, inside the task that consumes the
+/// channel: a stream needs no task of its own, so no frame crosses threads on its way out.
+struct Driven {
+    driver: Option<Driver>,
+    rx: mpsc::Receiver<Out>,
+}
+
+impl Driven {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Out>> {
+        if let Some(d) = self.driver.as_mut() {
+            if d.as_mut().poll(cx).is_ready() {
+                self.driver = None;
+            }
+        }
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Turns a driver and its channel into the response. Waits up to `keepalive` for the first
+/// item so an early failure keeps its HTTP status; after that commits to
+/// `200 text/event-stream` and sends `: AROUTER PROCESSING` comments until the first frame.
+/// The response body polls the driver: a client that goes away drops it (and the upstream).
 pub async fn sse_response(
     surface: Surface,
-    mut rx: mpsc::Receiver<Out>,
+    driver: Driver,
+    rx: mpsc::Receiver<Out>,
     keepalive: Duration,
     error_frame: ErrorFrame,
     mut headers: HeaderMap,
 ) -> Response {
-    let first = tokio::time::timeout(keepalive, rx.recv()).await;
+    let mut driven = Driven {
+        driver: Some(driver),
+        rx,
+    };
+    let first =
+        tokio::time::timeout(keepalive, std::future::poll_fn(|cx| driven.poll_next(cx))).await;
     let pending = match first {
         Ok(Some(Out::Fail(e))) => {
             let mut resp = surface.error(&e);
@@ -161,53 +192,73 @@ pub async fn sse_response(
         Ok(Some(frame)) => Some(frame),
         Err(_) => None,
     };
-    struct St {
-        rx: mpsc::Receiver<Out>,
-        pending: Option<Out>,
-        started: bool,
-        keepalive: Duration,
-        error_frame: ErrorFrame,
-    }
-    let render = |o: Out, st: &St| match o {
-        Out::Frame(b) => b,
-        Out::Fail(e) => (st.error_frame)(&e),
-    };
-    let st = St {
-        started: pending.is_some(),
-        rx,
+    let mut body = SseBody {
+        driven,
         pending,
+        waiting: None,
         keepalive,
         error_frame,
     };
-    let stream = futures_util::stream::unfold(st, move |mut st| async move {
-        if let Some(o) = st.pending.take() {
-            let b = render(o, &st);
-            return Some((Ok::<_, std::convert::Infallible>(b), st));
-        }
-        if !st.started {
-            return match tokio::time::timeout(st.keepalive, st.rx.recv()).await {
-                Err(_) => Some((Ok(Bytes::from_static(b": AROUTER PROCESSING\n\n")), st)),
-                Ok(None) => None,
-                Ok(Some(o)) => {
-                    st.started = true;
-                    let b = render(o, &st);
-                    Some((Ok(b), st))
-                }
-            };
-        }
-        let o = st.rx.recv().await?;
-        let b = render(o, &st);
-        Some((Ok(b), st))
-    });
+    if body.pending.is_none() {
+        body.waiting = Some(Box::pin(tokio::time::sleep(keepalive)));
+    }
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    let stream = futures_util::stream::poll_fn(move |cx| body.poll_frame(cx));
     let mut resp = Response::new(Body::from_stream(stream));
     resp.headers_mut().extend(headers);
     resp
+}
+
+/// The body of a committed stream.
+struct SseBody {
+    driven: Driven,
+    /// The first item, already received.
+    pending: Option<Out>,
+    /// Until the first frame: when the next keep-alive comment is due.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    keepalive: Duration,
+    error_frame: ErrorFrame,
+}
+
+impl SseBody {
+    fn render(&self, o: Out) -> Bytes {
+        match o {
+            Out::Frame(b) => b,
+            Out::Fail(e) => (self.error_frame)(&e),
+        }
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, std::convert::Infallible>>> {
+        if let Some(o) = self.pending.take() {
+            return Poll::Ready(Some(Ok(self.render(o))));
+        }
+        match self.driven.poll_next(cx) {
+            Poll::Ready(Some(o)) => {
+                self.waiting = None;
+                Poll::Ready(Some(Ok(self.render(o))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let Some(sleep) = self.waiting.as_mut() else {
+                    return Poll::Pending;
+                };
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let next = tokio::time::Instant::now() + self.keepalive;
+                sleep.as_mut().reset(next);
+                Poll::Ready(Some(Ok(Bytes::from_static(b": AROUTER PROCESSING\n\n"))))
+            }
+        }
+    }
 }
 
 /// `data: <json>\n\n`
