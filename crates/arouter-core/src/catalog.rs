@@ -204,7 +204,7 @@ pub struct Pricing {
     pub priced: bool,
     pub context_length: Option<u64>,
     pub max_output: Option<u32>,
-    pub info: Option<ModelInfo>,
+    pub info: Option<&'static ModelInfo>,
 }
 
 /// Is this provider a server on the user's own machine (Ollama, LM Studio…)? Those are free.
@@ -219,8 +219,7 @@ pub fn pricing(cfg: &Config, provider: &ProviderConfig, model: &str) -> Pricing 
     let id = format!("{}/{}", provider.id, model);
     let info = Catalog::bundled()
         .lookup(&id)
-        .or_else(|| Catalog::bundled().lookup(model))
-        .cloned();
+        .or_else(|| Catalog::bundled().lookup(model));
     let local = is_local(provider);
     let mut p = Pricing {
         prices: match (&info, local) {

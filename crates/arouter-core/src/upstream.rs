@@ -53,9 +53,8 @@ pub async fn send_method(
             }
         }
     }
-    let url = parsed_url(&req.url).map_err(|e| {
-        ApiError::internal(format!("{}: invalid upstream URL: {e}", provider.id))
-    })?;
+    let url = parsed_url(&req.url)
+        .map_err(|e| ApiError::internal(format!("{}: invalid upstream URL: {e}", provider.id)))?;
     let rb = http.request(method, url).headers(headers).body(req.body);
     let first_byte = Duration::from_secs(provider.first_byte_timeout_secs);
     let resp = match tokio::time::timeout(first_byte, rb.send()).await {

@@ -670,7 +670,7 @@ fn model_resource(ctx: &Ctx, model: &str) -> Result<Response, ApiError> {
 
 /// Gemini's `Model` resource for a routable id (countTokens is answered for every kind).
 pub fn model_object(id: &str, pricing: &Pricing) -> Value {
-    let info = pricing.info.as_ref();
+    let info = pricing.info;
     let methods = ["generateContent", "streamGenerateContent", "countTokens"];
     let mut m = json!({
         "name": format!("models/{id}"),

@@ -30,7 +30,8 @@ pub struct Ctx {
     pub app: Arc<App>,
     pub cfg: Arc<Config>,
     pub caller: Caller,
-    pub headers: HeaderMap,
+    /// Shared: a request's context is cloned into its job, its headers need not be.
+    pub headers: Arc<HeaderMap>,
 }
 
 impl Ctx {
@@ -56,7 +57,7 @@ pub async fn authed(
             app: app.clone(),
             cfg: app.config(),
             caller,
-            headers,
+            headers: Arc::new(headers),
         }),
         Err(refusal) => {
             let mut resp = surface.error(&refusal.error);

@@ -94,7 +94,7 @@ fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&'static str> {
 
 /// OpenRouter's model object (plus OpenAI's `object` / `owned_by`).
 pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
-    let info = pricing.info.as_ref();
+    let info = pricing.info;
     let vision = info.is_some_and(|i| i.has("vision"));
     let inputs: Vec<&str> = if vision {
         vec!["text", "image"]

@@ -419,29 +419,60 @@ impl NativeStream for Passthrough {
 /// The client body with router-only fields removed, the upstream model name set and usage
 /// requested on streams.
 fn passthrough_body(body: &Value, model: &str, stream: bool, official_openai: bool) -> Bytes {
-    let mut m: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
-    for f in ROUTER_ONLY_FIELDS {
-        m.remove(*f);
-    }
-    if official_openai {
-        for f in NON_OPENAI_SAMPLING {
-            m.remove(*f);
-        }
-    }
-    if !m.contains_key("reasoning_effort") {
+    let empty = Map::new();
+    let base = body.as_object().unwrap_or(&empty);
+    let mut set: Vec<(&str, Value)> = vec![("model", Value::String(model.to_string()))];
+    if !base.contains_key("reasoning_effort") {
         if let Some(effort) = body.pointer("/reasoning/effort").and_then(Value::as_str) {
-            m.insert("reasoning_effort".into(), json!(effort));
+            set.push(("reasoning_effort", json!(effort)));
         }
     }
-    m.insert("model".into(), Value::String(model.to_string()));
     if stream {
-        let opts = m.entry("stream_options").or_insert_with(|| json!({}));
-        if !opts.is_object() {
-            *opts = json!({});
-        }
-        opts["include_usage"] = Value::Bool(true);
+        let mut opts = match base.get("stream_options") {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        opts.insert("include_usage".into(), Value::Bool(true));
+        set.push(("stream_options", Value::Object(opts)));
     }
-    Bytes::from(serde_json::to_vec(&Value::Object(m)).unwrap_or_default())
+    let edited = Edited {
+        base,
+        skip: &|k: &str| {
+            ROUTER_ONLY_FIELDS.contains(&k) || official_openai && NON_OPENAI_SAMPLING.contains(&k)
+        },
+        set,
+    };
+    Bytes::from(serde_json::to_vec(&edited).unwrap_or_default())
+}
+
+/// A JSON object written as `base` minus the `skip`ped fields, with `set` fields replaced in
+/// place or appended, without cloning `base` (prompts can be megabytes).
+struct Edited<'a> {
+    base: &'a Map<String, Value>,
+    skip: &'a dyn Fn(&str) -> bool,
+    set: Vec<(&'a str, Value)>,
+}
+
+impl serde::Serialize for Edited<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.base {
+            if (self.skip)(k) {
+                continue;
+            }
+            match self.set.iter().find(|(name, _)| name == k) {
+                Some((_, replaced)) => m.serialize_entry(k, replaced)?,
+                None => m.serialize_entry(k, v)?,
+            }
+        }
+        for (name, v) in &self.set {
+            if !self.base.contains_key(*name) || (self.skip)(name) {
+                m.serialize_entry(name, v)?;
+            }
+        }
+        m.end()
+    }
 }
 
 /// Sets our id, the served model id and provider; adds `usage.cost` when known.
@@ -470,5 +501,58 @@ pub fn usage_from_openai(u: Option<&Value>) -> Usage {
         reasoning_tokens: n("/completion_tokens_details/reasoning_tokens"),
         cache_read_tokens: n("/prompt_tokens_details/cached_tokens"),
         cache_write_tokens: n("/prompt_tokens_details/cache_write_tokens"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passthrough_edits_fields_in_place_and_keeps_the_rest() {
+        let body = json!({
+            "model": "fast",
+            "messages": [{"role": "user", "content": "hi"}],
+            "models": ["a", "b"],
+            "provider": {"order": ["x"]},
+            "reasoning": {"effort": "high"},
+            "top_k": 5,
+            "stream_options": {"other": 1},
+            "custom": {"kept": true}
+        });
+        let out: Value =
+            serde_json::from_slice(&passthrough_body(&body, "gpt-4o", true, true)).unwrap();
+        let keys: Vec<&str> = out
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "model",
+                "messages",
+                "stream_options",
+                "custom",
+                "reasoning_effort"
+            ]
+        );
+        assert_eq!(out["model"], "gpt-4o");
+        assert_eq!(
+            out["stream_options"],
+            json!({"other": 1, "include_usage": true})
+        );
+        assert_eq!(out["reasoning_effort"], "high");
+        assert_eq!(out["custom"], json!({"kept": true}));
+
+        let out: Value =
+            serde_json::from_slice(&passthrough_body(&body, "llama", false, false)).unwrap();
+        assert_eq!(out["top_k"], 5, "non-OpenAI servers accept top_k");
+        assert_eq!(
+            out["stream_options"],
+            json!({"other": 1}),
+            "untouched unless streaming"
+        );
     }
 }

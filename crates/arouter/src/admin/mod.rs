@@ -196,7 +196,12 @@ impl<const ADMIN: bool> Call<ADMIN> {
         f: impl FnOnce(&SqliteStore) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
+        // Read-your-writes: usage, logs and keys include every request answered before this
+        // call, not only the ledger's last committed batch.
+        tokio::task::spawn_blocking(move || {
+            store.flush();
+            f(&store)
+        })
             .await
             .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
             .map_err(|e| ApiError::internal(format!("store error: {e:#}")))

@@ -251,6 +251,6 @@ async fn context(app: &Arc<App>, req: &PendingRequest) -> Result<Ctx, ApiError> 
                 reset_ms: 0,
             },
         },
-        headers,
+        headers: Arc::new(headers),
     })
 }
