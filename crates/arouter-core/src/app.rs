@@ -22,7 +22,8 @@ pub struct App {
     pub data_dir: PathBuf,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
-    pub http: reqwest::Client,
+    /// Upstream clients: one per serving thread (see `http::cores`), then one for the rest.
+    http: Vec<reqwest::Client>,
     pub limiter: RateLimiter,
     /// Per-key USD budgets: reservations of requests in flight and spend per window.
     pub budgets: Budgets,
@@ -49,12 +50,16 @@ impl App {
         store: Arc<dyn Store>,
         secrets: Arc<dyn Secrets>,
     ) -> anyhow::Result<Arc<App>> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("arouter/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = (0..=crate::http::cores::thread_count())
+            .map(|_| {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .tcp_nodelay(true)
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .user_agent(concat!("arouter/", env!("CARGO_PKG_VERSION")))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(App {
             config: ArcSwap::from_pointee(config),
             config_path,
@@ -71,6 +76,14 @@ impl App {
             inflight: AtomicUsize::new(0),
             settled: Notify::new(),
         }))
+    }
+
+    /// The upstream client of the calling thread: a serving thread's own (its pooled
+    /// connections are driven on that thread), else the shared one.
+    pub fn http(&self) -> &reqwest::Client {
+        let last = self.http.len() - 1;
+        let i = crate::http::cores::serving_thread().map_or(last, |i| i.min(last));
+        &self.http[i]
     }
 
     /// A consistent snapshot of the config for the whole of one request.

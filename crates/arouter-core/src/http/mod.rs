@@ -2,6 +2,7 @@
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
 pub mod anthropic;
+pub mod cores;
 pub mod gemini;
 pub mod models;
 pub mod openai;
@@ -263,13 +264,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(app, extra))
-        .with_graceful_shutdown(shutdown)
-        .await
+    cores::serve(
+        router(app, extra),
+        listener,
+        cores::thread_count(),
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]

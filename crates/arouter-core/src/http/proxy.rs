@@ -407,7 +407,7 @@ async fn send(
     }
     let mut rb = ctx
         .app
-        .http
+        .http()
         .request(call.method.clone(), &call.url)
         .headers(headers);
     if let Some(b) = out.body {

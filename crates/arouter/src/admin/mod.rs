@@ -202,9 +202,9 @@ impl<const ADMIN: bool> Call<ADMIN> {
             store.flush();
             f(&store)
         })
-            .await
-            .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
-            .map_err(|e| ApiError::internal(format!("store error: {e:#}")))
+        .await
+        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+        .map_err(|e| ApiError::internal(format!("store error: {e:#}")))
     }
 }
 

@@ -1,0 +1,136 @@
+//! Thread-per-core serving: one task accepts connections and hands each to one of N
+//! single-threaded runtimes (round robin), which serves it to the end. A request, its upstream
+//! call (each serving thread has its own upstream client and connection pool) and its stream
+//! relay all run on one thread, so no wake-up crosses threads on the request path; a
+//! work-stealing runtime paid futex wake-ups and context switches for that on every request.
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::cell::Cell;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+thread_local! {
+    /// Which serving thread this is (`None` off the serving threads).
+    static SERVING_THREAD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The serving thread the caller runs on, if any (picks its upstream client).
+pub fn serving_thread() -> Option<usize> {
+    SERVING_THREAD.with(Cell::get)
+}
+
+/// How many serving threads: `AROUTER_HTTP_THREADS`, else one per core.
+pub fn thread_count() -> usize {
+    std::env::var("AROUTER_HTTP_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(64)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// every open connection to finish its in-flight requests.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    threads: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut queues = Vec::with_capacity(threads);
+    let mut finished = Vec::with_capacity(threads);
+    for index in 0..threads {
+        let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let router = router.clone();
+        let stop = stop_rx.clone();
+        std::thread::Builder::new()
+            .name(format!("arouter-http-{index}"))
+            .spawn(move || {
+                SERVING_THREAD.with(|t| t.set(Some(index)));
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => {
+                        rt.block_on(serve_thread(router, rx, stop));
+                        // Idle pooled upstream connections end with the runtime; a keychain
+                        // call stuck in its blocking pool must not hold up the exit.
+                        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+                    }
+                    Err(e) => tracing::error!("serving thread {index} could not start: {e}"),
+                }
+                let _ = done_tx.send(());
+            })?;
+        queues.push(tx);
+        finished.push(done_rx);
+    }
+    tokio::pin!(shutdown);
+    let mut next = 0usize;
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let _ = queues[next % threads].send(stream);
+        next = next.wrapping_add(1);
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(queues);
+    for done in finished {
+        let _ = done.await;
+    }
+    Ok(())
+}
+
+/// One serving thread: serves the connections it is handed until told to stop, then lets
+/// them finish what they are doing.
+async fn serve_thread(
+    router: Router,
+    mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = Builder::new(TokioExecutor::new());
+    loop {
+        let stream = tokio::select! {
+            _ = stop.wait_for(|&s| s) => break,
+            s = incoming.recv() => match s {
+                Some(s) => s,
+                None => break,
+            },
+        };
+        let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended: {e}");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
