@@ -63,10 +63,7 @@ impl Ledger {
         let writer_lost = Arc::clone(&lost);
         let writer = std::thread::Builder::new()
             .name("arouter-ledger".into())
-            .spawn(move || {
-                lower_priority();
-                run_writer(conn, rx, &writer_lost)
-            })?;
+            .spawn(move || run_writer(conn, rx, &writer_lost))?;
         Ok(Self {
             tx: RwLock::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
@@ -121,19 +118,6 @@ impl Ledger {
     /// Records dropped (queue full, closed, or unwritable) since start.
     pub(crate) fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
-    }
-}
-
-/// The writer yields the CPU to the request path: on a busy 2-core laptop a commit burst at the
-/// same priority showed up in request tail latency. Linux only (per-thread nice).
-fn lower_priority() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: gettid and setpriority on the calling thread only change its scheduling niceness.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, 10) != 0 {
-            tracing::debug!("could not lower the ledger writer's priority");
-        }
     }
 }
 
