@@ -10,6 +10,7 @@ pub mod config_edit;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod json_path;
 pub mod limits;
 pub mod model;
 pub mod providers;

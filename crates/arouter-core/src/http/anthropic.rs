@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::catalog::Pricing;
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::{upstream_error, ApiError};
+use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::providers::{self, Target, UpstreamRequest};
 use crate::record::{new_generation_id, Recorder};
@@ -328,7 +329,8 @@ impl NativeStream for Passthrough {
             .unwrap_or("");
         match kind {
             "error" => {
-                let status = error_status(v.pointer("/error/type").and_then(Value::as_str));
+                let status =
+                    error_status(json_path::at(&v, &["error", "type"]).and_then(Value::as_str));
                 return Err(providers::parse_error(
                     ProviderKind::Anthropic,
                     &self.provider,
@@ -337,7 +339,7 @@ impl NativeStream for Passthrough {
                 ));
             }
             "message_start" => {
-                if let Some(u) = v.pointer("/message/usage") {
+                if let Some(u) = json_path::at(&v, &["message", "usage"]) {
                     self.outcome.usage = wire::usage_from_anthropic(u);
                 }
             }
@@ -345,7 +347,9 @@ impl NativeStream for Passthrough {
                 if let Some(u) = v.get("usage") {
                     wire::merge_usage(&mut self.outcome.usage, u);
                 }
-                if let Some(reason) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                if let Some(reason) =
+                    json_path::at(&v, &["delta", "stop_reason"]).and_then(Value::as_str)
+                {
                     self.outcome.finish = Some(wire::hub_stop_reason(reason).as_str().to_string());
                     self.outcome.native_finish = Some(reason.to_string());
                 }

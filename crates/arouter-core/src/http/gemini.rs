@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::error::ApiError;
+use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StopReason, StreamEvent};
 use crate::providers::{self, Target, UpstreamRequest};
 use crate::record::{new_generation_id, Recorder};
@@ -402,9 +403,8 @@ fn note_outcome(v: &Value, outcome: &mut Outcome) {
     if let Some((native, reason)) = wire::finish_of(v) {
         outcome.finish = Some(reason.as_str().to_string());
         outcome.native_finish = Some(native);
-    } else if let Some(block) = v
-        .pointer("/promptFeedback/blockReason")
-        .and_then(Value::as_str)
+    } else if let Some(block) =
+        json_path::pointer(v, "/promptFeedback/blockReason").and_then(Value::as_str)
     {
         outcome.finish = Some(StopReason::ContentFilter.as_str().to_string());
         outcome.native_finish = Some(block.to_string());

@@ -8,6 +8,7 @@ use super::Ctx;
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::error::ApiError;
+use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use crate::providers::{self, UpstreamRequest};
 use crate::record::{new_generation_id, Recorder};
@@ -234,8 +235,7 @@ impl Codec for OpenAiCodec {
             ));
         }
         let usage = usage_from_openai(v.get("usage"));
-        let finish = v
-            .pointer("/choices/0/finish_reason")
+        let finish = json_path::pointer(&v, "/choices/0/finish_reason")
             .and_then(Value::as_str)
             .map(str::to_string);
         rewrite(&mut v, ids, Some(pricing.prices.cost_pusd(&usage)));
@@ -423,7 +423,8 @@ fn passthrough_body(body: &Value, model: &str, stream: bool, official_openai: bo
     let base = body.as_object().unwrap_or(&empty);
     let mut set: Vec<(&str, Value)> = vec![("model", Value::String(model.to_string()))];
     if !base.contains_key("reasoning_effort") {
-        if let Some(effort) = body.pointer("/reasoning/effort").and_then(Value::as_str) {
+        if let Some(effort) = json_path::at(body, &["reasoning", "effort"]).and_then(Value::as_str)
+        {
             set.push(("reasoning_effort", json!(effort)));
         }
     }
@@ -494,7 +495,11 @@ pub fn usage_from_openai(u: Option<&Value>) -> Usage {
     let Some(u) = u else {
         return Usage::default();
     };
-    let n = |p: &str| u.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let n = |p: &str| {
+        json_path::pointer(u, p)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     Usage {
         input_tokens: n("/prompt_tokens"),
         output_tokens: n("/completion_tokens"),

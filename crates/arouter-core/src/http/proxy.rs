@@ -9,6 +9,7 @@ use crate::budget;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind, RESERVED_PROVIDER_IDS};
 use crate::error::{ApiError, ErrorKind};
+use crate::json_path;
 use crate::model::{StreamEvent, Usage};
 use crate::providers::{self, StreamDecoder};
 use crate::record::{new_generation_id, Recorder};
@@ -246,7 +247,7 @@ fn max_tokens_of(v: &Value) -> Option<u64> {
     ["max_completion_tokens", "max_tokens", "max_output_tokens"]
         .iter()
         .find_map(|f| v.get(*f).and_then(Value::as_u64))
-        .or_else(|| v.pointer("/generationConfig/maxOutputTokens")?.as_u64())
+        .or_else(|| json_path::at(v, &["generationConfig", "maxOutputTokens"])?.as_u64())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -669,8 +670,8 @@ impl Tap {
         let m = v
             .get("model")
             .or_else(|| v.get("modelVersion"))
-            .or_else(|| v.pointer("/response/model"))
-            .or_else(|| v.pointer("/message/model"))
+            .or_else(|| json_path::at(v, &["response", "model"]))
+            .or_else(|| json_path::at(v, &["message", "model"]))
             .and_then(Value::as_str)
             .map(str::to_string);
         if let Some(m) = m {
@@ -776,7 +777,11 @@ impl Tap {
 /// Usage from any vendor's usage object: OpenAI `usage.prompt_tokens`, Anthropic / Responses
 /// `usage.input_tokens`, Gemini `usageMetadata`.
 fn usage_of(kind: ProviderKind, v: &Value) -> Option<Usage> {
-    let n = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_u64).unwrap_or(0);
+    let n = |v: &Value, p: &str| {
+        json_path::pointer(v, p)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     if let Some(m) = v.get("usageMetadata").filter(|m| m.is_object()) {
         let thoughts = n(m, "/thoughtsTokenCount");
         return Some(Usage {
@@ -789,8 +794,8 @@ fn usage_of(kind: ProviderKind, v: &Value) -> Option<Usage> {
     }
     let u = v
         .get("usage")
-        .or_else(|| v.pointer("/response/usage"))
-        .or_else(|| v.pointer("/message/usage"))
+        .or_else(|| json_path::at(v, &["response", "usage"]))
+        .or_else(|| json_path::at(v, &["message", "usage"]))
         .filter(|u| u.is_object())?;
     if u.get("prompt_tokens").is_some() {
         return Some(Usage {

@@ -2,6 +2,7 @@
 //! chunks, usage metadata and the `models/{model}:method` path grammar.
 
 use crate::error::{ApiError, ErrorKind};
+use crate::json_path;
 use crate::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
     Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
@@ -901,10 +902,9 @@ pub fn usage_of(resp: &Value) -> Option<Usage> {
 /// The first candidate's native `finishReason` and its normalised form (`tool_calls` when the
 /// candidate stopped on a function call).
 pub fn finish_of(resp: &Value) -> Option<(String, StopReason)> {
-    let cand = resp.pointer("/candidates/0")?;
+    let cand = json_path::at(resp, &["candidates", "0"])?;
     let native = cand.get("finishReason")?.as_str()?.to_string();
-    let calls = cand
-        .pointer("/content/parts")
+    let calls = json_path::pointer(cand, "/content/parts")
         .and_then(Value::as_array)
         .is_some_and(|parts| parts.iter().any(|p| p.get("functionCall").is_some()));
     let reason = stop_reason_from_native(&native, calls);
