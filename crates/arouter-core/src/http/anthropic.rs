@@ -232,32 +232,35 @@ impl Codec for AnthropicCodec {
         Ok(self.headers.request(provider, "/v1/messages", key, body))
     }
 
+    /// Relayed byte for byte; only the accounting fields are read (the rest is validated and
+    /// skipped without building a tree).
     fn native_response(
         &self,
-        body: &[u8],
+        body: &Bytes,
         ids: &Ids,
         _pricing: &Pricing,
-    ) -> Result<(Value, Outcome), ApiError> {
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|_| providers::bad_body(&ids.provider, "not JSON", body))?;
-        if !v.is_object() {
-            return Err(providers::bad_body(
-                &ids.provider,
-                "not a JSON object",
-                body,
-            ));
+    ) -> Result<(Bytes, Outcome), ApiError> {
+        #[derive(serde::Deserialize)]
+        struct Accounting {
+            usage: Option<Value>,
+            stop_reason: Option<String>,
         }
+        let v: Accounting = super::raw_json::object(body)
+            .map_err(|_| providers::bad_body(&ids.provider, "not a JSON object", body))?;
         let usage = v
-            .get("usage")
+            .usage
+            .as_ref()
             .map(wire::usage_from_anthropic)
             .unwrap_or_default();
-        let native = v.get("stop_reason").and_then(Value::as_str);
+        let native = v.stop_reason;
         let outcome = Outcome {
             usage,
-            finish: native.map(|s| wire::hub_stop_reason(s).as_str().to_string()),
-            native_finish: native.map(str::to_string),
+            finish: native
+                .as_deref()
+                .map(|s| wire::hub_stop_reason(s).as_str().to_string()),
+            native_finish: native,
         };
-        Ok((v, outcome))
+        Ok((body.clone(), outcome))
     }
 
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream> {
@@ -695,13 +698,15 @@ mod tests {
             include_reasoning: true,
         };
         let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [{"type": "text", "text": "ok"}], "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 3, "cache_read_input_tokens": 2}});
-        let (v, o) = codec
-            .native_response(body.to_string().as_bytes(), &ids, &pricing())
-            .unwrap();
-        assert_eq!(v, body);
+        let sent = Bytes::from(body.to_string());
+        let (v, o) = codec.native_response(&sent, &ids, &pricing()).unwrap();
+        assert_eq!(v, sent, "relayed byte for byte");
         assert_eq!(o.usage.input_tokens, 9);
         assert_eq!(o.usage.cache_read_tokens, 2);
         assert_eq!(o.finish.as_deref(), Some("tool_calls"));
-        assert!(codec.native_response(b"[1]", &ids, &pricing()).is_err());
+        for bad in ["[1]", "{\"usage\": {}", "not json"] {
+            let bad = Bytes::from(bad);
+            assert!(codec.native_response(&bad, &ids, &pricing()).is_err());
+        }
     }
 }

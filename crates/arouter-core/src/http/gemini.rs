@@ -330,10 +330,10 @@ impl Codec for GeminiCodec {
 
     fn native_response(
         &self,
-        body: &[u8],
+        body: &Bytes,
         ids: &Ids,
         _pricing: &Pricing,
-    ) -> Result<(Value, Outcome), ApiError> {
+    ) -> Result<(Bytes, Outcome), ApiError> {
         let v: Value = serde_json::from_slice(body)
             .map_err(|_| providers::bad_body(&ids.provider, "not JSON", body))?;
         if !v.is_object() {
@@ -345,7 +345,7 @@ impl Codec for GeminiCodec {
         }
         let mut outcome = Outcome::default();
         note_outcome(&v, &mut outcome);
-        Ok((v, outcome))
+        Ok((body.clone(), outcome))
     }
 
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream> {

@@ -8,6 +8,7 @@ pub mod models;
 pub mod openai;
 pub mod openapi;
 pub mod proxy;
+pub mod raw_json;
 pub mod relay;
 pub mod respond;
 

@@ -221,41 +221,17 @@ impl Codec for OpenAiCodec {
 
     fn native_response(
         &self,
-        body: &[u8],
+        body: &Bytes,
         ids: &Ids,
         pricing: &Pricing,
-    ) -> Result<(Value, Outcome), ApiError> {
-        let mut v: Value = serde_json::from_slice(body)
-            .map_err(|_| providers::bad_body(&ids.provider, "not JSON", body))?;
-        if !v.is_object() {
-            return Err(providers::bad_body(
-                &ids.provider,
-                "not a JSON object",
-                body,
-            ));
+    ) -> Result<(Bytes, Outcome), ApiError> {
+        if let Some(done) = edit_response(body, ids, pricing) {
+            return Ok(done);
         }
-        let usage = usage_from_openai(v.get("usage"));
-        let finish = json_path::pointer(&v, "/choices/0/finish_reason")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        rewrite(&mut v, ids, Some(pricing.prices.cost_pusd(&usage)));
-        if let Some(Value::Array(choices)) = v.get_mut("choices") {
-            for c in choices {
-                if let Some(fr) = c.get("finish_reason").cloned() {
-                    if c.get("native_finish_reason").is_none() {
-                        c["native_finish_reason"] = fr;
-                    }
-                }
-            }
-        }
-        Ok((
-            v,
-            Outcome {
-                usage,
-                finish: finish.clone(),
-                native_finish: finish,
-            },
-        ))
+        // Not an object in the usual shape (or keys with escapes): the tree-based edit, which
+        // also produces the right error for a body that is not JSON.
+        let (v, outcome) = edit_response_value(body, ids, pricing)?;
+        Ok((super::respond::json_bytes(&v), outcome))
     }
 
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream> {
@@ -476,6 +452,128 @@ impl serde::Serialize for Edited<'_> {
     }
 }
 
+/// The client's copy of a same-dialect chat/completions/embeddings response, edited without
+/// building a tree: the upstream's fields are copied as raw JSON text except `id`, `model`,
+/// `provider` (ours), `usage` (gains `cost`) and each choice's `native_finish_reason`.
+/// `None` when the body is not an object of that usual shape.
+fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Outcome)> {
+    use super::raw_json::{object, put, RawObject};
+    let top: RawObject = object(body).ok()?;
+    let mut usage = Usage::default();
+    let mut finish = None;
+    let mut out = Vec::with_capacity(body.len() + 160);
+    out.push(b'{');
+    let mut seen = (false, false, false);
+    for (k, v) in &top.0 {
+        match *k {
+            "id" => {
+                seen.0 = true;
+                put(&mut out, k, &json!(ids.id));
+            }
+            "model" => {
+                seen.1 = true;
+                put(&mut out, k, &json!(ids.model));
+            }
+            "provider" => {
+                seen.2 = true;
+                put(&mut out, k, &json!(ids.provider));
+            }
+            "usage" => {
+                let mut u: Value = serde_json::from_str(v.get()).ok()?;
+                usage = usage_from_openai(Some(&u));
+                if let Some(o) = u.as_object_mut() {
+                    o.insert(
+                        "cost".into(),
+                        json!(pusd_to_usd(pricing.prices.cost_pusd(&usage))),
+                    );
+                }
+                put(&mut out, k, &u);
+            }
+            "choices" => {
+                let choices: Vec<RawObject> = serde_json::from_str(v.get()).ok()?;
+                super::raw_json::key(&mut out, k);
+                out.push(b'[');
+                for (i, c) in choices.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let reason = c.get("finish_reason");
+                    if i == 0 {
+                        finish = reason
+                            .and_then(|r| serde_json::from_str::<Option<String>>(r.get()).ok())
+                            .flatten();
+                    }
+                    out.push(b'{');
+                    for (ck, cv) in &c.0 {
+                        super::raw_json::put_raw(&mut out, ck, cv);
+                    }
+                    if let (Some(r), None) = (reason, c.get("native_finish_reason")) {
+                        super::raw_json::put_raw(&mut out, "native_finish_reason", r);
+                    }
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+            _ => super::raw_json::put_raw(&mut out, k, v),
+        }
+    }
+    if !seen.0 {
+        put(&mut out, "id", &json!(ids.id));
+    }
+    if !seen.1 {
+        put(&mut out, "model", &json!(ids.model));
+    }
+    if !seen.2 {
+        put(&mut out, "provider", &json!(ids.provider));
+    }
+    out.push(b'}');
+    let outcome = Outcome {
+        usage,
+        finish: finish.clone(),
+        native_finish: finish,
+    };
+    Some((Bytes::from(out), outcome))
+}
+
+/// [`edit_response`] on a `Value` tree: for bodies the raw edit does not handle.
+fn edit_response_value(
+    body: &[u8],
+    ids: &Ids,
+    pricing: &Pricing,
+) -> Result<(Value, Outcome), ApiError> {
+    let mut v: Value = serde_json::from_slice(body)
+        .map_err(|_| providers::bad_body(&ids.provider, "not JSON", body))?;
+    if !v.is_object() {
+        return Err(providers::bad_body(
+            &ids.provider,
+            "not a JSON object",
+            body,
+        ));
+    }
+    let usage = usage_from_openai(v.get("usage"));
+    let finish = json_path::pointer(&v, "/choices/0/finish_reason")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    rewrite(&mut v, ids, Some(pricing.prices.cost_pusd(&usage)));
+    if let Some(Value::Array(choices)) = v.get_mut("choices") {
+        for c in choices {
+            if let Some(fr) = c.get("finish_reason").cloned() {
+                if c.get("native_finish_reason").is_none() {
+                    c["native_finish_reason"] = fr;
+                }
+            }
+        }
+    }
+    Ok((
+        v,
+        Outcome {
+            usage,
+            finish: finish.clone(),
+            native_finish: finish,
+        },
+    ))
+}
+
 /// Sets our id, the served model id and provider; adds `usage.cost` when known.
 fn rewrite(v: &mut Value, ids: &Ids, cost_pusd: Option<i64>) {
     if let Some(o) = v.as_object_mut() {
@@ -512,6 +610,61 @@ pub fn usage_from_openai(u: Option<&Value>) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ids() -> Ids {
+        Ids {
+            id: "gen-1".into(),
+            requested: "oa/gpt-4o".into(),
+            model: "oa/gpt-4o".into(),
+            provider: "oa".into(),
+            created: 0,
+            include_reasoning: true,
+        }
+    }
+
+    /// The raw edit gives exactly what the tree edit gives, key order included.
+    #[test]
+    fn raw_response_edit_matches_the_tree_edit() {
+        let cfg = crate::config::Config::parse(
+            "[providers.oa]\nkind=\"openai\"\nbase_url=\"https://api.openai.com/v1\"\n",
+        )
+        .unwrap();
+        let pricing = crate::catalog::pricing(&cfg, &cfg.providers["oa"], "gpt-4o");
+        let bodies = [
+            json!({"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "gpt-4o-2024-08-06",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "h\u{e9} \"q\"\n", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{\"a\":1}"}}]}, "logprobs": null, "finish_reason": "tool_calls"},
+                            {"index": 1, "message": {"role": "assistant", "content": "b"}, "finish_reason": "stop", "native_finish_reason": "end"}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17, "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 2}},
+                "system_fingerprint": "fp", "provider": "upstream"}),
+            json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -2e-5]}], "usage": {"prompt_tokens": 3, "total_tokens": 3}}),
+            json!({"choices": [{"finish_reason": null, "text": "x"}], "usage": null}),
+            json!({}),
+        ];
+        for body in bodies {
+            let raw = serde_json::to_vec(&body).unwrap();
+            let (fast, fast_outcome) = edit_response(&raw, &ids(), &pricing).expect("raw edit");
+            let (tree, tree_outcome) = edit_response_value(&raw, &ids(), &pricing).unwrap();
+            assert_eq!(
+                serde_json::from_slice::<Value>(&fast).unwrap(),
+                tree,
+                "{body}"
+            );
+            assert_eq!(
+                String::from_utf8(fast.to_vec()).unwrap(),
+                serde_json::to_string(&tree).unwrap(),
+                "same bytes, same key order"
+            );
+            assert_eq!(fast_outcome, tree_outcome);
+        }
+        for odd in [
+            &b"[1]"[..],
+            b"{\"choices\": [1]}",
+            b"{\"a\\u0062\": 1}",
+            b"nope",
+        ] {
+            assert!(edit_response(odd, &ids(), &pricing).is_none());
+        }
+    }
 
     #[test]
     fn passthrough_edits_fields_in_place_and_keeps_the_rest() {

@@ -62,13 +62,13 @@ pub trait Codec: Send + Sync + 'static {
         key: Option<&str>,
         stream: bool,
     ) -> Result<UpstreamRequest, ApiError>;
-    /// A same-dialect response body, edited for the client, and its accounting.
+    /// A same-dialect response body, edited for the client (serialized), and its accounting.
     fn native_response(
         &self,
-        body: &[u8],
+        body: &Bytes,
         ids: &Ids,
         pricing: &Pricing,
-    ) -> Result<(Value, Outcome), ApiError>;
+    ) -> Result<(Bytes, Outcome), ApiError>;
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream>;
     /// Renders a translated (hub) response.
     fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Value;
@@ -286,7 +286,7 @@ impl Job {
         let bytes = upstream::read_body(resp, p.provider).await?;
         rec.first_token();
         let ids = self.ids(cand);
-        let (value, outcome) = match p.mode {
+        let (body, outcome) = match p.mode {
             Mode::Native => self.codec.native_response(&bytes, &ids, &p.pricing)?,
             Mode::Hub(kind) => {
                 let parsed = providers::parse_chat(kind, &cand.provider, &bytes)?;
@@ -297,12 +297,11 @@ impl Job {
                     finish: Some(parsed.stop_reason.as_str().to_string()),
                     native_finish: parsed.native_stop_reason.clone(),
                 };
-                (v, outcome)
+                (json_bytes(&v), outcome)
             }
         };
         rec.usage(outcome.usage, &p.pricing);
         rec.finish_reason(outcome.finish, outcome.native_finish);
-        let body = json_bytes(&value);
         rec.done(200, None, Some(StoredJson(body.clone())));
         Ok(json_bytes_response(body))
     }

@@ -1,0 +1,97 @@
+//! Tree-free JSON objects: an object's members borrowed as raw text, and writers that copy
+//! them back, for editing a few fields of a large body without parsing and re-serialising the
+//! rest.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
+
+/// An object's members in order, values unparsed. Keys containing escapes are not supported
+/// (deserialising fails; callers fall back to a `Value`).
+pub struct RawObject<'a>(pub Vec<(&'a str, &'a RawValue)>);
+
+impl<'a> RawObject<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(member) = map.next_entry::<&'de str, &'de RawValue>()? {
+                    members.push(member);
+                }
+                Ok(RawObject(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// Deserialises `body` as `T` only if it is a JSON object (serde would also accept an array
+/// for a struct).
+pub fn object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, serde_json::Error> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(serde::de::Error::custom("expected a JSON object"));
+    }
+    serde_json::from_slice(body)
+}
+
+/// Writes `"key":`, preceded by a comma unless it is the object's first member.
+pub fn key(out: &mut Vec<u8>, key: &str) {
+    if out.last().is_some_and(|b| *b != b'{') {
+        out.push(b',');
+    }
+    let _ = serde_json::to_writer(&mut *out, key);
+    out.push(b':');
+}
+
+/// Writes a member with a value.
+pub fn put(out: &mut Vec<u8>, k: &str, v: &Value) {
+    key(out, k);
+    let _ = serde_json::to_writer(&mut *out, v);
+}
+
+/// Writes a member with a raw value, copied as is.
+pub fn put_raw(out: &mut Vec<u8>, k: &str, v: &RawValue) {
+    key(out, k);
+    out.extend_from_slice(v.get().as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn members_round_trip_as_raw_text() {
+        let body = br#" {"a": 1, "b": {"c": [1, 2]}, "d": "x\"y"} "#;
+        let o: RawObject = object(body).unwrap();
+        assert_eq!(o.0.len(), 3);
+        assert_eq!(o.get("b").unwrap().get(), r#"{"c": [1, 2]}"#);
+        let mut out = vec![b'{'];
+        for (k, v) in &o.0 {
+            put_raw(&mut out, k, v);
+        }
+        put(&mut out, "e", &json!(true));
+        out.push(b'}');
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({"a": 1, "b": {"c": [1, 2]}, "d": "x\"y", "e": true})
+        );
+        assert!(object::<RawObject>(b"[1]").is_err());
+        assert!(
+            object::<RawObject>(b"{\"a\\u0062\": 1}").is_err(),
+            "escaped keys fall back"
+        );
+    }
+}
