@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Notify;
 
 pub struct App {
@@ -23,7 +22,7 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
     /// Upstream clients: one per serving thread (see `http::cores`), then one for the rest.
-    http: Vec<reqwest::Client>,
+    http: Vec<crate::upstream::Client>,
     pub limiter: RateLimiter,
     /// Per-key USD budgets: reservations of requests in flight and spend per window.
     pub budgets: Budgets,
@@ -51,15 +50,8 @@ impl App {
         secrets: Arc<dyn Secrets>,
     ) -> anyhow::Result<Arc<App>> {
         let http = (0..=crate::http::cores::thread_count())
-            .map(|_| {
-                reqwest::Client::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .tcp_nodelay(true)
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .user_agent(concat!("arouter/", env!("CARGO_PKG_VERSION")))
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|_| crate::upstream::Client::new())
+            .collect();
         Ok(Arc::new(App {
             config: ArcSwap::from_pointee(config),
             config_path,
@@ -80,7 +72,7 @@ impl App {
 
     /// The upstream client of the calling thread: a serving thread's own (its pooled
     /// connections are driven on that thread), else the shared one.
-    pub fn http(&self) -> &reqwest::Client {
+    pub fn http(&self) -> &crate::upstream::Client {
         let last = self.http.len() - 1;
         let i = crate::http::cores::serving_thread().map_or(last, |i| i.min(last));
         &self.http[i]

@@ -34,7 +34,7 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
     "authorization",
     "x-api-key",
     "x-goog-api-key",
-    // Ask for identity bodies so the ledger can read usage (reqwest decompresses nothing).
+    // Ask for identity bodies so the ledger can read usage (the upstream client decompresses nothing).
     "accept-encoding",
 ];
 /// Hop-by-hop headers (RFC 9110 §7.6.1), dropped both ways.
@@ -273,7 +273,7 @@ fn tee_push(tee: &TeeBuf, chunk: &[u8]) {
 
 /// What goes upstream as the body, and a copy of it when one is kept.
 struct Outgoing {
-    body: Option<reqwest::Body>,
+    body: upstream::Body,
     content_length: Option<HeaderValue>,
     copy: Option<TeeBuf>,
 }
@@ -292,7 +292,7 @@ fn streamed_body(ctx: &Ctx, body: Body) -> Result<Outgoing, ApiError> {
     let chunked = ctx.headers.contains_key(header::TRANSFER_ENCODING);
     if declared.unwrap_or(0) == 0 && !chunked {
         return Ok(Outgoing {
-            body: None,
+            body: upstream::Body::Empty,
             content_length: None,
             copy: None,
         });
@@ -315,7 +315,7 @@ fn streamed_body(ctx: &Ctx, body: Body) -> Result<Outgoing, ApiError> {
         Ok(chunk)
     });
     Ok(Outgoing {
-        body: Some(reqwest::Body::wrap_stream(stream)),
+        body: upstream::Body::stream(stream),
         content_length: declared.and_then(|n| HeaderValue::from_str(&n.to_string()).ok()),
         copy,
     })
@@ -356,7 +356,7 @@ async fn budgeted_body(
     rec.hold(hold);
     let copy = (bytes.len() <= TEE_CAP).then(|| Arc::new(Mutex::new(Some(bytes.to_vec()))));
     Ok(Outgoing {
-        body: (!bytes.is_empty()).then(|| reqwest::Body::from(bytes)),
+        body: upstream::Body::full(bytes),
         content_length: None,
         copy,
     })
@@ -395,7 +395,7 @@ async fn send(
     call: &Call,
     body: Body,
     rec: &mut Recorder,
-) -> Result<(reqwest::Response, Option<TeeBuf>), ApiError> {
+) -> Result<(upstream::Response, Option<TeeBuf>), ApiError> {
     let key = ctx.app.credential(&call.provider).await?;
     let mut headers = upstream_headers(&ctx.headers, &call.provider, key.as_deref())?;
     let out = if ctx.caller.key.limit_pusd.is_some() {
@@ -406,16 +406,15 @@ async fn send(
     if let Some(len) = out.content_length {
         headers.insert(header::CONTENT_LENGTH, len);
     }
-    let mut rb = ctx
+    let uri = upstream::parse_uri(&call.url).map_err(|e| {
+        ApiError::internal(format!("{}: invalid upstream URL: {e}", call.provider.id))
+    })?;
+    let sent = ctx
         .app
         .http()
-        .request(call.method.clone(), &call.url)
-        .headers(headers);
-    if let Some(b) = out.body {
-        rb = rb.body(b);
-    }
+        .send(call.method.clone(), uri, headers, out.body);
     let first_byte = Duration::from_secs(call.provider.first_byte_timeout_secs);
-    match tokio::time::timeout(first_byte, rb.send()).await {
+    match tokio::time::timeout(first_byte, sent).await {
         Err(_) => Err(ApiError::new(
             ErrorKind::Timeout,
             format!(
@@ -432,7 +431,7 @@ async fn send(
 fn relay(
     ctx: &Ctx,
     call: Call,
-    resp: reqwest::Response,
+    resp: upstream::Response,
     request_copy: Option<TeeBuf>,
     mut rec: Recorder,
 ) -> Response {
@@ -482,7 +481,7 @@ fn relay(
     }
     let idle = Duration::from_secs(tap.provider.idle_timeout_secs);
     let state = Pump {
-        upstream: resp.bytes_stream().boxed(),
+        upstream: upstream::body_stream(resp.into_body()),
         tap: Some(tap),
         idle,
         first: true,
@@ -500,7 +499,7 @@ fn relay(
 /// The relay loop's state: the upstream body and the ledger tap, dropped together when the
 /// client goes away (the recorder then writes what it saw).
 struct Pump {
-    upstream: BoxStream<'static, reqwest::Result<Bytes>>,
+    upstream: BoxStream<'static, Result<Bytes, upstream::TransportError>>,
     tap: Option<Tap>,
     idle: Duration,
     first: bool,

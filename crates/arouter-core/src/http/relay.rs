@@ -19,7 +19,6 @@ use crate::upstream;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -229,7 +228,7 @@ impl Job {
     }
 
     /// Sends, and on 401/403 forgets a cached keychain credential (it may have changed).
-    async fn send(&self, p: &Prepared<'_>) -> Result<reqwest::Response, ApiError> {
+    async fn send(&self, p: &Prepared<'_>) -> Result<upstream::Response, ApiError> {
         let r = upstream::send(self.ctx.app.http(), p.provider, p.request.clone()).await;
         let health = &self.ctx.app.health;
         match &r {
@@ -372,7 +371,7 @@ impl Job {
     async fn pump(
         &self,
         cand: &Candidate,
-        resp: reqwest::Response,
+        resp: upstream::Response,
         p: Prepared<'_>,
         mut rec: Recorder,
         tx: mpsc::Sender<Out>,
@@ -392,9 +391,9 @@ impl Job {
         let mut sse = SseDecoder::new();
         let mut events: Vec<SseEvent> = Vec::new();
         let mut values: Vec<Value> = Vec::new();
-        let mut body = resp.bytes_stream();
+        let mut body = resp.into_body();
         let outcome: Result<(), ApiError> = loop {
-            let chunk = match tokio::time::timeout(idle, body.next()).await {
+            let chunk = match tokio::time::timeout(idle, upstream::next_chunk(&mut body)).await {
                 Err(_) => {
                     break Err(ApiError::new(
                         ErrorKind::Timeout,

@@ -16,7 +16,7 @@ use arouter_core::surfaces::anthropic as wire;
 use arouter_core::upstream;
 use arouter_store::batches::{self as state, BatchRow, Forward};
 use axum::body::Bytes;
-use reqwest::Method;
+use axum::http::Method;
 use serde_json::{json, Map, Value};
 
 /// Where a forwardable batch goes: the provider and each request's upstream model.

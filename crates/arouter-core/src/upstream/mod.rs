@@ -1,11 +1,16 @@
 //! All upstream HTTP in one place: send with connect / first-byte timeouts, map transport
 //! failures and non-2xx answers to `ApiError`s that say which provider failed and why.
 
+pub mod client;
+
+pub use client::{body_stream, next_chunk, Body, Client, Response, TransportError, TransportKind};
+
 use crate::config::ProviderConfig;
 use crate::error::{ApiError, ErrorKind};
 use crate::providers::{self, UpstreamRequest};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::{Method, Uri};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -16,20 +21,20 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Sends a request; returns the response once a 2xx status arrived (body not read yet).
 pub async fn send(
-    http: &reqwest::Client,
+    http: &Client,
     provider: &ProviderConfig,
     req: UpstreamRequest,
-) -> Result<reqwest::Response, ApiError> {
-    send_method(http, provider, reqwest::Method::POST, req).await
+) -> Result<Response, ApiError> {
+    send_method(http, provider, Method::POST, req).await
 }
 
 pub async fn send_method(
-    http: &reqwest::Client,
+    http: &Client,
     provider: &ProviderConfig,
-    method: reqwest::Method,
+    method: Method,
     req: UpstreamRequest,
-) -> Result<reqwest::Response, ApiError> {
-    let mut headers = reqwest::header::HeaderMap::new();
+) -> Result<Response, ApiError> {
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + provider.headers.len() + 2);
     // Configured provider headers replace the adapter's defaults of the same name.
     let configured = provider
         .headers
@@ -42,8 +47,8 @@ pub async fn send_method(
         .chain(configured)
     {
         match (
-            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
-            reqwest::header::HeaderValue::from_str(value),
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
         ) {
             (Ok(n), Ok(v)) => {
                 headers.insert(n, v);
@@ -53,11 +58,11 @@ pub async fn send_method(
             }
         }
     }
-    let url = parsed_url(&req.url)
+    let uri = parsed_uri(&req.url)
         .map_err(|e| ApiError::internal(format!("{}: invalid upstream URL: {e}", provider.id)))?;
-    let rb = http.request(method, url).headers(headers).body(req.body);
+    let sent = http.send(method, uri, headers, Body::full(req.body));
     let first_byte = Duration::from_secs(provider.first_byte_timeout_secs);
-    let resp = match tokio::time::timeout(first_byte, rb.send()).await {
+    let resp = match tokio::time::timeout(first_byte, sent).await {
         Err(_) => {
             return Err(ApiError::new(
                 ErrorKind::Timeout,
@@ -89,17 +94,16 @@ pub async fn send_method(
 }
 
 /// Upstream URLs seen so far, parsed. The request path asks for the same few (provider ×
-/// endpoint) URLs again and again, and parsing one cost more than the rest of building the
-/// request (≈3% of the router's CPU under load).
-fn parsed_url(url: &str) -> Result<reqwest::Url, String> {
+/// endpoint) URLs again and again; a cached `Uri` is cloned by reference counts.
+pub fn parsed_uri(url: &str) -> Result<Uri, String> {
     /// Enough for every provider × endpoint × model in use; beyond it the cache starts over.
     const MAX_URLS: usize = 1024;
-    static URLS: OnceLock<RwLock<HashMap<String, reqwest::Url>>> = OnceLock::new();
+    static URLS: OnceLock<RwLock<HashMap<String, Uri>>> = OnceLock::new();
     let urls = URLS.get_or_init(Default::default);
     if let Some(u) = urls.read().get(url) {
         return Ok(u.clone());
     }
-    let parsed = reqwest::Url::parse(url).map_err(|e| e.to_string())?;
+    let parsed = parse_uri(url)?;
     let mut w = urls.write();
     if w.len() >= MAX_URLS {
         w.clear();
@@ -112,64 +116,63 @@ fn meta(provider: &ProviderConfig, error_type: &str) -> serde_json::Value {
     serde_json::json!({"provider_name": provider.id, "error_type": error_type})
 }
 
-/// A connect / TLS / reset failure, without the URL's query (which could hold a key).
-pub fn transport_error(provider: &ProviderConfig, e: &reqwest::Error) -> ApiError {
-    let what = if e.is_connect() {
-        "could not connect"
-    } else if e.is_timeout() {
-        "timed out"
-    } else if e.is_body() || e.is_decode() {
-        "connection dropped while reading the response"
-    } else {
-        "request failed"
-    };
-    let kind = if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Unavailable
-    };
-    let status = if e.is_timeout() { 504 } else { 502 };
-    let mut source = String::new();
-    let mut cur: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    while let Some(s) = cur {
-        source = s.to_string();
-        cur = s.source();
+/// An absolute http(s) URL as a `Uri` (what the client needs: scheme, host, path and query).
+pub fn parse_uri(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: hyper::http::uri::InvalidUri| e.to_string())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(h)) if !h.is_empty() => Ok(uri),
+        _ => Err(format!("not an absolute http(s) URL: {url}")),
     }
-    let message = if source.is_empty() {
+}
+
+/// A connect / TLS / reset failure, without the URL (whose query could hold a key).
+pub fn transport_error(provider: &ProviderConfig, e: &TransportError) -> ApiError {
+    let timeout = e.kind == TransportKind::Timeout;
+    let what = match e.kind {
+        TransportKind::Connect => "could not connect",
+        TransportKind::Timeout => "timed out",
+        TransportKind::Body => "connection dropped while reading the response",
+        TransportKind::Other => "request failed",
+    };
+    let message = if e.cause.is_empty() {
         format!("{}: {what}", provider.id)
     } else {
-        format!("{}: {what} ({source})", provider.id)
+        format!("{}: {what} ({})", provider.id, e.cause)
     };
-    ApiError::new(kind, message)
-        .with_status(status)
-        .with_metadata(meta(
-            provider,
-            if e.is_timeout() {
-                "timeout"
-            } else {
-                "connection"
-            },
-        ))
+    ApiError::new(
+        if timeout {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Unavailable
+        },
+        message,
+    )
+    .with_status(if timeout { 504 } else { 502 })
+    .with_metadata(meta(
+        provider,
+        if timeout { "timeout" } else { "connection" },
+    ))
 }
 
 /// Reads a whole body, failing if the upstream goes quiet for longer than its idle timeout.
-pub async fn read_body(
-    resp: reqwest::Response,
-    provider: &ProviderConfig,
-) -> Result<Bytes, ApiError> {
+pub async fn read_body(resp: Response, provider: &ProviderConfig) -> Result<Bytes, ApiError> {
     read_capped(resp, usize::MAX, provider).await
 }
 
 async fn read_capped(
-    resp: reqwest::Response,
+    resp: Response,
     cap: usize,
     provider: &ProviderConfig,
 ) -> Result<Bytes, ApiError> {
     let idle = Duration::from_secs(provider.idle_timeout_secs);
-    let mut stream = resp.bytes_stream();
+    let mut body = resp.into_body();
+    // Most bodies arrive in one chunk: keep it as is, copy only when a second one comes.
+    let mut first: Option<Bytes> = None;
     let mut buf = Vec::new();
     loop {
-        match tokio::time::timeout(idle, stream.next()).await {
+        match tokio::time::timeout(idle, next_chunk(&mut body)).await {
             Err(_) => {
                 return Err(ApiError::new(
                     ErrorKind::Timeout,
@@ -177,11 +180,23 @@ async fn read_capped(
                 )
                 .with_metadata(meta(provider, "timeout")))
             }
-            Ok(None) => return Ok(Bytes::from(buf)),
+            Ok(None) => {
+                return Ok(match first {
+                    Some(b) => b,
+                    None => Bytes::from(buf),
+                })
+            }
             Ok(Some(Err(e))) => return Err(transport_error(provider, &e)),
             Ok(Some(Ok(chunk))) => {
-                if buf.is_empty() && chunk.len() >= cap {
-                    return Ok(chunk.slice(..cap));
+                if buf.is_empty() && first.is_none() {
+                    if chunk.len() >= cap {
+                        return Ok(chunk.slice(..cap));
+                    }
+                    first = Some(chunk);
+                    continue;
+                }
+                if let Some(f) = first.take() {
+                    buf.extend_from_slice(&f);
                 }
                 buf.extend_from_slice(&chunk);
                 if buf.len() >= cap {
