@@ -167,18 +167,15 @@ fn attribution(key_name: &str, headers: &HeaderMap) -> String {
 /// The `X-RateLimit-*` headers for a decision.
 pub fn rate_headers(rate: &RateDecision, headers: &mut HeaderMap) {
     let (limit, remaining) = match rate.limit {
-        Some(l) => (l.to_string(), rate.remaining.to_string()),
-        None => ("unlimited".to_string(), "unlimited".to_string()),
+        Some(l) => (HeaderValue::from(l), HeaderValue::from(rate.remaining)),
+        None => (
+            HeaderValue::from_static("unlimited"),
+            HeaderValue::from_static("unlimited"),
+        ),
     };
-    for (name, value) in [
-        ("x-ratelimit-limit", limit),
-        ("x-ratelimit-remaining", remaining),
-        ("x-ratelimit-reset", rate.reset_ms.to_string()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    }
+    headers.insert("x-ratelimit-limit", limit);
+    headers.insert("x-ratelimit-remaining", remaining);
+    headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset_ms));
 }
 
 #[cfg(test)]

@@ -295,11 +295,16 @@ pub fn arrange(
     let p = prefs.unwrap_or(&default);
     let mut dropped: Vec<String> = Vec::new();
     let mut kept: Vec<Candidate> = Vec::new();
+    // Prices are looked up only for the preferences that filter on them.
+    let wants_pricing =
+        p.max_prompt_price.is_some() || p.max_completion_price.is_some() || p.require_parameters;
     for c in candidates {
         let why = if p.only.as_ref().is_some_and(|o| !o.contains(&c.provider)) {
             Some("not in provider.only".to_string())
         } else if p.ignore.contains(&c.provider) {
             Some("in provider.ignore".to_string())
+        } else if !wants_pricing {
+            None
         } else {
             let pricing = cfg
                 .providers

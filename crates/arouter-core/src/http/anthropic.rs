@@ -69,7 +69,7 @@ pub async fn count_tokens(State(app): State<Arc<App>>, req: Request) -> Response
 pub async fn run_unary(ctx: &Ctx, mut body: Value, endpoint: &str) -> Result<Value, Value> {
     let surface = Surface::Anthropic;
     if let Some(m) = body.as_object_mut() {
-        m.remove("stream");
+        m.shift_remove("stream");
     }
     let raw = super::respond::json_bytes(&body);
     let (job, rec) = job(ctx, body, &raw, endpoint).map_err(|e| surface.error_body(&e))?;
@@ -123,6 +123,7 @@ fn job(ctx: &Ctx, body: Value, raw: &Bytes, endpoint: &str) -> Result<(Job, Reco
     let codec = AnthropicCodec {
         headers: ClientHeaders::from(&ctx.headers),
         body,
+        raw: raw.clone(),
         hub,
     };
     Ok((
@@ -193,10 +194,15 @@ impl ClientHeaders {
 }
 
 /// The client body with router-only fields removed and the upstream model name set.
-pub fn passthrough_body(body: &Value, model: &str) -> Bytes {
+pub fn passthrough_body(body: &Value, raw: Option<&[u8]>, model: &str) -> Bytes {
+    let set = [("model", Value::String(model.to_string()))];
+    let skip = |k: &str| wire::ROUTER_ONLY_FIELDS.contains(&k);
+    if let Some(edited) = raw.and_then(|r| super::raw_json::edit_object(r, &skip, &set)) {
+        return Bytes::from(edited);
+    }
     let mut m: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
     for f in wire::ROUTER_ONLY_FIELDS {
-        m.remove(*f);
+        m.shift_remove(*f); // keeps the client's member order
     }
     m.insert("model".into(), Value::String(model.to_string()));
     Bytes::from(serde_json::to_vec(&Value::Object(m)).unwrap_or_default())
@@ -205,6 +211,8 @@ pub fn passthrough_body(body: &Value, model: &str) -> Bytes {
 struct AnthropicCodec {
     headers: ClientHeaders,
     body: Value,
+    /// The body as received, for the same-dialect relay's raw edit.
+    raw: Bytes,
     hub: ChatRequest,
 }
 
@@ -228,7 +236,7 @@ impl Codec for AnthropicCodec {
         key: Option<&str>,
         _stream: bool,
     ) -> Result<UpstreamRequest, ApiError> {
-        let body = passthrough_body(&self.body, model);
+        let body = passthrough_body(&self.body, Some(&self.raw), model);
         Ok(self.headers.request(provider, "/v1/messages", key, body))
     }
 
@@ -442,7 +450,7 @@ async fn count_with(
             provider,
             "/v1/messages/count_tokens",
             key.as_deref(),
-            passthrough_body(body, &cand.model),
+            passthrough_body(body, None, &cand.model),
         ),
         _ => gemini_count_request(hub, provider, &cand.model, key.as_deref())?,
     };
@@ -670,7 +678,8 @@ mod tests {
             "messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}]}],
             "context_management": {"edits": []}
         });
-        let out: Value = serde_json::from_slice(&passthrough_body(&body, "claude-x")).unwrap();
+        let out: Value =
+            serde_json::from_slice(&passthrough_body(&body, None, "claude-x")).unwrap();
         assert_eq!(
             out,
             json!({
@@ -680,6 +689,12 @@ mod tests {
                 "context_management": {"edits": []}
             })
         );
+        let raw = serde_json::to_vec(&body).unwrap();
+        assert_eq!(
+            passthrough_body(&body, Some(&raw), "claude-x"),
+            passthrough_body(&body, None, "claude-x"),
+            "the raw edit writes the same bytes as the tree edit"
+        );
     }
 
     #[test]
@@ -687,6 +702,7 @@ mod tests {
         let codec = AnthropicCodec {
             headers: ClientHeaders::from(&HeaderMap::new()),
             body: json!({}),
+            raw: Bytes::new(),
             hub: ChatRequest::default(),
         };
         let ids = Ids {

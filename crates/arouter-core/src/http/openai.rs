@@ -113,6 +113,7 @@ fn job(
     let codec = OpenAiCodec {
         endpoint,
         body,
+        raw: raw.clone(),
         hub,
     };
     Ok((
@@ -165,6 +166,8 @@ fn check_legacy(endpoint: Endpoint, body: &Value) -> Result<(), ApiError> {
 struct OpenAiCodec {
     endpoint: Endpoint,
     body: Value,
+    /// The body as received, for the same-dialect relay's raw edit.
+    raw: Bytes,
     hub: Option<ChatRequest>,
 }
 
@@ -204,6 +207,7 @@ impl Codec for OpenAiCodec {
     ) -> Result<UpstreamRequest, ApiError> {
         let body = passthrough_body(
             &self.body,
+            Some(&self.raw),
             model,
             stream,
             provider.base_url.contains("api.openai.com"),
@@ -394,7 +398,13 @@ impl NativeStream for Passthrough {
 
 /// The client body with router-only fields removed, the upstream model name set and usage
 /// requested on streams.
-fn passthrough_body(body: &Value, model: &str, stream: bool, official_openai: bool) -> Bytes {
+fn passthrough_body(
+    body: &Value,
+    raw: Option<&[u8]>,
+    model: &str,
+    stream: bool,
+    official_openai: bool,
+) -> Bytes {
     let empty = Map::new();
     let base = body.as_object().unwrap_or(&empty);
     let mut set: Vec<(&str, Value)> = vec![("model", Value::String(model.to_string()))];
@@ -412,11 +422,15 @@ fn passthrough_body(body: &Value, model: &str, stream: bool, official_openai: bo
         opts.insert("include_usage".into(), Value::Bool(true));
         set.push(("stream_options", Value::Object(opts)));
     }
+    let skip = |k: &str| {
+        ROUTER_ONLY_FIELDS.contains(&k) || official_openai && NON_OPENAI_SAMPLING.contains(&k)
+    };
+    if let Some(edited) = raw.and_then(|r| super::raw_json::edit_object(r, &skip, &set)) {
+        return Bytes::from(edited);
+    }
     let edited = Edited {
         base,
-        skip: &|k: &str| {
-            ROUTER_ONLY_FIELDS.contains(&k) || official_openai && NON_OPENAI_SAMPLING.contains(&k)
-        },
+        skip: &skip,
         set,
     };
     Bytes::from(serde_json::to_vec(&edited).unwrap_or_default())
@@ -457,7 +471,7 @@ impl serde::Serialize for Edited<'_> {
 /// `provider` (ours), `usage` (gains `cost`) and each choice's `native_finish_reason`.
 /// `None` when the body is not an object of that usual shape.
 fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Outcome)> {
-    use super::raw_json::{object, put, RawObject};
+    use super::raw_json::{key, object, put, put_raw, RawObject};
     let top: RawObject = object(body).ok()?;
     let mut usage = Usage::default();
     let mut finish = None;
@@ -468,30 +482,40 @@ fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Ou
         match *k {
             "id" => {
                 seen.0 = true;
-                put(&mut out, k, &json!(ids.id));
+                put(&mut out, k, ids.id.as_str());
             }
             "model" => {
                 seen.1 = true;
-                put(&mut out, k, &json!(ids.model));
+                put(&mut out, k, ids.model.as_str());
             }
             "provider" => {
                 seen.2 = true;
-                put(&mut out, k, &json!(ids.provider));
+                put(&mut out, k, ids.provider.as_str());
             }
-            "usage" => {
-                let mut u: Value = serde_json::from_str(v.get()).ok()?;
-                usage = usage_from_openai(Some(&u));
-                if let Some(o) = u.as_object_mut() {
-                    o.insert(
-                        "cost".into(),
-                        json!(pusd_to_usd(pricing.prices.cost_pusd(&usage))),
-                    );
+            "usage" if v.get().starts_with('{') => {
+                let u: RawObject = object(v.get().as_bytes()).ok()?;
+                usage = raw_usage(&u)?;
+                let cost = pusd_to_usd(pricing.prices.cost_pusd(&usage));
+                key(&mut out, k);
+                out.push(b'{');
+                let mut costed = false;
+                for (uk, uv) in &u.0 {
+                    if *uk == "cost" {
+                        if !std::mem::replace(&mut costed, true) {
+                            put(&mut out, uk, &cost);
+                        }
+                    } else {
+                        put_raw(&mut out, uk, uv);
+                    }
                 }
-                put(&mut out, k, &u);
+                if !costed {
+                    put(&mut out, "cost", &cost);
+                }
+                out.push(b'}');
             }
             "choices" => {
                 let choices: Vec<RawObject> = serde_json::from_str(v.get()).ok()?;
-                super::raw_json::key(&mut out, k);
+                key(&mut out, k);
                 out.push(b'[');
                 for (i, c) in choices.iter().enumerate() {
                     if i > 0 {
@@ -505,26 +529,26 @@ fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Ou
                     }
                     out.push(b'{');
                     for (ck, cv) in &c.0 {
-                        super::raw_json::put_raw(&mut out, ck, cv);
+                        put_raw(&mut out, ck, cv);
                     }
                     if let (Some(r), None) = (reason, c.get("native_finish_reason")) {
-                        super::raw_json::put_raw(&mut out, "native_finish_reason", r);
+                        put_raw(&mut out, "native_finish_reason", r);
                     }
                     out.push(b'}');
                 }
                 out.push(b']');
             }
-            _ => super::raw_json::put_raw(&mut out, k, v),
+            _ => put_raw(&mut out, k, v),
         }
     }
     if !seen.0 {
-        put(&mut out, "id", &json!(ids.id));
+        put(&mut out, "id", ids.id.as_str());
     }
     if !seen.1 {
-        put(&mut out, "model", &json!(ids.model));
+        put(&mut out, "model", ids.model.as_str());
     }
     if !seen.2 {
-        put(&mut out, "provider", &json!(ids.provider));
+        put(&mut out, "provider", ids.provider.as_str());
     }
     out.push(b'}');
     let outcome = Outcome {
@@ -533,6 +557,29 @@ fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Ou
         native_finish: finish,
     };
     Some((Bytes::from(out), outcome))
+}
+
+/// [`usage_from_openai`] on a raw `usage` object; `None` sends the body to the tree edit.
+fn raw_usage(u: &super::raw_json::RawObject) -> Option<Usage> {
+    use super::raw_json::{object, RawObject};
+    let n = |v: Option<&serde_json::value::RawValue>| {
+        v.and_then(|v| v.get().parse::<u64>().ok()).unwrap_or(0)
+    };
+    let nested = |field: &str| -> Option<Option<RawObject>> {
+        match u.get(field) {
+            Some(v) if v.get().starts_with('{') => object(v.get().as_bytes()).ok().map(Some),
+            _ => Some(None),
+        }
+    };
+    let completion = nested("completion_tokens_details")?;
+    let prompt = nested("prompt_tokens_details")?;
+    Some(Usage {
+        input_tokens: n(u.get("prompt_tokens")),
+        output_tokens: n(u.get("completion_tokens")),
+        reasoning_tokens: n(completion.as_ref().and_then(|c| c.get("reasoning_tokens"))),
+        cache_read_tokens: n(prompt.as_ref().and_then(|p| p.get("cached_tokens"))),
+        cache_write_tokens: n(prompt.as_ref().and_then(|p| p.get("cache_write_tokens"))),
+    })
 }
 
 /// [`edit_response`] on a `Value` tree: for bodies the raw edit does not handle.
@@ -638,6 +685,7 @@ mod tests {
                 "system_fingerprint": "fp", "provider": "upstream"}),
             json!({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, -2e-5]}], "usage": {"prompt_tokens": 3, "total_tokens": 3}}),
             json!({"choices": [{"finish_reason": null, "text": "x"}], "usage": null}),
+            json!({"usage": {"prompt_tokens": 3, "cost": 1.5, "completion_tokens": 2.0, "prompt_tokens_details": null}}),
             json!({}),
         ];
         for body in bodies {
@@ -678,8 +726,16 @@ mod tests {
             "stream_options": {"other": 1},
             "custom": {"kept": true}
         });
+        let raw = serde_json::to_vec(&body).unwrap();
+        for (stream, official) in [(true, true), (false, false)] {
+            assert_eq!(
+                passthrough_body(&body, Some(&raw), "gpt-4o", stream, official),
+                passthrough_body(&body, None, "gpt-4o", stream, official),
+                "the raw edit writes the same bytes as the tree edit"
+            );
+        }
         let out: Value =
-            serde_json::from_slice(&passthrough_body(&body, "gpt-4o", true, true)).unwrap();
+            serde_json::from_slice(&passthrough_body(&body, None, "gpt-4o", true, true)).unwrap();
         let keys: Vec<&str> = out
             .as_object()
             .unwrap()
@@ -705,7 +761,7 @@ mod tests {
         assert_eq!(out["custom"], json!({"kept": true}));
 
         let out: Value =
-            serde_json::from_slice(&passthrough_body(&body, "llama", false, false)).unwrap();
+            serde_json::from_slice(&passthrough_body(&body, None, "llama", false, false)).unwrap();
         assert_eq!(out["top_k"], 5, "non-OpenAI servers accept top_k");
         assert_eq!(
             out["stream_options"],

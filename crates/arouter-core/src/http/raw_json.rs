@@ -54,8 +54,8 @@ pub fn key(out: &mut Vec<u8>, key: &str) {
     out.push(b':');
 }
 
-/// Writes a member with a value.
-pub fn put(out: &mut Vec<u8>, k: &str, v: &Value) {
+/// Writes a member with a value (a `Value`, a `str`, a number…).
+pub fn put<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, k: &str, v: &T) {
     key(out, k);
     let _ = serde_json::to_writer(&mut *out, v);
 }
@@ -66,10 +66,61 @@ pub fn put_raw(out: &mut Vec<u8>, k: &str, v: &RawValue) {
     out.extend_from_slice(v.get().as_bytes());
 }
 
+/// `raw` (a JSON object) rewritten without the `skip`ped members and with the `set` members
+/// replaced in place or appended, every other member copied as its raw text (a request's
+/// prompt is never re-serialized). `None` when `raw` is not an object of plain keys, or names
+/// a key twice (the caller then edits a parsed tree).
+pub fn edit_object(
+    raw: &[u8],
+    skip: &dyn Fn(&str) -> bool,
+    set: &[(&str, Value)],
+) -> Option<Vec<u8>> {
+    let top: RawObject = object(raw).ok()?;
+    let members = &top.0;
+    if members
+        .iter()
+        .enumerate()
+        .any(|(i, (k, _))| members[..i].iter().any(|(p, _)| p == k))
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    out.push(b'{');
+    for (k, v) in members {
+        if skip(k) {
+            continue;
+        }
+        match set.iter().find(|(name, _)| name == k) {
+            Some((_, replaced)) => put(&mut out, k, replaced),
+            None => put_raw(&mut out, k, v),
+        }
+    }
+    for (name, v) in set {
+        if skip(name) || !members.iter().any(|(k, _)| k == name) {
+            put(&mut out, name, v);
+        }
+    }
+    out.push(b'}');
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn edit_object_keeps_raw_members_and_edits_in_place() {
+        let raw = br#"{"model": "a", "n": 1.50, "drop": [1], "s": "\u00e9"}"#;
+        let set = [("model", json!("b")), ("extra", json!(true))];
+        let out = edit_object(raw, &|k| k == "drop", &set).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"model":"b","n":1.50,"s":"\u00e9","extra":true}"#
+        );
+        assert!(edit_object(br#"{"a": 1, "a": 2}"#, &|_| false, &set).is_none());
+        assert!(edit_object(b"[1]", &|_| false, &set).is_none());
+    }
 
     #[test]
     fn members_round_trip_as_raw_text() {

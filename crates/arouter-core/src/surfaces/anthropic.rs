@@ -50,7 +50,7 @@ fn join(prefix: &str, key: impl std::fmt::Display) -> String {
 
 /// A present, non-null field.
 fn field<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
+    crate::json_path::member(obj, key).filter(|v| !v.is_null())
 }
 
 /// Deserializes one wire value into a typed struct, naming the path on failure.

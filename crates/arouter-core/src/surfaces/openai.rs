@@ -40,7 +40,7 @@ fn join(prefix: &str, key: &str) -> String {
 
 /// A present, non-null field.
 fn field<'a>(obj: &'a Obj, key: &str) -> Option<&'a Value> {
-    obj.get(key).filter(|v| !v.is_null())
+    crate::json_path::member(obj, key).filter(|v| !v.is_null())
 }
 
 fn opt_str(obj: &Obj, prefix: &str, key: &str) -> Result<Option<String>, ApiError> {
