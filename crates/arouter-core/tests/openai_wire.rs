@@ -10,7 +10,8 @@ use arouter_core::providers::openai::{self as adapter, Decoder};
 use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
 use arouter_core::surfaces::openai::{
-    error_body, from_internal, to_internal, usage_json, ChunkEncoder, ResponseIds,
+    error_body, from_internal, from_internal_bytes, to_internal, usage_json, ChunkEncoder,
+    ResponseIds,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -401,6 +402,32 @@ fn hub_response() -> ChatResponse {
             cache_read_tokens: 10,
             cache_write_tokens: 5,
         },
+    }
+}
+
+/// The tree-free writer gives the tree's bytes exactly, for every shape of message.
+#[test]
+fn from_internal_bytes_matches_the_tree() {
+    let mut only_tools = hub_response();
+    only_tools.content = vec![tool_use("c", "f", "")];
+    let mut plain = hub_response();
+    plain.content = vec![text("h\u{e9} \"q\"")];
+    plain.native_stop_reason = None;
+    let mut empty = hub_response();
+    empty.content = Vec::new();
+    for resp in [hub_response(), only_tools, plain, empty] {
+        for include in [true, false] {
+            for cost in [Some(0.00042), None] {
+                let ids = ResponseIds {
+                    cost_usd: cost,
+                    ..ids(include)
+                };
+                assert_eq!(
+                    String::from_utf8(from_internal_bytes(&resp, &ids)).unwrap(),
+                    serde_json::to_string(&from_internal(&resp, &ids)).unwrap()
+                );
+            }
+        }
     }
 }
 

@@ -279,8 +279,8 @@ impl Codec for AnthropicCodec {
         })
     }
 
-    fn render(&self, resp: &ChatResponse, ids: &Ids, _cost_usd: f64) -> Value {
-        wire::from_internal(resp, &ids.id, &ids.model)
+    fn render(&self, resp: &ChatResponse, ids: &Ids, _cost_usd: f64) -> Bytes {
+        super::respond::json_bytes(&wire::from_internal(resp, &ids.id, &ids.model))
     }
 
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {

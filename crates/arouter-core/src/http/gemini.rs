@@ -355,10 +355,10 @@ impl Codec for GeminiCodec {
         })
     }
 
-    fn render(&self, resp: &ChatResponse, ids: &Ids, _cost_usd: f64) -> Value {
+    fn render(&self, resp: &ChatResponse, ids: &Ids, _cost_usd: f64) -> Bytes {
         let mut v = wire::from_internal(resp, &ids.model, self.include_thoughts);
         v["responseId"] = json!(ids.id);
-        v
+        super::respond::json_bytes(&v)
     }
 
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {

@@ -246,8 +246,11 @@ impl Codec for OpenAiCodec {
         })
     }
 
-    fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Value {
-        wire::from_internal(resp, &response_ids(ids, Some(cost_usd)))
+    fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Bytes {
+        Bytes::from(wire::from_internal_bytes(
+            resp,
+            &response_ids(ids, Some(cost_usd)),
+        ))
     }
 
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {

@@ -3,7 +3,7 @@
 //! upstreams with surgical edits, translate others through the hub, and record every attempt.
 //! A surface plugs in through [`Codec`].
 
-use super::respond::{json_bytes, json_bytes_response, sse_response, ErrorFrame, Out, Surface};
+use super::respond::{json_bytes_response, sse_response, ErrorFrame, Out, Surface};
 use super::Ctx;
 use crate::budget;
 use crate::catalog::{self, pusd_to_usd, Pricing};
@@ -69,8 +69,8 @@ pub trait Codec: Send + Sync + 'static {
         pricing: &Pricing,
     ) -> Result<(Bytes, Outcome), ApiError>;
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream>;
-    /// Renders a translated (hub) response.
-    fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Value;
+    /// Renders a translated (hub) response, serialized.
+    fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Bytes;
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder>;
     /// One SSE frame for a stream value.
     fn frame(&self, v: &Value) -> Bytes;
@@ -290,13 +290,13 @@ impl Job {
             Mode::Hub(kind) => {
                 let parsed = providers::parse_chat(kind, &cand.provider, &bytes)?;
                 let cost = p.pricing.prices.cost_pusd(&parsed.usage);
-                let v = self.codec.render(&parsed, &ids, pusd_to_usd(cost));
+                let body = self.codec.render(&parsed, &ids, pusd_to_usd(cost));
                 let outcome = Outcome {
                     usage: parsed.usage,
                     finish: Some(parsed.stop_reason.as_str().to_string()),
                     native_finish: parsed.native_stop_reason.clone(),
                 };
-                (json_bytes(&v), outcome)
+                (body, outcome)
             }
         };
         rec.usage(outcome.usage, &p.pricing);

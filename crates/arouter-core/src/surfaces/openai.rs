@@ -729,6 +729,126 @@ pub fn from_internal(resp: &ChatResponse, ids: &ResponseIds) -> Value {
     })
 }
 
+/// [`from_internal`] written straight to bytes, without building a tree: the same members in
+/// the same order (a test compares the two byte for byte). The translated unary path uses it.
+pub fn from_internal_bytes(resp: &ChatResponse, ids: &ResponseIds) -> Vec<u8> {
+    use serde::Serialize;
+    #[derive(Serialize)]
+    struct Completion<'a> {
+        id: &'a str,
+        object: &'static str,
+        created: i64,
+        model: &'a str,
+        provider: &'a str,
+        choices: [Choice<'a>; 1],
+        usage: UsageOut,
+    }
+    #[derive(Serialize)]
+    struct Choice<'a> {
+        index: u32,
+        message: Message<'a>,
+        finish_reason: &'static str,
+        native_finish_reason: &'a Option<String>,
+        logprobs: Option<()>,
+    }
+    #[derive(Serialize)]
+    struct Message<'a> {
+        role: &'static str,
+        content: Joined<'a>,
+        refusal: Option<()>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasoning: Option<Joined<'a>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        reasoning_details: Vec<Value>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<Value>,
+    }
+    /// The text (or thinking) parts concatenated, null when there are none.
+    struct Joined<'a>(&'a [Part], bool);
+    impl Serialize for Joined<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let texts = self.0.iter().filter_map(|p| match p {
+                Part::Text { text, .. } if !self.1 => Some(text.as_str()),
+                Part::Thinking { text, .. } if self.1 => Some(text.as_str()),
+                _ => None,
+            });
+            let mut joined: Option<String> = None;
+            let mut single: Option<&str> = None;
+            for t in texts {
+                match (&mut joined, single) {
+                    (Some(j), _) => j.push_str(t),
+                    (None, None) => single = Some(t),
+                    (None, Some(first)) => joined = Some([first, t].concat()),
+                }
+            }
+            match (joined, single) {
+                (Some(j), _) => s.serialize_str(&j),
+                (None, Some(t)) => s.serialize_str(t),
+                (None, None) => s.serialize_none(),
+            }
+        }
+    }
+    #[derive(Serialize)]
+    struct UsageOut {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+        total_tokens: u64,
+        prompt_tokens_details: PromptDetails,
+        completion_tokens_details: CompletionDetails,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cost: Option<f64>,
+    }
+    #[derive(Serialize)]
+    struct PromptDetails {
+        cached_tokens: u64,
+        cache_write_tokens: u64,
+    }
+    #[derive(Serialize)]
+    struct CompletionDetails {
+        reasoning_tokens: u64,
+    }
+    let u = &resp.usage;
+    let out = Completion {
+        id: ids.id,
+        object: "chat.completion",
+        created: ids.created,
+        model: ids.model,
+        provider: ids.provider,
+        choices: [Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content: Joined(&resp.content, false),
+                refusal: None,
+                reasoning: ids.include_reasoning.then_some(Joined(&resp.content, true)),
+                reasoning_details: if ids.include_reasoning {
+                    reasoning_details(&resp.content)
+                } else {
+                    Vec::new()
+                },
+                tool_calls: tool_calls(&resp.content),
+            },
+            finish_reason: resp.stop_reason.as_str(),
+            native_finish_reason: &resp.native_stop_reason,
+            logprobs: None,
+        }],
+        usage: UsageOut {
+            prompt_tokens: u.input_tokens,
+            completion_tokens: u.output_tokens,
+            total_tokens: u.total(),
+            prompt_tokens_details: PromptDetails {
+                cached_tokens: u.cache_read_tokens,
+                cache_write_tokens: u.cache_write_tokens,
+            },
+            completion_tokens_details: CompletionDetails {
+                reasoning_tokens: u.reasoning_tokens,
+            },
+            cost: ids.cost_usd,
+        },
+    };
+    serde_json::to_vec(&out).unwrap_or_default()
+}
+
 /// All text parts concatenated, or null when there are none.
 fn joined_text(parts: &[Part]) -> Value {
     let texts: Vec<&str> = parts
