@@ -2,8 +2,9 @@
 //! and inserts records in batches, one transaction per batch.
 
 use crate::rollup::{count, BatchRollup};
-use arouter_core::store::UsageRecord;
+use arouter_core::store::{StoredJson, UsageRecord};
 use parking_lot::{Mutex, RwLock};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, TransactionBehavior};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
@@ -237,14 +238,20 @@ fn insert_batch(conn: &mut Connection, batch: &[UsageRecord]) -> rusqlite::Resul
             if rec.request_body.is_some() || rec.response_body.is_some() {
                 insert_body.execute(params![
                     rec.id,
-                    rec.request_body.as_ref().map(|b| b.text()),
-                    rec.response_body.as_ref().map(|b| b.text()),
+                    rec.request_body.as_ref().map(body_text),
+                    rec.response_body.as_ref().map(body_text),
                 ])?;
             }
         }
     }
     rollup.write(&tx)?;
     tx.commit()
+}
+
+/// A body bound as TEXT as is: no UTF-8 check or lossy copy on the way in (SQLite does not
+/// check either); readers convert lossily.
+fn body_text(body: &StoredJson) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(&body.0))
 }
 
 fn is_duplicate_id(e: &rusqlite::Error) -> bool {
