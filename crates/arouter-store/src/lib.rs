@@ -7,6 +7,7 @@ mod db;
 mod keys;
 mod ledger;
 mod queries;
+mod raw;
 mod rollup;
 mod secrets;
 mod watch;

@@ -4,6 +4,7 @@ use crate::admin::TimeRange;
 use crate::rollup;
 use arouter_core::model::Usage;
 use arouter_core::store::{StoredJson, UsageRecord};
+use rusqlite::types::ValueRef;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -157,10 +158,18 @@ fn token_count(row: &Row, column: &str) -> rusqlite::Result<u64> {
     Ok(u64::try_from(row.get::<_, i64>(column)?).unwrap_or(0))
 }
 
-/// Stored bodies are JSON text; anything unparseable comes back as a JSON string.
+/// Stored bodies are JSON text; anything unparseable comes back as a JSON string. The ledger
+/// stores the bytes it was given without checking UTF-8, so they are read back lossily.
 fn body(row: &Row, column: &str) -> rusqlite::Result<Option<StoredJson>> {
-    let text: Option<String> = row.get(column)?;
-    Ok(text.map(|t| StoredJson(t.into())))
+    let text = match row.get_ref(column)? {
+        ValueRef::Null => return Ok(None),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+            String::from_utf8_lossy(bytes).into_owned()
+        }
+        ValueRef::Integer(n) => n.to_string(),
+        ValueRef::Real(x) => x.to_string(),
+    };
+    Ok(Some(StoredJson(text.into())))
 }
 
 pub(crate) fn record_from_row(row: &Row) -> rusqlite::Result<UsageRecord> {

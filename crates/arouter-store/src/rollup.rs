@@ -4,7 +4,9 @@ use crate::admin::TimeRange;
 use arouter_core::store::UsageRecord;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, OptionalExtension, Transaction};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -16,8 +18,8 @@ macro_rules! day_of {
 }
 
 /// One rollup cell: unix day (of the truncated seconds, as SQLite's `strftime` computes it),
-/// app, key hash, served model, provider.
-type Cell = (i64, String, String, String, String);
+/// app, key hash, served model, provider (borrowed from the batch's records).
+type Cell<'a> = (i64, Cow<'a, str>, Cow<'a, str>, Cow<'a, str>, Cow<'a, str>);
 
 /// requests, errors, input, output, reasoning, cache read, cache write tokens, cost, unpriced.
 type Sums = [i64; 9];
@@ -52,12 +54,12 @@ fn unix_day(created_ms: i64) -> i64 {
 
 /// A batch's net changes to `usage_daily`, written once per touched cell.
 #[derive(Default)]
-pub(crate) struct BatchRollup {
-    cells: HashMap<Cell, Sums>,
+pub(crate) struct BatchRollup<'a> {
+    cells: HashMap<Cell<'a>, Sums, BuildHasherDefault<FxHasher>>,
 }
 
-impl BatchRollup {
-    fn apply(&mut self, cell: Cell, sign: i64, values: [i64; 8]) {
+impl<'a> BatchRollup<'a> {
+    fn apply(&mut self, cell: Cell<'a>, sign: i64, values: [i64; 8]) {
         let sums = self.cells.entry(cell).or_default();
         sums[0] += sign;
         for (sum, value) in sums[1..].iter_mut().zip(values) {
@@ -72,10 +74,10 @@ impl BatchRollup {
             .query_row([id], |row| {
                 let cell = (
                     unix_day(row.get(0)?),
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
+                    Cow::Owned(row.get(1)?),
+                    Cow::Owned(row.get(2)?),
+                    Cow::Owned(row.get(3)?),
+                    Cow::Owned(row.get(4)?),
                 );
                 let mut values = [0i64; 8];
                 for (i, value) in values.iter_mut().enumerate() {
@@ -91,13 +93,13 @@ impl BatchRollup {
     }
 
     /// Adds a record's contribution (as the ledger stores it).
-    pub(crate) fn add(&mut self, rec: &UsageRecord) {
+    pub(crate) fn add(&mut self, rec: &'a UsageRecord) {
         let cell = (
             unix_day(rec.created_ms),
-            rec.app.clone(),
-            rec.key_hash.clone(),
-            rec.served_model.clone(),
-            rec.provider.clone(),
+            Cow::Borrowed(rec.app.as_str()),
+            Cow::Borrowed(rec.key_hash.as_str()),
+            Cow::Borrowed(rec.served_model.as_str()),
+            Cow::Borrowed(rec.provider.as_str()),
         );
         let failed = rec.status >= 400 || rec.error.is_some();
         let values = [
@@ -130,6 +132,54 @@ impl BatchRollup {
             }
         }
         Ok(())
+    }
+}
+
+/// The rustc/Firefox "Fx" hash: a multiply and a rotate per word, far cheaper than the default
+/// SipHash for the batch's short string keys (which come from this process's own records).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn write_i64(&mut self, n: i64) {
+        self.add(n as u64);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -1,7 +1,7 @@
 //! SqliteStore against real database files: ledger durability, keys, reads, cross-process edits.
 
 use arouter_core::model::Usage;
-use arouter_core::store::{hash_key, Store, UsageRecord};
+use arouter_core::store::{hash_key, Store, StoredJson, UsageRecord};
 use arouter_store::{db_path, GroupBy, KeyPatch, SqliteStore, UsageRow};
 use serde_json::json;
 use std::sync::Arc;
@@ -202,6 +202,30 @@ fn every_field_and_both_bodies_round_trip() -> TestResult {
     store.flush();
     assert_eq!(store.load_generation("gen-full"), Some(full));
     assert_eq!(store.load_generation("gen-bare"), Some(bare));
+    Ok(())
+}
+
+#[test]
+fn bodies_that_are_not_utf8_are_stored_and_read_back_lossily() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = open_in(&dir)?;
+    let mut rec = record("gen-bytes", "cli", "openai/gpt-4o", MARCH_1, 1);
+    rec.request_body = Some(StoredJson(b"{\"a\": \"\xff\xfe\"}".to_vec().into()));
+    rec.response_body = Some(StoredJson(b"not json \xc3".to_vec().into()));
+    store.record(rec.clone());
+    store.flush();
+    let mut lossy = rec;
+    lossy.request_body = Some(StoredJson(
+        "{\"a\": \"\u{fffd}\u{fffd}\"}".as_bytes().to_vec().into(),
+    ));
+    lossy.response_body = Some(StoredJson("not json \u{fffd}".as_bytes().to_vec().into()));
+    assert_eq!(store.load_generation("gen-bytes"), Some(lossy.clone()));
+    let (detail, attempts) = store
+        .request_detail("gen-bytes")?
+        .expect("the request is logged");
+    assert_eq!(detail.record, lossy);
+    assert!(attempts.is_empty());
+    assert_eq!(store.list_requests(&Default::default())?.1, 1);
     Ok(())
 }
 
