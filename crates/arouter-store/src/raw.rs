@@ -103,10 +103,11 @@ impl<'conn> RawStatement<'conn> {
         let stmt = self.stmt.as_ptr();
         let mut result = Ok(());
         for (i, param) in params.iter().enumerate() {
-            let col = (i + 1) as c_int; // at most `self.params`, which came from a c_int
-                                        // SAFETY: `stmt` is valid and `col` is in 1..=its parameter count. Text is bound
-                                        // SQLITE_STATIC: the bytes outlive the binding, which is cleared below before
-                                        // this call returns.
+            // At most `self.params`, which came from a c_int.
+            let col = (i + 1) as c_int;
+            // SAFETY: `stmt` is valid and `col` is in 1..=its parameter count. Text is bound
+            // SQLITE_STATIC: the bytes outlive the binding, which is cleared below before this
+            // call returns.
             let rc = unsafe {
                 match *param {
                     Param::Null => ffi::sqlite3_bind_null(stmt, col),
