@@ -176,7 +176,15 @@ impl Secrets for MemorySecrets {
 /// sha256 hex of a raw key.
 pub fn hash_key(raw: &str) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = sha2::Sha256::digest(raw.as_bytes());
+    // Every request hashes its key: written by hand, `hex::encode` collects chars one by one.
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// A new random key: `sk-ar-` + 48 hex chars.
@@ -185,4 +193,15 @@ pub fn generate_key() -> String {
     let mut b = [0u8; 24];
     rand::thread_rng().fill_bytes(&mut b);
     format!("sk-ar-{}", hex::encode(b))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_hash_is_lowercase_hex_sha256() {
+        assert_eq!(
+            super::hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }
