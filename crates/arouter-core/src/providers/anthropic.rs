@@ -242,15 +242,19 @@ pub fn build(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiE
         metadata: req.user.as_deref().map(|user_id| WireMetadata { user_id }),
         stream: req.stream,
     };
-    let mut body = match serde_json::to_value(&wire) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) | Err(_) => return Err(ApiError::internal("anthropic request did not serialize")),
-    };
-    if req.extra_dialect == Some(Dialect::Anthropic) {
+    let merge = req.extra_dialect == Some(Dialect::Anthropic) && !req.extra.is_empty();
+    let body = if merge {
+        let mut body = match serde_json::to_value(&wire) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) | Err(_) => return Err(ApiError::internal("anthropic request did not serialize")),
+        };
         merge_extra(&mut body, &req.extra);
+        serde_json::to_vec(&body)
+    } else {
+        // Nothing to merge: written straight from the wire struct, no intermediate tree.
+        serde_json::to_vec(&wire)
     }
-    let body = serde_json::to_vec(&body)
-        .map_err(|e| ApiError::internal(format!("anthropic request did not serialize: {e}")))?;
+    .map_err(|e| ApiError::internal(format!("anthropic request did not serialize: {e}")))?;
     Ok(UpstreamRequest {
         url: format!("{}/v1/messages", target.provider.base_url),
         headers: headers(target),
