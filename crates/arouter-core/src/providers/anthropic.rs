@@ -246,7 +246,9 @@ pub fn build(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiE
     let body = if merge {
         let mut body = match serde_json::to_value(&wire) {
             Ok(Value::Object(map)) => map,
-            Ok(_) | Err(_) => return Err(ApiError::internal("anthropic request did not serialize")),
+            Ok(_) | Err(_) => {
+                return Err(ApiError::internal("anthropic request did not serialize"))
+            }
         };
         merge_extra(&mut body, &req.extra);
         serde_json::to_vec(&body)
