@@ -6,7 +6,6 @@ use rusqlite::types::Value as Sql;
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -55,7 +54,9 @@ fn unix_day(created_ms: i64) -> i64 {
 /// A batch's net changes to `usage_daily`, written once per touched cell.
 #[derive(Default)]
 pub(crate) struct BatchRollup<'a> {
-    cells: HashMap<Cell<'a>, Sums, BuildHasherDefault<FxHasher>>,
+    /// Fx hash: the keys are short strings from this process's own records, and SipHash was a
+    /// visible part of the writer's work per row.
+    cells: HashMap<Cell<'a>, Sums, rustc_hash::FxBuildHasher>,
 }
 
 impl<'a> BatchRollup<'a> {
@@ -132,54 +133,6 @@ impl<'a> BatchRollup<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// The rustc/Firefox "Fx" hash: a multiply and a rotate per word, far cheaper than the default
-/// SipHash for the batch's short string keys (which come from this process's own records).
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl FxHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.add(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.add(n);
-    }
-
-    fn write_i64(&mut self, n: i64) {
-        self.add(n as u64);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -197,15 +197,7 @@ impl ClientHeaders {
 pub fn passthrough_body(body: &Value, raw: Option<&[u8]>, model: &str) -> Bytes {
     let set = [("model", Value::String(model.to_string()))];
     let skip = |k: &str| wire::ROUTER_ONLY_FIELDS.contains(&k);
-    if let Some(edited) = raw.and_then(|r| super::raw_json::edit_object(r, &skip, &set)) {
-        return Bytes::from(edited);
-    }
-    let mut m: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
-    for f in wire::ROUTER_ONLY_FIELDS {
-        m.shift_remove(*f); // keeps the client's member order
-    }
-    m.insert("model".into(), Value::String(model.to_string()));
-    Bytes::from(serde_json::to_vec(&Value::Object(m)).unwrap_or_default())
+    super::raw_json::edited_object(raw, body, &skip, &set)
 }
 
 struct AnthropicCodec {
@@ -454,7 +446,7 @@ async fn count_with(
         ),
         _ => gemini_count_request(hub, provider, &cand.model, key.as_deref())?,
     };
-    let resp = match upstream::send(ctx.app.http(), provider, request).await {
+    let resp = match upstream::send(ctx.app.http(), provider, &request).await {
         Ok(r) => r,
         Err(e) => {
             if e.status == 401 || e.status == 403 {

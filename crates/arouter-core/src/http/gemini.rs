@@ -532,7 +532,7 @@ async fn count_with(
         ProviderKind::Gemini => gemini_count_request(body, provider, &cand.model, key.as_deref()),
         _ => anthropic_count_request(&hub()?, provider, &cand.model, key.as_deref())?,
     };
-    let resp = match upstream::send(ctx.app.http(), provider, request).await {
+    let resp = match upstream::send(ctx.app.http(), provider, &request).await {
         Ok(r) => r,
         Err(e) => {
             if e.status == 401 || e.status == 403 {

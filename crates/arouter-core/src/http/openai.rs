@@ -247,7 +247,7 @@ impl Codec for OpenAiCodec {
     }
 
     fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Bytes {
-        Bytes::from(wire::from_internal_bytes(
+        Bytes::from(wire::from_internal(
             resp,
             &response_ids(ids, Some(cost_usd)),
         ))
@@ -428,45 +428,7 @@ fn passthrough_body(
     let skip = |k: &str| {
         ROUTER_ONLY_FIELDS.contains(&k) || official_openai && NON_OPENAI_SAMPLING.contains(&k)
     };
-    if let Some(edited) = raw.and_then(|r| super::raw_json::edit_object(r, &skip, &set)) {
-        return Bytes::from(edited);
-    }
-    let edited = Edited {
-        base,
-        skip: &skip,
-        set,
-    };
-    Bytes::from(serde_json::to_vec(&edited).unwrap_or_default())
-}
-
-/// A JSON object written as `base` minus the `skip`ped fields, with `set` fields replaced in
-/// place or appended, without cloning `base` (prompts can be megabytes).
-struct Edited<'a> {
-    base: &'a Map<String, Value>,
-    skip: &'a dyn Fn(&str) -> bool,
-    set: Vec<(&'a str, Value)>,
-}
-
-impl serde::Serialize for Edited<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(None)?;
-        for (k, v) in self.base {
-            if (self.skip)(k) {
-                continue;
-            }
-            match self.set.iter().find(|(name, _)| name == k) {
-                Some((_, replaced)) => m.serialize_entry(k, replaced)?,
-                None => m.serialize_entry(k, v)?,
-            }
-        }
-        for (name, v) in &self.set {
-            if !self.base.contains_key(*name) || (self.skip)(name) {
-                m.serialize_entry(name, v)?;
-            }
-        }
-        m.end()
-    }
+    super::raw_json::edited_object(raw, body, &skip, &set)
 }
 
 /// The client's copy of a same-dialect chat/completions/embeddings response, edited without

@@ -34,7 +34,7 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
     "authorization",
     "x-api-key",
     "x-goog-api-key",
-    // Ask for identity bodies so the ledger can read usage (the upstream client decompresses nothing).
+    // Identity bodies, so the ledger can read usage (the upstream client decompresses nothing).
     "accept-encoding",
 ];
 /// Hop-by-hop headers (RFC 9110 §7.6.1), dropped both ways.
@@ -409,22 +409,16 @@ async fn send(
     let uri = upstream::parse_uri(&call.url).map_err(|e| {
         ApiError::internal(format!("{}: invalid upstream URL: {e}", call.provider.id))
     })?;
-    let sent = ctx
-        .app
-        .http()
-        .send(call.method.clone(), uri, headers, out.body);
-    let first_byte = Duration::from_secs(call.provider.first_byte_timeout_secs);
-    match tokio::time::timeout(first_byte, sent).await {
-        Err(_) => Err(ApiError::new(
-            ErrorKind::Timeout,
-            format!(
-                "{}: no response within {}s",
-                call.provider.id, call.provider.first_byte_timeout_secs
-            ),
-        )),
-        Ok(Err(e)) => Err(upstream::transport_error(&call.provider, &e)),
-        Ok(Ok(r)) => Ok((r, out.copy)),
-    }
+    let resp = upstream::exchange(
+        ctx.app.http(),
+        &call.provider,
+        call.method.clone(),
+        uri,
+        headers,
+        out.body,
+    )
+    .await?;
+    Ok((resp, out.copy))
 }
 
 /// Relays status, headers and body as they arrive, teeing the body into the ledger.

@@ -66,15 +66,32 @@ pub fn put_raw(out: &mut Vec<u8>, k: &str, v: &RawValue) {
     out.extend_from_slice(v.get().as_bytes());
 }
 
-/// `raw` (a JSON object) rewritten without the `skip`ped members and with the `set` members
-/// replaced in place or appended, every other member copied as its raw text (a request's
-/// prompt is never re-serialized). `None` when `raw` is not an object of plain keys, or names
-/// a key twice (the caller then edits a parsed tree).
-pub fn edit_object(
-    raw: &[u8],
+/// A request body rewritten without the `skip`ped members and with the `set` members replaced
+/// in place or appended. From `raw` (the bytes received) when given: every other member is
+/// copied as its raw text, so a prompt is never re-serialized. Otherwise, or for an object the
+/// raw edit does not handle (escaped or repeated keys), from the parsed `base`, serialized
+/// without cloning it. Both ways write the same members in the same order.
+pub fn edited_object(
+    raw: Option<&[u8]>,
+    base: &Value,
     skip: &dyn Fn(&str) -> bool,
     set: &[(&str, Value)],
-) -> Option<Vec<u8>> {
+) -> bytes::Bytes {
+    if let Some(edited) = raw.and_then(|r| edit_object(r, skip, set)) {
+        return edited.into();
+    }
+    let empty = serde_json::Map::new();
+    let edited = Edited {
+        base: base.as_object().unwrap_or(&empty),
+        skip,
+        set,
+    };
+    serde_json::to_vec(&edited).unwrap_or_default().into()
+}
+
+/// The raw half of [`edited_object`]; `None` when `raw` is not an object of plain, distinct
+/// keys.
+fn edit_object(raw: &[u8], skip: &dyn Fn(&str) -> bool, set: &[(&str, Value)]) -> Option<Vec<u8>> {
     let top: RawObject = object(raw).ok()?;
     let members = &top.0;
     if members
@@ -104,6 +121,35 @@ pub fn edit_object(
     Some(out)
 }
 
+/// The tree half of [`edited_object`].
+struct Edited<'a> {
+    base: &'a serde_json::Map<String, Value>,
+    skip: &'a dyn Fn(&str) -> bool,
+    set: &'a [(&'a str, Value)],
+}
+
+impl serde::Serialize for Edited<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for (k, v) in self.base {
+            if (self.skip)(k) {
+                continue;
+            }
+            match self.set.iter().find(|(name, _)| name == k) {
+                Some((_, replaced)) => m.serialize_entry(k, replaced)?,
+                None => m.serialize_entry(k, v)?,
+            }
+        }
+        for (name, v) in self.set {
+            if !self.base.contains_key(*name) || (self.skip)(name) {
+                m.serialize_entry(name, v)?;
+            }
+        }
+        m.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +166,12 @@ mod tests {
         );
         assert!(edit_object(br#"{"a": 1, "a": 2}"#, &|_| false, &set).is_none());
         assert!(edit_object(b"[1]", &|_| false, &set).is_none());
+        // The tree half writes the same members in the same order.
+        let base: Value = serde_json::from_slice(raw).unwrap();
+        assert_eq!(
+            edited_object(None, &base, &|k| k == "drop", &set),
+            r#"{"model":"b","n":1.5,"s":"é","extra":true}"#.as_bytes()
+        );
     }
 
     #[test]

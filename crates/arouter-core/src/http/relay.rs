@@ -229,7 +229,7 @@ impl Job {
 
     /// Sends, and on 401/403 forgets a cached keychain credential (it may have changed).
     async fn send(&self, p: &Prepared<'_>) -> Result<upstream::Response, ApiError> {
-        let r = upstream::send(self.ctx.app.http(), p.provider, p.request.clone()).await;
+        let r = upstream::send(self.ctx.app.http(), p.provider, &p.request).await;
         let health = &self.ctx.app.health;
         match &r {
             Ok(_) => health.record_success(&p.provider.id),

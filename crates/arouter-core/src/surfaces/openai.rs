@@ -682,56 +682,9 @@ pub struct ResponseIds<'a> {
     pub include_reasoning: bool,
 }
 
-/// Renders a hub response as an OpenRouter-style `chat.completion`.
-pub fn from_internal(resp: &ChatResponse, ids: &ResponseIds) -> Value {
-    let mut message = Map::new();
-    message.insert("role".into(), json!("assistant"));
-    message.insert("content".into(), joined_text(&resp.content));
-    message.insert("refusal".into(), Value::Null);
-    if ids.include_reasoning {
-        let details = reasoning_details(&resp.content);
-        let text: Vec<&str> = resp
-            .content
-            .iter()
-            .filter_map(|p| match p {
-                Part::Thinking { text, .. } => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
-        let reasoning = if text.is_empty() {
-            Value::Null
-        } else {
-            json!(text.concat())
-        };
-        message.insert("reasoning".into(), reasoning);
-        if !details.is_empty() {
-            message.insert("reasoning_details".into(), Value::Array(details));
-        }
-    }
-    let calls = tool_calls(&resp.content);
-    if !calls.is_empty() {
-        message.insert("tool_calls".into(), Value::Array(calls));
-    }
-    json!({
-        "id": ids.id,
-        "object": "chat.completion",
-        "created": ids.created,
-        "model": ids.model,
-        "provider": ids.provider,
-        "choices": [{
-            "index": 0,
-            "message": message,
-            "finish_reason": resp.stop_reason.as_str(),
-            "native_finish_reason": resp.native_stop_reason,
-            "logprobs": null,
-        }],
-        "usage": usage_json(&resp.usage, ids.cost_usd),
-    })
-}
-
-/// [`from_internal`] written straight to bytes, without building a tree: the same members in
-/// the same order (a test compares the two byte for byte). The translated unary path uses it.
-pub fn from_internal_bytes(resp: &ChatResponse, ids: &ResponseIds) -> Vec<u8> {
+/// Renders a hub response as an OpenRouter-style `chat.completion`, serialized straight from
+/// typed parts (no `Value` tree: this is the translated unary path).
+pub fn from_internal(resp: &ChatResponse, ids: &ResponseIds) -> Vec<u8> {
     use serde::Serialize;
     #[derive(Serialize)]
     struct Completion<'a> {
@@ -772,19 +725,10 @@ pub fn from_internal_bytes(resp: &ChatResponse, ids: &ResponseIds) -> Vec<u8> {
                 Part::Thinking { text, .. } if self.1 => Some(text.as_str()),
                 _ => None,
             });
-            let mut joined: Option<String> = None;
-            let mut single: Option<&str> = None;
-            for t in texts {
-                match (&mut joined, single) {
-                    (Some(j), _) => j.push_str(t),
-                    (None, None) => single = Some(t),
-                    (None, Some(first)) => joined = Some([first, t].concat()),
-                }
-            }
-            match (joined, single) {
-                (Some(j), _) => s.serialize_str(&j),
-                (None, Some(t)) => s.serialize_str(t),
-                (None, None) => s.serialize_none(),
+            match texts.collect::<Vec<_>>().as_slice() {
+                [] => s.serialize_none(),
+                [one] => s.serialize_str(one),
+                many => s.serialize_str(&many.concat()),
             }
         }
     }
@@ -847,22 +791,6 @@ pub fn from_internal_bytes(resp: &ChatResponse, ids: &ResponseIds) -> Vec<u8> {
         },
     };
     serde_json::to_vec(&out).unwrap_or_default()
-}
-
-/// All text parts concatenated, or null when there are none.
-fn joined_text(parts: &[Part]) -> Value {
-    let texts: Vec<&str> = parts
-        .iter()
-        .filter_map(|p| match p {
-            Part::Text { text, .. } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
-    if texts.is_empty() {
-        Value::Null
-    } else {
-        json!(texts.concat())
-    }
 }
 
 fn reasoning_details(parts: &[Part]) -> Vec<Value> {

@@ -23,7 +23,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 pub async fn send(
     http: &Client,
     provider: &ProviderConfig,
-    req: UpstreamRequest,
+    req: &UpstreamRequest,
 ) -> Result<Response, ApiError> {
     send_method(http, provider, Method::POST, req).await
 }
@@ -32,7 +32,7 @@ pub async fn send_method(
     http: &Client,
     provider: &ProviderConfig,
     method: Method,
-    req: UpstreamRequest,
+    req: &UpstreamRequest,
 ) -> Result<Response, ApiError> {
     let mut headers = HeaderMap::with_capacity(req.headers.len() + provider.headers.len() + 2);
     // Configured provider headers replace the adapter's defaults of the same name.
@@ -60,22 +60,15 @@ pub async fn send_method(
     }
     let uri = parsed_uri(&req.url)
         .map_err(|e| ApiError::internal(format!("{}: invalid upstream URL: {e}", provider.id)))?;
-    let sent = http.send(method, uri, headers, Body::full(req.body));
-    let first_byte = Duration::from_secs(provider.first_byte_timeout_secs);
-    let resp = match tokio::time::timeout(first_byte, sent).await {
-        Err(_) => {
-            return Err(ApiError::new(
-                ErrorKind::Timeout,
-                format!(
-                    "{}: no response within {}s",
-                    provider.id, provider.first_byte_timeout_secs
-                ),
-            )
-            .with_metadata(meta(provider, "timeout")))
-        }
-        Ok(Err(e)) => return Err(transport_error(provider, &e)),
-        Ok(Ok(r)) => r,
-    };
+    let resp = exchange(
+        http,
+        provider,
+        method,
+        uri,
+        headers,
+        Body::full(req.body.clone()),
+    )
+    .await?;
     let status = resp.status().as_u16();
     if resp.status().is_success() {
         return Ok(resp);
@@ -91,6 +84,31 @@ pub async fn send_method(
     let mut err = providers::parse_error(provider.kind, &provider.id, status, &body);
     err.retry_after = retry_after;
     Err(err)
+}
+
+/// Sends and waits for the response head within the provider's first-byte timeout; transport
+/// failures become `ApiError`s naming the provider. Any status is returned as is.
+pub async fn exchange(
+    http: &Client,
+    provider: &ProviderConfig,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let first_byte = Duration::from_secs(provider.first_byte_timeout_secs);
+    match tokio::time::timeout(first_byte, http.send(method, uri, headers, body)).await {
+        Err(_) => Err(ApiError::new(
+            ErrorKind::Timeout,
+            format!(
+                "{}: no response within {}s",
+                provider.id, provider.first_byte_timeout_secs
+            ),
+        )
+        .with_metadata(meta(provider, "timeout"))),
+        Ok(Err(e)) => Err(transport_error(provider, &e)),
+        Ok(Ok(r)) => Ok(r),
+    }
 }
 
 /// Upstream URLs seen so far, parsed. The request path asks for the same few (provider ×

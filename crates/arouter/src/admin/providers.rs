@@ -262,7 +262,7 @@ async fn run_test(app: &Arc<App>, p: &ProviderConfig) -> Value {
     let attempt = async {
         let key = app.credential(p).await?;
         let req = list_models_request(p, key.as_deref());
-        let resp = upstream::send_method(app.http(), p, axum::http::Method::GET, req).await?;
+        let resp = upstream::send_method(app.http(), p, axum::http::Method::GET, &req).await?;
         let status = resp.status().as_u16();
         let body = upstream::read_body(resp, p).await?;
         Ok::<_, ApiError>((status, count_models(&body)))

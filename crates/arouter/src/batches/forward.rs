@@ -164,7 +164,7 @@ async fn send(
         key.as_deref(),
         body,
     );
-    let resp = match upstream::send_method(ctx.app.http(), provider, method, request).await {
+    let resp = match upstream::send_method(ctx.app.http(), provider, method, &request).await {
         Ok(r) => r,
         Err(e) => {
             if e.status == 401 || e.status == 403 {
