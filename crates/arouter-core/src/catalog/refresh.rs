@@ -125,8 +125,17 @@ pub async fn fetch(app: &App, p: &ProviderConfig) -> Result<Vec<live::LiveModel>
 /// Refreshes every configured provider at once, writes the cache and installs the result.
 /// Providers that fail keep their previous cached list; nothing is written when all fail.
 pub async fn refresh_all(app: &App) -> Report {
+    refresh_where(app, |_| true).await
+}
+
+/// Refreshes the providers that are not on this machine (what start-up does).
+pub async fn refresh_remote(app: &App) -> Report {
+    refresh_where(app, |p| !super::is_local(p)).await
+}
+
+async fn refresh_where(app: &App, wanted: impl Fn(&ProviderConfig) -> bool) -> Report {
     let cfg = app.config();
-    let fetches = cfg.providers.values().map(|p| async move {
+    let fetches = cfg.providers.values().filter(|p| wanted(p)).map(|p| async move {
         let r = fetch(app, p).await;
         (p.id.clone(), r)
     });
