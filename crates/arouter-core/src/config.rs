@@ -382,7 +382,8 @@ api_key_env = "OPENAI_API_KEY"
 # base_url = "https://generativelanguage.googleapis.com"
 # api_key_env = "GEMINI_API_KEY"
 
-# A local Ollama (no key needed).
+# A local Ollama (no key needed). Loopback servers are free; a server elsewhere on your own
+# network can say so with `local = true`.
 [providers.ollama]
 kind = "openai"
 base_url = "http://127.0.0.1:11434/v1"
