@@ -391,7 +391,7 @@ async function main() {
     });
 
     await step('the Models page refreshes model lists from the providers', async () => {
-      await nav('Models');
+      await nav('Models & routing');
       await pageReady('models');
       await page.getByTestId('refresh-models').click();
       await page.getByTestId('facts-status').getByText(/mock 2 models/).waitFor();
@@ -429,6 +429,8 @@ async function main() {
       const row = page.getByTestId('usage-table').locator('tr[data-group="paid/gpt-unlisted"]');
       await row.waitFor();
       expect((await row.textContent()).includes('1 unpriced'), `usage row: ${await row.textContent()}`);
+      const cost = await row.getByTestId('cost').textContent();
+      expect(cost === 'unpriced', `an all-unpriced group shows no $0 cost: ${cost}`);
       await page.getByText('1 unpriced request: cost is a lower bound').waitFor();
       await shot('13d-usage-unpriced');
     });

@@ -45,9 +45,7 @@ impl Prices {
     /// per-request price.
     pub fn cost_pusd(&self, u: &Usage) -> i64 {
         let (input, output, cache_read, cache_write) = match self.tier {
-            Some(t) if u.input_tokens > t.above => {
-                (t.input, t.output, t.cache_read, t.cache_write)
-            }
+            Some(t) if u.input_tokens > t.above => (t.input, t.output, t.cache_read, t.cache_write),
             _ => (self.input, self.output, self.cache_read, self.cache_write),
         };
         let fresh = u
@@ -304,12 +302,14 @@ impl Catalog {
                 above: t.at,
                 input: t.input.map_or(input, per_mtok_to_pusd),
                 output: t.o.map_or(output, per_mtok_to_pusd),
-                cache_read: t
-                    .cr
-                    .map_or_else(|| t.input.map_or(cache_read, per_mtok_to_pusd), per_mtok_to_pusd),
-                cache_write: t
-                    .cw
-                    .map_or_else(|| t.input.map_or(cache_write, per_mtok_to_pusd), per_mtok_to_pusd),
+                cache_read: t.cr.map_or_else(
+                    || t.input.map_or(cache_read, per_mtok_to_pusd),
+                    per_mtok_to_pusd,
+                ),
+                cache_write: t.cw.map_or_else(
+                    || t.input.map_or(cache_write, per_mtok_to_pusd),
+                    per_mtok_to_pusd,
+                ),
             });
             entries.push(ModelInfo {
                 name: r.name.clone().unwrap_or_else(|| display_name(&r.id)),
@@ -578,7 +578,8 @@ pub fn served_models(cfg: &Config, p: &ProviderConfig) -> Vec<String> {
             } else {
                 for m in catalog.entries() {
                     let mine = host == Some(m.host.as_str()) || p.id == m.host;
-                    if mine && !(m.has("embeddings") && p.kind != crate::config::ProviderKind::OpenAi)
+                    if mine
+                        && !(m.has("embeddings") && p.kind != crate::config::ProviderKind::OpenAi)
                     {
                         v.push(m.api_name.clone());
                     }
@@ -630,10 +631,7 @@ mod tests {
                 .id,
             "anthropic/claude-sonnet-4.5"
         );
-        assert_eq!(
-            c.lookup("llama-3.3-70b-versatile").unwrap().host,
-            "groq"
-        );
+        assert_eq!(c.lookup("llama-3.3-70b-versatile").unwrap().host, "groq");
         assert!(c.lookup("no-such-model").is_none());
     }
 
@@ -641,14 +639,21 @@ mod tests {
     fn provider_specific_ids_resolve_to_the_same_model() {
         let c = Catalog::bundled();
         // OpenRouter ids, dated snapshots, :free variants, Bedrock and Vertex ids.
-        assert_eq!(c.lookup("x-ai/grok-4-fast").unwrap().id, "x-ai/grok-4-fast-reasoning");
+        assert_eq!(
+            c.lookup("x-ai/grok-4-fast").unwrap().id,
+            "x-ai/grok-4-fast-reasoning"
+        );
         assert_eq!(c.lookup("gpt-5-2025-08-07").unwrap().id, "openai/gpt-5");
         assert_eq!(
-            c.lookup("meta-llama/llama-3.3-70b-instruct:free").unwrap().api_name,
+            c.lookup("meta-llama/llama-3.3-70b-instruct:free")
+                .unwrap()
+                .api_name,
             "llama-3.3-70b-versatile"
         );
         assert_eq!(
-            c.lookup("anthropic.claude-haiku-4-5-20251001-v1:0").unwrap().id,
+            c.lookup("anthropic.claude-haiku-4-5-20251001-v1:0")
+                .unwrap()
+                .id,
             "anthropic/claude-haiku-4.5"
         );
         assert_eq!(
@@ -725,7 +730,10 @@ mod tests {
         let src: Value =
             serde_json::from_str(include_str!("../tests/fixtures/litellm-spot-prices.json"))
                 .unwrap();
-        assert!(src["_source"].as_str().unwrap().contains(&Catalog::bundled().source().pins[0].sha256));
+        assert!(src["_source"]
+            .as_str()
+            .unwrap()
+            .contains(&Catalog::bundled().source().pins[0].sha256));
         let c = Catalog::bundled();
         let per_token = |v: &Value| per_mtok_to_pusd(v.as_f64().unwrap() * 1e6);
         for (key, name) in [
@@ -741,20 +749,35 @@ mod tests {
         ] {
             let s = &src[key];
             let m = c.lookup(name).unwrap();
-            assert_eq!(m.prices.input, per_token(&s["input_cost_per_token"]), "{key}");
-            assert_eq!(m.prices.output, per_token(&s["output_cost_per_token"]), "{key}");
+            assert_eq!(
+                m.prices.input,
+                per_token(&s["input_cost_per_token"]),
+                "{key}"
+            );
+            assert_eq!(
+                m.prices.output,
+                per_token(&s["output_cost_per_token"]),
+                "{key}"
+            );
             if let Some(cr) = s.get("cache_read_input_token_cost") {
                 assert_eq!(m.prices.cache_read, per_token(cr), "{key}");
             }
             if let Some(cw) = s.get("cache_creation_input_token_cost") {
                 assert_eq!(m.prices.cache_write, per_token(cw), "{key}");
             }
-            assert_eq!(m.context_length, s["max_input_tokens"].as_u64().unwrap(), "{key}");
+            assert_eq!(
+                m.context_length,
+                s["max_input_tokens"].as_u64().unwrap(),
+                "{key}"
+            );
             if let Some(t) = s.get("input_cost_per_token_above_200k_tokens") {
                 let tier = m.prices.tier.unwrap();
                 assert_eq!(tier.above, 200_000);
                 assert_eq!(tier.input, per_token(t));
-                assert_eq!(tier.output, per_token(&s["output_cost_per_token_above_200k_tokens"]));
+                assert_eq!(
+                    tier.output,
+                    per_token(&s["output_cost_per_token_above_200k_tokens"])
+                );
             }
         }
     }
@@ -763,7 +786,10 @@ mod tests {
     fn long_prompts_bill_at_the_tier_price() {
         let m = Catalog::bundled().lookup("gemini-2.5-pro").unwrap();
         // 1.25 / 10 USD per Mtok up to 200k prompt tokens; 2.5 / 15 above.
-        assert_eq!(m.prices.cost_pusd(&usage(200_000, 1000)), 200_000 * 1_250_000 + 1000 * 10_000_000);
+        assert_eq!(
+            m.prices.cost_pusd(&usage(200_000, 1000)),
+            200_000 * 1_250_000 + 1000 * 10_000_000
+        );
         assert_eq!(
             m.prices.cost_pusd(&usage(200_001, 1000)),
             200_001 * 2_500_000 + 1000 * 15_000_000
@@ -779,7 +805,10 @@ mod tests {
         let p = &cfg.providers["openai"];
         let o3 = supported_parameters(&cfg, p, "o3").unwrap();
         assert!(o3.iter().any(|x| x == "tools") && o3.iter().any(|x| x == "reasoning"));
-        assert!(!o3.iter().any(|x| x == "temperature"), "OpenAI reasoning models refuse it");
+        assert!(
+            !o3.iter().any(|x| x == "temperature"),
+            "OpenAI reasoning models refuse it"
+        );
         let g = supported_parameters(&cfg, p, "gpt-4o").unwrap();
         assert!(g.iter().any(|x| x == "temperature") && g.iter().any(|x| x == "logprobs"));
         assert!(supported_parameters(&cfg, p, "mystery").is_none());
@@ -813,7 +842,10 @@ mod tests {
             ..u
         };
         // 60 output at 15 + 40 reasoning at 30 instead of 100 at 15, plus 5000 µUSD a request.
-        assert_eq!(r.cost_pusd(&u), 3_495_000_000 + 40 * 15_000_000 + 5_000_000_000);
+        assert_eq!(
+            r.cost_pusd(&u),
+            3_495_000_000 + 40 * 15_000_000 + 5_000_000_000
+        );
         assert_eq!(pusd_to_decimal(3_495_000_000), "0.003495");
         assert_eq!(pusd_to_decimal(150_000), "0.00000015");
         assert_eq!(pusd_to_decimal(0), "0");
@@ -840,8 +872,16 @@ mod tests {
         assert_eq!(mini.prices.input, 150_000);
         let unknown = pricing(&cfg, &cfg.providers["openai"], "mystery");
         assert!(!unknown.priced);
-        assert!(!is_priced(&cfg, &cfg.providers["or"], "someone/unknown-model"));
-        let free = pricing(&cfg, &cfg.providers["or"], "meta-llama/llama-3.3-70b-instruct:free");
+        assert!(!is_priced(
+            &cfg,
+            &cfg.providers["or"],
+            "someone/unknown-model"
+        ));
+        let free = pricing(
+            &cfg,
+            &cfg.providers["or"],
+            "meta-llama/llama-3.3-70b-instruct:free",
+        );
         assert!(free.priced);
         assert_eq!(free.prices, Prices::default());
         assert!(free.context_length.is_some());

@@ -180,8 +180,10 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
 /// refreshed on demand only), then re-installs the cache when `arouter models refresh` or
 /// a config reload changes what applies.
 fn spawn_model_facts(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    use arouter_core::catalog::{is_local, live, refresh};
+    use arouter_core::catalog::{is_local, live, refresh, Catalog};
     tokio::spawn(async move {
+        // Parse the bundled catalog now, on a blocking thread, so the first request does not.
+        let _ = tokio::task::spawn_blocking(|| Catalog::bundled().entries().len()).await;
         let a = app.clone();
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || refresh::load_cached(&a)).await {
             tracing::warn!("model cache not used: {e}");
@@ -204,7 +206,8 @@ fn spawn_model_facts(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             }
             last = now;
             let a = app.clone();
-            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || refresh::load_cached(&a)).await {
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || refresh::load_cached(&a)).await
+            {
                 tracing::warn!("model cache not reloaded: {e}");
             }
         }

@@ -156,9 +156,19 @@ async fn refresh_cache_offline_start_and_unpriced_usage() {
     assert_eq!(s, 200, "{v}");
     let report = v["data"]["providers"].as_array().unwrap();
     let or = report.iter().find(|p| p["provider"] == "or").unwrap();
-    assert_eq!((or["ok"].as_bool(), or["models"].as_u64(), or["priced"].as_u64()), (Some(true), Some(2), Some(2)));
+    assert_eq!(
+        (
+            or["ok"].as_bool(),
+            or["models"].as_u64(),
+            or["priced"].as_u64()
+        ),
+        (Some(true), Some(2), Some(2))
+    );
     let oa = report.iter().find(|p| p["provider"] == "oa").unwrap();
-    assert_eq!((oa["models"].as_u64(), oa["priced"].as_u64()), (Some(2), Some(0)));
+    assert_eq!(
+        (oa["models"].as_u64(), oa["priced"].as_u64()),
+        (Some(2), Some(0))
+    );
     assert!(data_dir.join("model-cache.json").exists());
 
     let after = r.catalog().await;
@@ -171,10 +181,19 @@ async fn refresh_cache_offline_start_and_unpriced_usage() {
     assert_eq!(rocket["top_provider"]["max_completion_tokens"], 32000);
     assert_eq!(
         rocket["supported_parameters"],
-        json!(["max_tokens", "temperature", "tools", "tool_choice", "reasoning"])
+        json!([
+            "max_tokens",
+            "temperature",
+            "tools",
+            "tool_choice",
+            "reasoning"
+        ])
     );
     let free = model(&after, "or/acme/rocket-1:free").unwrap();
-    assert_eq!((free["priced"].as_bool(), free["pricing"]["prompt"].as_str()), (Some(true), Some("0")));
+    assert_eq!(
+        (free["priced"].as_bool(), free["pricing"]["prompt"].as_str()),
+        (Some(true), Some("0"))
+    );
     // OpenAI's list has no prices: a known model keeps the bundle's, a new one is unpriced.
     let mini = model(&after, "oa/gpt-4o-mini").unwrap();
     assert_eq!(mini["priced"], true);
@@ -215,7 +234,10 @@ async fn refresh_cache_offline_start_and_unpriced_usage() {
         .await;
     assert_eq!(s, 502, "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
-    assert!(msg.contains("nothing changed") && msg.contains("or:") && msg.contains("oa:"), "{msg}");
+    assert!(
+        msg.contains("nothing changed") && msg.contains("or:") && msg.contains("oa:"),
+        "{msg}"
+    );
     assert!(model(&r.catalog().await, "or/acme/rocket-1").is_some());
 
     // An offline start: the cache, not the network, supplies the live facts.
@@ -230,5 +252,8 @@ async fn refresh_cache_offline_start_and_unpriced_usage() {
     let cat = offline.catalog().await;
     let rocket = model(&cat, "or/acme/rocket-1").expect("cached model after an offline start");
     assert_eq!(rocket["pricing"]["prompt"], "0.0000012");
-    assert_eq!(cache_before, std::fs::read(data_dir.join("model-cache.json")).unwrap());
+    assert_eq!(
+        cache_before,
+        std::fs::read(data_dir.join("model-cache.json")).unwrap()
+    );
 }

@@ -124,7 +124,11 @@ pub fn parse_model_list(body: &[u8]) -> Result<Vec<LiveModel>, String> {
         .ok_or("no `data` or `models` list in the answer")?;
     let mut out = Vec::with_capacity(items.len());
     for m in items {
-        let Some(id) = m.get("id").or_else(|| m.get("name")).and_then(Value::as_str) else {
+        let Some(id) = m
+            .get("id")
+            .or_else(|| m.get("name"))
+            .and_then(Value::as_str)
+        else {
             continue;
         };
         let id = id.strip_prefix("models/").unwrap_or(id).to_string();
@@ -246,8 +250,13 @@ fn intern(provider: &ProviderConfig, m: &LiveModel) -> &'static ModelInfo {
         OnceLock::new();
     let map = INTERNED.get_or_init(Default::default);
     let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-    *map.entry((provider.id.clone(), m.clone()))
-        .or_insert_with(|| Box::leak(Box::new(info_of(provider, m))))
+    let key = (provider.id.clone(), m.clone());
+    if let Some(&info) = map.get(&key) {
+        return info;
+    }
+    let info: &'static ModelInfo = Box::leak(Box::new(info_of(provider, m)));
+    map.insert(key, info);
+    info
 }
 
 /// Makes `cache` the live facts for the configured providers (others in the cache are kept
@@ -260,8 +269,7 @@ pub fn install(providers: &BTreeMap<String, ProviderConfig>, cache: &LiveCache) 
         for m in &list.models {
             lp.names.push(m.id.clone());
             if m.is_priced() {
-                lp.priced
-                    .insert(super::normalize(&m.id), intern(p, m));
+                lp.priced.insert(super::normalize(&m.id), intern(p, m));
             }
         }
         next.providers.insert(id.clone(), lp);
@@ -305,7 +313,8 @@ mod tests {
         assert_eq!(m[0].max_output, Some(64000));
         assert!(m[0].is_priced());
         assert!(!m[1].is_priced(), "variable prices are not prices");
-        let oa = br#"{"object":"list","data":[{"id":"gpt-9","object":"model","owned_by":"system"}]}"#;
+        let oa =
+            br#"{"object":"list","data":[{"id":"gpt-9","object":"model","owned_by":"system"}]}"#;
         let m = parse_model_list(oa).unwrap();
         assert_eq!(m[0].id, "gpt-9");
         assert!(!m[0].is_priced());

@@ -118,7 +118,10 @@ pub async fn fetch(app: &App, p: &ProviderConfig) -> Result<Vec<live::LiveModel>
     };
     match tokio::time::timeout(PROVIDER_TIMEOUT, work).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no complete answer within {}s", PROVIDER_TIMEOUT.as_secs())),
+        Err(_) => Err(format!(
+            "no complete answer within {}s",
+            PROVIDER_TIMEOUT.as_secs()
+        )),
     }
 }
 
@@ -135,10 +138,14 @@ pub async fn refresh_remote(app: &App) -> Report {
 
 async fn refresh_where(app: &App, wanted: impl Fn(&ProviderConfig) -> bool) -> Report {
     let cfg = app.config();
-    let fetches = cfg.providers.values().filter(|p| wanted(p)).map(|p| async move {
-        let r = fetch(app, p).await;
-        (p.id.clone(), r)
-    });
+    let fetches = cfg
+        .providers
+        .values()
+        .filter(|p| wanted(p))
+        .map(|p| async move {
+            let r = fetch(app, p).await;
+            (p.id.clone(), r)
+        });
     let results = futures_util::future::join_all(fetches).await;
     let mut cache = {
         let dir = app.data_dir.clone();

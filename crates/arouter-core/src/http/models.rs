@@ -34,7 +34,11 @@ pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
 
 fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&str> {
     if let Some(i) = info.filter(|i| !i.supported_parameters().is_empty()) {
-        return i.supported_parameters().iter().map(String::as_str).collect();
+        return i
+            .supported_parameters()
+            .iter()
+            .map(String::as_str)
+            .collect();
     }
     let mut v = vec![
         "max_tokens",
