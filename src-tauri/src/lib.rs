@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod router;
 pub mod tray;
+pub mod tray_tools;
 pub mod window;
 
 use alerts::Alerts;
