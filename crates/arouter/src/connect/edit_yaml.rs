@@ -66,7 +66,9 @@ fn scalar(v: &Value) -> Result<String> {
     };
     let plain = !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@+ ".contains(c))
+        && !s.ends_with(' ')
+        && !s.contains(" #")
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && !s.contains(": ")
         && matches!(load(&format!("k: {s}")).ok().and_then(|d| d.get("k").cloned()),
@@ -184,7 +186,8 @@ impl YamlDoc {
                     bail!("{key}: its value spans several lines; edit it by hand");
                 }
                 let rest = &self.lines[i][key.len() + 1..];
-                let tail = rest[comment_start(rest)..].to_string();
+                // Whatever follows the old value (spacing, a comment) stays.
+                let tail = rest[rest[..comment_start(rest)].trim_end().len()..].to_string();
                 self.lines[i] = format!("{key}: {text}{tail}");
                 Ok(false)
             }

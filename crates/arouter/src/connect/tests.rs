@@ -106,12 +106,9 @@ fn round_trip(tool: &str, rel: &str, original: &str, check: impl Fn(&str, &str))
     let first = read(&p);
     assert_ne!(first, original);
     let st = state::load(&w.data, tool).unwrap().unwrap();
-    let key = st.files[0]
-        .entries
-        .iter()
-        .find(|e| e.path.last().is_some_and(|l| l.to_lowercase().contains("key") || l.contains("TOKEN")))
-        .and_then(|e| e.ours.as_str().map(str::to_string))
-        .unwrap_or_default();
+    let t = tools::find(tool).unwrap();
+    let format = (t.plan)(&w.env, &Settings { base: "", key: "", model: "", slots: &BTreeMap::new() })[0].format;
+    let key = key_in(doc::parse(format, Some(&first)).unwrap().as_ref(), t).unwrap();
     check(&first, &key);
     assert_eq!(hash_key(&key), st.key_hash);
     #[cfg(unix)]
@@ -185,7 +182,7 @@ fn gemini_cli_writes_env_and_settings_and_restores_both() {
 fn opencode_round_trip_keeps_other_providers_and_comments() {
     round_trip("opencode", ".config/opencode/opencode.json", fixture!("opencode.json"), |t, key| {
         assert!(t.contains("// providers I use"));
-        let ast = jsonc_parser::parse_to_serde_value(t, &Default::default()).unwrap().unwrap();
+        let ast = doc::parse(doc::Format::Json, Some(t)).unwrap().get(&[]).unwrap();
         let p = &ast["provider"]["arouter"];
         assert_eq!(p["npm"], "@ai-sdk/openai-compatible");
         assert_eq!(p["options"]["baseURL"], "http://127.0.0.1:8402/v1");
