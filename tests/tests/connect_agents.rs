@@ -16,7 +16,9 @@ fn enabled() -> bool {
     if std::env::var("AROUTER_AGENT_TESTS").as_deref() == Ok("1") {
         return true;
     }
-    eprintln!("skipping the agent CLI tests: set AROUTER_AGENT_TESTS=1 (needs npm ci in tests/agents)");
+    eprintln!(
+        "skipping the agent CLI tests: set AROUTER_AGENT_TESTS=1 (needs npm ci in tests/agents)"
+    );
     false
 }
 
@@ -78,7 +80,9 @@ async fn run(mut c: Command) -> Output {
     match waited {
         Ok(out) => out.expect("wait task").expect("waiting"),
         Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
             panic!("{shown_cmd} ran longer than {CLI_TIMEOUT:?}");
         }
     }
@@ -87,7 +91,12 @@ async fn run(mut c: Command) -> Output {
 /// `arouter ARGS --data-dir D` (and `--port P` for connect) as the user would type it, with
 /// HOME set.
 async fn arouter(router: &RouterProcess, home: &Path, args: &[&str]) -> Output {
-    let port = router.base_url.rsplit(':').next().unwrap_or_default().to_string();
+    let port = router
+        .base_url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let mut c = clean(&RouterProcess::bin_path(), home);
     c.args(args).arg("--data-dir").arg(&router.data_dir);
     if args.first() == Some(&"connect") {
@@ -133,20 +142,40 @@ async fn claude_code_connects_and_answers_through_arouter() {
         "default_model = \"an/claude-sonnet-4-5\"\n{}",
         an.provider_toml("an", Some("AN_KEY"))
     );
-    let router =
-        RouterProcess::start_with(&cfg, RouterOptions::default().env("AN_KEY", "sk-ant-upstream"))
-            .await;
+    let router = RouterProcess::start_with(
+        &cfg,
+        RouterOptions::default().env("AN_KEY", "sk-ant-upstream"),
+    )
+    .await;
     let home = temp_home();
-    let out = arouter(&router, home.path(), &["connect", "claude-code", "--slot", "haiku=an/claude-haiku-4-5"]).await;
+    let out = arouter(
+        &router,
+        home.path(),
+        &[
+            "connect",
+            "claude-code",
+            "--slot",
+            "haiku=an/claude-haiku-4-5",
+        ],
+    )
+    .await;
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("key \"claude-code\""), "{said}");
 
     let mut c = clean(&claude, home.path());
     c.args(["-p", "Say hello"]);
     let answer = run(c).await;
-    assert!(answer.status.success(), "claude -p failed\n{}", shown(&answer));
+    assert!(
+        answer.status.success(),
+        "claude -p failed\n{}",
+        shown(&answer)
+    );
     let text = String::from_utf8_lossy(&answer.stdout);
-    assert!(text.contains("Hello from Anthropic mock"), "{}", shown(&answer));
+    assert!(
+        text.contains("Hello from Anthropic mock"),
+        "{}",
+        shown(&answer)
+    );
     let asked: Vec<String> = an
         .requests()
         .iter()
@@ -154,7 +183,9 @@ async fn claude_code_connects_and_answers_through_arouter() {
         .filter_map(|b| b["model"].as_str().map(str::to_string))
         .collect();
     assert!(
-        asked.iter().all(|m| m == "claude-sonnet-4-5" || m == "claude-haiku-4-5"),
+        asked
+            .iter()
+            .all(|m| m == "claude-sonnet-4-5" || m == "claude-haiku-4-5"),
         "every upstream request names an ARouter-chosen model: {asked:?}"
     );
 
@@ -164,15 +195,23 @@ async fn claude_code_connects_and_answers_through_arouter() {
         .lines()
         .find(|l| l.starts_with("claude-code"))
         .unwrap_or_default();
-    assert!(line.contains("yes (claude-code)") && line.contains("ago"), "{table}");
+    assert!(
+        line.contains("yes (claude-code)") && line.contains("ago"),
+        "{table}"
+    );
 
     arouter(&router, home.path(), &["disconnect", "claude-code"]).await;
     let settings = home.path().join(".claude/settings.json");
-    assert!(!settings.exists(), "connect created settings.json; disconnect removes it");
+    assert!(
+        !settings.exists(),
+        "connect created settings.json; disconnect removes it"
+    );
     let after = arouter(&router, home.path(), &["tools"]).await;
     let table = String::from_utf8_lossy(&after.stdout);
     assert!(
-        table.lines().any(|l| l.starts_with("claude-code") && l.contains(" no ")),
+        table
+            .lines()
+            .any(|l| l.starts_with("claude-code") && l.contains(" no ")),
         "{table}"
     );
 }
@@ -202,7 +241,11 @@ async fn gemini_cli_connects_and_answers_through_arouter() {
     c.env("GEMINI_CLI_TRUST_WORKSPACE", "true")
         .args(["-p", "Say hello"]);
     let answer = run(c).await;
-    assert!(answer.status.success(), "gemini -p failed\n{}", shown(&answer));
+    assert!(
+        answer.status.success(),
+        "gemini -p failed\n{}",
+        shown(&answer)
+    );
     assert!(
         String::from_utf8_lossy(&answer.stdout).contains("Hello from Gemini mock"),
         "{}",
@@ -213,9 +256,9 @@ async fn gemini_cli_connects_and_answers_through_arouter() {
     let tools = arouter(&router, home.path(), &["tools"]).await;
     let table = String::from_utf8_lossy(&tools.stdout);
     assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("gemini-cli") && l.contains("yes (gemini-cli)") && l.contains("ago")),
+        table.lines().any(|l| l.starts_with("gemini-cli")
+            && l.contains("yes (gemini-cli)")
+            && l.contains("ago")),
         "{table}"
     );
     arouter(&router, home.path(), &["disconnect", "gemini-cli"]).await;
@@ -226,12 +269,17 @@ async fn gemini_cli_connects_and_answers_through_arouter() {
     // gemini may have written settings.json itself meanwhile; only our values go.
     let settings = home.path().join(".gemini/settings.json");
     if let Ok(text) = std::fs::read_to_string(&settings) {
-        assert!(!text.contains("gemini-api-key") && !text.contains("gm/gemini"), "{text}");
+        assert!(
+            !text.contains("gemini-api-key") && !text.contains("gm/gemini"),
+            "{text}"
+        );
     }
     assert!(
-        files_under(home.path()).iter().all(|p| !std::fs::read_to_string(p)
-            .unwrap_or_default()
-            .contains("sk-ar-")),
+        files_under(home.path())
+            .iter()
+            .all(|p| !std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("sk-ar-")),
         "no ARouter key is left anywhere under HOME"
     );
 }

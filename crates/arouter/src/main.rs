@@ -196,7 +196,9 @@ fn main() -> std::process::ExitCode {
         Command::Disconnect { tool, loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.disconnect(&tool))
         }
-        Command::Tools { loc } => commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.tools()),
+        Command::Tools { loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.tools())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -43,7 +43,9 @@ fn slots(body: &Map<String, Value>) -> Result<BTreeMap<String, String>, ApiError
             .iter()
             .map(|(k, v)| match v.as_str() {
                 Some(s) => Ok((k.clone(), s.to_string())),
-                None => Err(ApiError::bad_request(format!("slots.{k}: expected a string"))),
+                None => Err(ApiError::bad_request(format!(
+                    "slots.{k}: expected a string"
+                ))),
             })
             .collect(),
         Some(_) => Err(ApiError::bad_request(

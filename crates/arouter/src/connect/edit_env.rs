@@ -50,7 +50,8 @@ impl EnvDoc {
 impl Doc for EnvDoc {
     fn get(&self, path: &[String]) -> Option<Value> {
         let [name] = path else { return None };
-        self.find(name).map(|i| Value::String(value_of(&self.lines[i])))
+        self.find(name)
+            .map(|i| Value::String(value_of(&self.lines[i])))
     }
 
     fn set(&mut self, path: &[String], value: &Value) -> Result<Vec<Vec<String>>> {
@@ -104,7 +105,8 @@ mod tests {
         let mut d = EnvDoc::parse(Some(text));
         assert_eq!(d.get(&["GEMINI_API_KEY".into()]), Some(json!("old")));
         d.set(&["GEMINI_API_KEY".into()], &json!("new")).unwrap();
-        d.set(&["GOOGLE_GEMINI_BASE_URL".into()], &json!("http://x")).unwrap();
+        d.set(&["GOOGLE_GEMINI_BASE_URL".into()], &json!("http://x"))
+            .unwrap();
         assert_eq!(
             d.render(),
             "# proxy\nGEMINI_API_KEY=new\nOTHER=1\nGOOGLE_GEMINI_BASE_URL=http://x\n"

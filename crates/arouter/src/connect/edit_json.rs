@@ -63,9 +63,9 @@ impl Doc for JsonDoc {
             .ok_or_else(|| anyhow!("not a JSON object"))?;
         for (i, seg) in parents.iter().enumerate() {
             obj = match obj.get(seg) {
-                Some(prop) => prop.object_value().ok_or_else(|| {
-                    anyhow!("\"{}\" is not an object", parents[..=i].join("."))
-                })?,
+                Some(prop) => prop
+                    .object_value()
+                    .ok_or_else(|| anyhow!("\"{}\" is not an object", parents[..=i].join(".")))?,
                 None => {
                     created.push(parents[..=i].to_vec());
                     obj.object_value_or_set(seg)

@@ -51,9 +51,7 @@ fn to_toml(v: &Value) -> Result<toml_edit::Value> {
             Some(i) => i.into(),
             None => n.as_f64().unwrap_or_default().into(),
         },
-        Value::Array(a) => {
-            toml_edit::Value::Array(a.iter().map(to_toml).collect::<Result<_>>()?)
-        }
+        Value::Array(a) => toml_edit::Value::Array(a.iter().map(to_toml).collect::<Result<_>>()?),
         Value::Object(m) => {
             let mut t = toml_edit::InlineTable::new();
             for (k, v) in m {
@@ -157,11 +155,22 @@ mod tests {
         let text = "# mine\n[profiles.fast]\nmodel = \"o3\" # keep\n";
         let mut d = TomlDoc::parse(Some(text)).unwrap();
         d.set(&p("model"), &json!("m")).unwrap();
-        let created = d.set(&p("model_providers.arouter.base_url"), &json!("u")).unwrap();
-        assert_eq!(created, vec![p("model_providers"), p("model_providers.arouter")]);
+        let created = d
+            .set(&p("model_providers.arouter.base_url"), &json!("u"))
+            .unwrap();
+        assert_eq!(
+            created,
+            vec![p("model_providers"), p("model_providers.arouter")]
+        );
         let out = d.render();
-        assert!(out.find("model = \"m\"").unwrap() < out.find("[profiles.fast]").unwrap(), "{out}");
-        assert!(out.contains("# keep") && out.contains("[model_providers.arouter]"), "{out}");
+        assert!(
+            out.find("model = \"m\"").unwrap() < out.find("[profiles.fast]").unwrap(),
+            "{out}"
+        );
+        assert!(
+            out.contains("# keep") && out.contains("[model_providers.arouter]"),
+            "{out}"
+        );
         assert!(!out.contains("[model_providers]\n"), "{out}");
     }
 }

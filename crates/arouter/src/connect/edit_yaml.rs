@@ -18,7 +18,9 @@ pub struct YamlDoc {
 
 fn to_json(y: &Yaml) -> Value {
     match y {
-        Yaml::Real(s) => s.parse::<f64>().map_or(Value::String(s.clone()), Value::from),
+        Yaml::Real(s) => s
+            .parse::<f64>()
+            .map_or(Value::String(s.clone()), Value::from),
         Yaml::Integer(i) => Value::from(*i),
         Yaml::String(s) => Value::String(s.clone()),
         Yaml::Boolean(b) => Value::Bool(*b),
@@ -262,9 +264,11 @@ impl Doc for YamlDoc {
         match path {
             [list, sel, rest @ ..] if selector(sel).is_some() => {
                 let (f, v) = selector(sel)?;
-                let item = tree.get(list)?.as_array()?.iter().find(|it| {
-                    it.get(f).and_then(Value::as_str) == Some(v)
-                })?;
+                let item = tree
+                    .get(list)?
+                    .as_array()?
+                    .iter()
+                    .find(|it| it.get(f).and_then(Value::as_str) == Some(v))?;
                 descend(item, rest).cloned()
             }
             _ => descend(&tree, path).cloned(),
@@ -290,7 +294,10 @@ impl Doc for YamlDoc {
         };
         if self.get(path).as_ref() != Some(value) {
             self.lines = before;
-            bail!("cannot set {} safely in this file; edit it by hand", path.join("."));
+            bail!(
+                "cannot set {} safely in this file; edit it by hand",
+                path.join(".")
+            );
         }
         Ok(created)
     }
@@ -351,7 +358,8 @@ mod tests {
         let text = "# aider\nmodel: gpt-4o  # mine\ndark-mode: true\n";
         let mut d = YamlDoc::parse(Some(text)).unwrap();
         d.set(&s("model"), &json!("openai/x")).unwrap();
-        d.set(&s("openai-api-base"), &json!("http://127.0.0.1:8402/v1")).unwrap();
+        d.set(&s("openai-api-base"), &json!("http://127.0.0.1:8402/v1"))
+            .unwrap();
         assert_eq!(
             d.render(),
             "# aider\nmodel: openai/x  # mine\ndark-mode: true\nopenai-api-base: http://127.0.0.1:8402/v1\n"

@@ -122,7 +122,11 @@ fn backup_path(data_dir: &Path, tool: &str, file: &Path) -> PathBuf {
     let name = file
         .file_name()
         .map_or("file".into(), |n| n.to_string_lossy().into_owned());
-    data_dir.join("connect").join("backups").join(tool).join(name)
+    data_dir
+        .join("connect")
+        .join("backups")
+        .join(tool)
+        .join(name)
 }
 
 /// Puts `entry` back as it was before connect, if the user did not change it since.
@@ -230,8 +234,14 @@ pub fn connect(ctx: &Ctx, tool_id: &str, req: &Request) -> Result<Outcome> {
             .as_ref()
             .and_then(|p| p.files.iter().find(|f| f.path == l.path))
             .cloned();
-        let old_entries = before_fs.as_ref().map(|f| f.entries.clone()).unwrap_or_default();
-        let mut created = before_fs.as_ref().map(|f| f.created.clone()).unwrap_or_default();
+        let old_entries = before_fs
+            .as_ref()
+            .map(|f| f.entries.clone())
+            .unwrap_or_default();
+        let mut created = before_fs
+            .as_ref()
+            .map(|f| f.created.clone())
+            .unwrap_or_default();
         // Values an earlier connect wrote that this one no longer does (another model).
         for e in &old_entries {
             if !fp.sets.iter().any(|(p, _)| *p == e.path) {
@@ -278,7 +288,9 @@ pub fn connect(ctx: &Ctx, tool_id: &str, req: &Request) -> Result<Outcome> {
         });
         new_state.files.push(FileState {
             path: l.path.clone(),
-            original: before_fs.as_ref().map_or(l.text.clone(), |f| f.original.clone()),
+            original: before_fs
+                .as_ref()
+                .map_or(l.text.clone(), |f| f.original.clone()),
             original_mode: before_fs
                 .as_ref()
                 .map_or(files::mode(&l.path), |f| f.original_mode),
@@ -399,7 +411,6 @@ pub fn disconnect(ctx: &Ctx, tool_id: &str) -> Result<Outcome> {
         files: out_files,
     })
 }
-
 
 /// The model ids and aliases that can answer a chat, aliases first: what a tool's model
 /// pickers (and the tray's default-model menu) offer. Embedding models are left out.

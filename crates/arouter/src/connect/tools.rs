@@ -25,7 +25,11 @@ impl Env {
     /// The current process's view.
     pub fn current() -> anyhow::Result<Env> {
         let home = dirs::home_dir().ok_or_else(|| anyhow::anyhow!("cannot find the home dir"))?;
-        let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let var = |n: &str| {
+            std::env::var_os(n)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         let exported = ["GEMINI_API_KEY", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_API_KEY"]
             .iter()
             .filter_map(|n| Some((n.to_string(), std::env::var(n).ok()?)))
@@ -102,10 +106,22 @@ pub const TOOLS: &[Tool] = &[
                     (&["env", "ANTHROPIC_BASE_URL"], json!(s.base)),
                     (&["env", "ANTHROPIC_AUTH_TOKEN"], json!(s.key)),
                     (&["env", "ANTHROPIC_MODEL"], json!(s.model)),
-                    (&["env", "ANTHROPIC_DEFAULT_OPUS_MODEL"], json!(s.slot("opus"))),
-                    (&["env", "ANTHROPIC_DEFAULT_SONNET_MODEL"], json!(s.slot("sonnet"))),
-                    (&["env", "ANTHROPIC_DEFAULT_HAIKU_MODEL"], json!(s.slot("haiku"))),
-                    (&["env", "CLAUDE_CODE_SUBAGENT_MODEL"], json!(s.slot("subagent"))),
+                    (
+                        &["env", "ANTHROPIC_DEFAULT_OPUS_MODEL"],
+                        json!(s.slot("opus")),
+                    ),
+                    (
+                        &["env", "ANTHROPIC_DEFAULT_SONNET_MODEL"],
+                        json!(s.slot("sonnet")),
+                    ),
+                    (
+                        &["env", "ANTHROPIC_DEFAULT_HAIKU_MODEL"],
+                        json!(s.slot("haiku")),
+                    ),
+                    (
+                        &["env", "CLAUDE_CODE_SUBAGENT_MODEL"],
+                        json!(s.slot("subagent")),
+                    ),
                 ]),
             }]
         },
@@ -131,7 +147,10 @@ pub const TOOLS: &[Tool] = &[
                         &["model_providers", "arouter", "base_url"],
                         json!(format!("{}/v1", s.base)),
                     ),
-                    (&["model_providers", "arouter", "wire_api"], json!("responses")),
+                    (
+                        &["model_providers", "arouter", "wire_api"],
+                        json!("responses"),
+                    ),
                     (
                         &["model_providers", "arouter", "experimental_bearer_token"],
                         json!(s.key),
@@ -163,7 +182,10 @@ pub const TOOLS: &[Tool] = &[
                     format: Format::Json,
                     sets: sets(vec![
                         // gemini-cli's AuthType.USE_GEMINI
-                        (&["security", "auth", "selectedType"], json!("gemini-api-key")),
+                        (
+                            &["security", "auth", "selectedType"],
+                            json!("gemini-api-key"),
+                        ),
                         (&["model", "name"], json!(s.model)),
                     ]),
                 },
@@ -183,15 +205,26 @@ pub const TOOLS: &[Tool] = &[
                 path: e.xdg_config.join("opencode/opencode.json"),
                 format: Format::Json,
                 sets: vec![
-                    (path(&["provider", "arouter", "npm"]), json!("@ai-sdk/openai-compatible")),
+                    (
+                        path(&["provider", "arouter", "npm"]),
+                        json!("@ai-sdk/openai-compatible"),
+                    ),
                     (path(&["provider", "arouter", "name"]), json!("ARouter")),
                     (
                         path(&["provider", "arouter", "options", "baseURL"]),
                         json!(format!("{}/v1", s.base)),
                     ),
-                    (path(&["provider", "arouter", "options", "apiKey"]), json!(s.key)),
                     (
-                        vec!["provider".into(), "arouter".into(), "models".into(), s.model.into()],
+                        path(&["provider", "arouter", "options", "apiKey"]),
+                        json!(s.key),
+                    ),
+                    (
+                        vec![
+                            "provider".into(),
+                            "arouter".into(),
+                            "models".into(),
+                            s.model.into(),
+                        ],
                         json!({"name": s.model}),
                     ),
                     (path(&["model"]), json!(format!("arouter/{}", s.model))),
@@ -254,7 +287,9 @@ pub const TOOLS: &[Tool] = &[
 
 /// Values connect writes only where the file has none (the user's own win).
 pub fn only_if_absent(tool: &str, path: &[String]) -> bool {
-    tool == "continue" && path.len() == 1 && ["name", "version", "schema"].contains(&path[0].as_str())
+    tool == "continue"
+        && path.len() == 1
+        && ["name", "version", "schema"].contains(&path[0].as_str())
 }
 
 pub fn find(id: &str) -> Option<&'static Tool> {
