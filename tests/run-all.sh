@@ -46,4 +46,6 @@ timeout 45m dbus-run-session -- sh -c '
 # The desktop app under Xvfb: window drawn, router up, SIGTERM exits 0 with the ledger flushed.
 if [ "${AROUTER_DESKTOP_TESTS:-0}" = 1 ]; then
   bash tests/desktop/smoke.sh
+  # The tray under Xvfb with a real tray host: default model and Tools menus, clicked.
+  bash tests/desktop/tray.sh
 fi
