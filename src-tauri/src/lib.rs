@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod autostart;
 pub mod router;
 pub mod tray;
+pub mod tray_tools;
 pub mod window;
 
 use alerts::Alerts;

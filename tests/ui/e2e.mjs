@@ -463,6 +463,54 @@ async function main() {
       await shot('14-settings');
     });
 
+    await step('your tools: connect with per-slot models, then disconnect', async () => {
+      // The router runs with HOME=TOOLS_HOME (a temp dir): the tools' files land there.
+      const home = process.env.TOOLS_HOME;
+      expect(home, 'TOOLS_HOME is set');
+      await nav('Overview');
+      await pageReady('overview');
+      const row = page.getByTestId('tool-claude-code');
+      await row.waitFor();
+      const options = await page.getByTestId('tool-model-claude-code').locator('option').allTextContents();
+      expect(options.includes('mock/gpt-mock') && options.includes('fast'), `model choices: ${options.join(', ')}`);
+      expect(!options.some((o) => o.includes('embedding')), `embedding models offered: ${options.join(', ')}`);
+      await page.getByTestId('tool-model-claude-code').selectOption('mock/gpt-mock');
+      await page.getByTestId('tool-slot-claude-code-haiku').selectOption('fast');
+      await page.getByTestId('tool-connect-claude-code').click();
+      await page.getByTestId('tool-status-claude-code').getByText('connected · key claude-code').waitFor();
+      const settingsPath = path.join(home, '.claude', 'settings.json');
+      const cc = JSON.parse(fs.readFileSync(settingsPath, 'utf8'));
+      expect(cc.env.ANTHROPIC_BASE_URL === BASE_URL, `ANTHROPIC_BASE_URL = ${cc.env.ANTHROPIC_BASE_URL}`);
+      expect(cc.env.ANTHROPIC_MODEL === 'mock/gpt-mock' && cc.env.ANTHROPIC_DEFAULT_HAIKU_MODEL === 'fast'
+        && cc.env.ANTHROPIC_DEFAULT_OPUS_MODEL === 'mock/gpt-mock', `slots: ${JSON.stringify(cc.env)}`);
+      const viaKey = await api('GET', '/api/v1/key', null, cc.env.ANTHROPIC_AUTH_TOKEN);
+      expect(viaKey.json?.data?.name === 'claude-code', `the written key is claude-code's: ${viaKey.text.slice(0, 200)}`);
+      // aider: a YAML file with a comment of the user's own, kept through connect/disconnect
+      const aiderPath = path.join(home, '.aider.conf.yml');
+      const mine = '# my aider settings\ndark-mode: true\n';
+      fs.writeFileSync(aiderPath, mine);
+      await page.getByTestId('tool-connect-aider').click();
+      await page.getByTestId('tool-status-aider').getByText('connected · key aider').waitFor();
+      const aider = fs.readFileSync(aiderPath, 'utf8');
+      expect(aider.startsWith(mine) && aider.includes(`openai-api-base: ${BASE_URL}/v1`) && aider.includes('model: openai/mock/gpt-mock'), `aider file: ${aider}`);
+      await shot('14b-your-tools');
+      await page.getByTestId('tool-disconnect-aider').click();
+      await page.getByTestId('tool-status-aider').getByText('not connected').waitFor();
+      expect(fs.readFileSync(aiderPath, 'utf8') === mine, 'aider file restored byte for byte');
+      await page.getByTestId('tool-disconnect-claude-code').click();
+      await page.getByTestId('tool-status-claude-code').getByText('not connected').waitFor();
+      expect(!fs.existsSync(settingsPath), 'settings.json (created by connect) removed again');
+      // Values for GUI editors
+      await page.getByTestId('manual-panel').locator('summary').click();
+      const manualBase = await page.getByTestId('manual-base-url').textContent();
+      expect(manualBase === `${BASE_URL}/v1`, `manual base URL ${manualBase}`);
+      await page.getByTestId('manual-create-key').click();
+      const key = await page.getByTestId('manual-key').textContent();
+      const check = await api('GET', '/api/v1/key', null, key);
+      expect(check.json?.data?.name === 'cursor', `pasted key works: ${check.text.slice(0, 200)}`);
+      await shot('14c-manual-values');
+    });
+
     await step('small window and dark mode render', async () => {
       await page.setViewportSize({ width: 480, height: 900 });
       await nav('Overview');

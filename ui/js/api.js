@@ -205,6 +205,17 @@ export class Api {
     return this.call('DELETE', `/model-overrides/${encodeURIComponent(provider)}/${encodePath(model)}`);
   }
 
+  // ---- tools (agent CLIs) ----
+
+  /** @returns {Promise<{data: any[], models: string[], manual: Record<string,string>}>} */
+  tools() { return this.call('GET', '/tools'); }
+
+  /** @param {string} id @param {{model?: string, slots?: Record<string,string>, key_name?: string}} body */
+  async connectTool(id, body) { return (await this.call('POST', `/tools/${encodeURIComponent(id)}/connect`, { body })).data; }
+
+  /** @param {string} id */
+  async disconnectTool(id) { return (await this.call('POST', `/tools/${encodeURIComponent(id)}/disconnect`)).data; }
+
   // ---- providers ----
 
   /** @returns {Promise<Provider[]>} */

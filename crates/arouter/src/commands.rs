@@ -11,6 +11,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod connect;
+pub use connect::ConnectArgs;
+
 pub fn serve(
     data_dir: Option<PathBuf>,
     config: Option<PathBuf>,

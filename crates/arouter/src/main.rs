@@ -1,5 +1,5 @@
 //! `arouter`: the headless LLM router and its command line (serve, keys, providers, models,
-//! usage). Every command works while a server runs on the same data dir.
+//! usage, connect). Every command works while a server runs on the same data dir.
 
 mod commands;
 
@@ -83,6 +83,26 @@ enum Command {
         /// Group by app, model, provider, key or day
         #[arg(long, default_value = "app")]
         by: String,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Point an agent CLI at ARouter with its own app key (merges into the tool's config)
+    Connect {
+        /// claude-code, codex, gemini-cli, opencode, aider or continue
+        tool: String,
+        #[command(flatten)]
+        opts: commands::ConnectArgs,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Undo `connect`: the tool's files come back as they were, its key is revoked
+    Disconnect {
+        tool: String,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Known tools: installed, connected (with which key), last request, today's spend
+    Tools {
         #[command(flatten)]
         loc: Location,
     },
@@ -180,6 +200,15 @@ fn main() -> std::process::ExitCode {
         }
         Command::Usage { since, by, loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.usage(&since, &by))
+        }
+        Command::Connect { tool, opts, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.connect(&tool, opts))
+        }
+        Command::Disconnect { tool, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.disconnect(&tool))
+        }
+        Command::Tools { loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.tools())
         }
     };
     match result {

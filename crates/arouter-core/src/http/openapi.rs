@@ -438,6 +438,27 @@ pub const OPS: &[Op] = &[
     ),
     op(
         "get",
+        "/api/v1/tools",
+        "tools",
+        "Agent CLIs: installed, connected (key), last request, today's spend",
+        Admin,
+    ),
+    op(
+        "post",
+        "/api/v1/tools/{id}/connect",
+        "tools",
+        "Point a tool at ARouter with its own key ({model, slots, key_name})",
+        Admin,
+    ),
+    op(
+        "post",
+        "/api/v1/tools/{id}/disconnect",
+        "tools",
+        "Restore a tool's config files and revoke its key",
+        Admin,
+    ),
+    op(
+        "get",
         "/{provider}/{*path}",
         "proxy",
         "Provider proxy: forwarded verbatim with the provider's credential",

@@ -7,6 +7,7 @@ mod money;
 mod providers;
 mod settings;
 pub mod time;
+mod tools;
 mod usage;
 
 use arouter_core::app::App;
@@ -81,6 +82,9 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
         .route("/api/v1/balance", get(money::balance))
         .route("/api/v1/transactions", get(money::transactions))
         .route("/api/v1/activity", get(money::activity))
+        .route("/api/v1/tools", get(tools::list))
+        .route("/api/v1/tools/{id}/connect", post(tools::connect))
+        .route("/api/v1/tools/{id}/disconnect", post(tools::disconnect))
         .layer(Extension(store))
 }
 
@@ -139,6 +143,10 @@ impl<const ADMIN: bool> Call<ADMIN> {
     pub fn reply(&self, result: Result<Response, ApiError>) -> Response {
         self.ctx
             .finish(result.unwrap_or_else(|e| Surface::OpenAi.error(&e)))
+    }
+
+    pub fn body_is_empty(&self) -> bool {
+        self.body.is_empty()
     }
 
     /// The request body as a JSON object.
