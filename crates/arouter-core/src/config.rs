@@ -47,6 +47,9 @@ pub struct ProviderConfig {
     pub first_byte_timeout_secs: u64,
     /// Largest gap allowed between two stream chunks.
     pub idle_timeout_secs: u64,
+    /// Request parameters this provider rejects, dropped before sending (`drop_params`);
+    /// `None`: its vendor's default (see `providers::params`).
+    pub drop_params: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -286,6 +289,7 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
         connect_timeout_secs: 10,
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
+        drop_params: None,
     };
     for (key, value) in t {
         let field = format!("{base}.{key}");
@@ -320,6 +324,14 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
                 for (i, m) in arr.iter().enumerate() {
                     p.models.push(string(m, &format!("{field}[{i}]"))?);
                 }
+            }
+            "drop_params" => {
+                let arr = value.as_array().ok_or_else(|| err(&field, "expected a list"))?;
+                let mut list = Vec::with_capacity(arr.len());
+                for (i, m) in arr.iter().enumerate() {
+                    list.push(string(m, &format!("{field}[{i}]"))?);
+                }
+                p.drop_params = Some(list);
             }
             "connect_timeout_secs" => {
                 p.connect_timeout_secs = integer(value, &field, 1, 3600)? as u64
