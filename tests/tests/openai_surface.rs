@@ -48,7 +48,14 @@ async fn chat_non_streaming_relays_and_accounts() {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(resp.headers().contains_key("x-ratelimit-limit"));
+    for name in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ] {
+        let v = resp.headers()[name].to_str().unwrap();
+        assert!(v.parse::<u64>().is_ok(), "{name} is an integer: {v}");
+    }
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["id"], gen_id.as_str());
     assert!(gen_id.starts_with("gen-"));

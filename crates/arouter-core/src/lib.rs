@@ -45,6 +45,7 @@ pub mod json_path;
 pub mod limits;
 pub mod model;
 pub mod providers;
+pub mod raw_json;
 pub mod record;
 pub mod routing;
 pub mod sse;
