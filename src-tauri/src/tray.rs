@@ -539,6 +539,18 @@ fn apply(app: &AppHandle, desktop: &Desktop, effect: Effect) {
     refresh_now(app, desktop);
 }
 
+/// Re-reads "start at login" into the tray's check item (`--autostart` can change it).
+pub fn sync_autostart(app: &AppHandle) {
+    if let Some(h) = app.try_state::<TrayHandles>() {
+        if let Err(e) = h
+            .autostart
+            .set_checked(app.autolaunch().is_enabled().unwrap_or(false))
+        {
+            tracing::warn!("tray: {e}");
+        }
+    }
+}
+
 /// Re-renders the tray from the current state (today's totals come from the last tick).
 fn refresh_now(app: &AppHandle, desktop: &Desktop) {
     let Some(handles) = app.try_state::<TrayHandles>() else {

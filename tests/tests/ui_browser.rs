@@ -210,7 +210,8 @@ fn ui_full_scenario_in_headless_chromium() {
         .arg("tests/ui/e2e.mjs")
         .env("TOOLS_HOME", &home)
         .env("BASE_URL", &base_url)
-        .env("ADMIN_KEY", &admin_key);
+        .env("ADMIN_KEY", &admin_key)
+        .env("AROUTER_E2E_DATA_DIR", dir.path());
     let out = run_bounded(cmd, E2E_TIMEOUT);
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(

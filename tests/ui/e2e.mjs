@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const BASE_URL = (process.env.BASE_URL || '').replace(/\/+$/, '');
 const ADMIN_KEY = process.env.ADMIN_KEY || '';
+/** The router's data dir (config.toml), for the steps that edit the config file. */
+const DATA_DIR = process.env.AROUTER_E2E_DATA_DIR || '';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const MOCK_KEY = 'sk-mock-upstream-credential';
@@ -386,6 +388,51 @@ async function main() {
       const spend = await page.locator('tr[data-key="ui-test-app"]').getByTestId('key-usage').textContent();
       expect(spend.includes('$0.000028'), `ui-test-app spend: ${spend}`);
       await shot('13b-keys-with-usage');
+    });
+
+    await step('the Models page refreshes model lists from the providers', async () => {
+      await nav('Models & routing');
+      await pageReady('models');
+      await page.getByTestId('refresh-models').click();
+      await page.getByTestId('facts-status').getByText(/mock 2 models/).waitFor();
+      const status = await page.getByTestId('facts-status').textContent();
+      expect(status.includes('Bundled prices: LiteLLM model price map'), `facts status: ${status}`);
+      expect(upstreamSeen.filter((r) => r.method === 'GET' && r.path === '/v1/models').length >= 2, 'the refresh asked the mock for /v1/models');
+      await shot('13c-models-refreshed');
+    });
+
+    await step('a request to an unpriced remote model is reported as unpriced, not as $0', async () => {
+      // A provider ARouter has no price for, not on this machine (`local = false`: the mock
+      // listens on loopback but stands for a paid remote API).
+      expect(DATA_DIR, 'AROUTER_E2E_DATA_DIR is set');
+      fs.appendFileSync(path.join(DATA_DIR, 'config.toml'),
+        `\n[providers.paid]\nkind = "openai"\nbase_url = "${upstreamBase}"\nlocal = false\n`);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const p = await api('GET', '/api/v1/providers');
+        if ((p.json?.data || []).some((x) => x.id === 'paid')) break;
+        expect(Date.now() < deadline, 'config reload never added the provider');
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const cred = await api('PUT', '/api/v1/providers/paid/credential', { key: MOCK_KEY });
+      expect(cred.status === 200, `credential: ${cred.status} ${cred.text.slice(0, 200)}`);
+      const r = await api('POST', '/v1/chat/completions', { model: 'paid/gpt-unlisted', messages: [{ role: 'user', content: 'Hi' }] }, appKey);
+      expect(r.status === 200, `chat answered ${r.status}: ${r.text.slice(0, 300)}`);
+      for (;;) {
+        const u = await api('GET', '/api/v1/usage?by=model');
+        if (u.json?.totals?.unpriced === 1) break;
+        expect(Date.now() < deadline + 10_000, `usage never counted the unpriced request: ${u.text.slice(0, 300)}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      await page.goto(`${BASE_URL}/ui/#/usage?range=today&by=model`);
+      await pageReady('usage');
+      const row = page.getByTestId('usage-table').locator('tr[data-group="paid/gpt-unlisted"]');
+      await row.waitFor();
+      expect((await row.textContent()).includes('1 unpriced'), `usage row: ${await row.textContent()}`);
+      const cost = await row.getByTestId('cost').textContent();
+      expect(cost === 'unpriced', `an all-unpriced group shows no $0 cost: ${cost}`);
+      await page.getByText('1 unpriced request: cost is a lower bound').waitFor();
+      await shot('13d-usage-unpriced');
     });
 
     await step('settings show the server and export CSV', async () => {

@@ -61,8 +61,10 @@ enum Command {
         #[command(flatten)]
         loc: Location,
     },
-    /// The model ids that are routable now
+    /// The model ids that are routable now, with prices ("unpriced" when unknown)
     Models {
+        #[command(subcommand)]
+        cmd: Option<ModelsCmd>,
         #[command(flatten)]
         loc: Location,
     },
@@ -104,6 +106,12 @@ enum Command {
         #[command(flatten)]
         loc: Location,
     },
+}
+
+#[derive(Subcommand)]
+enum ModelsCmd {
+    /// Ask every configured provider for its model list and prices now (kept in the data dir)
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -179,8 +187,11 @@ fn main() -> std::process::ExitCode {
                 ProvidersCmd::SetKey { id } => c.providers_set_key(&id),
             })
         }
-        Command::Models { loc } => {
-            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.models())
+        Command::Models { cmd, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| match cmd {
+                None => c.models(),
+                Some(ModelsCmd::Refresh) => c.models_refresh(),
+            })
         }
         Command::Credits { cmd, loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| match cmd {

@@ -345,6 +345,20 @@ pub const OPS: &[Op] = &[
         Admin,
     ),
     op(
+        "get",
+        "/api/v1/models/facts",
+        "routing",
+        "Where model facts come from: the bundled catalog's pinned source, each provider's cached model list",
+        Admin,
+    ),
+    op(
+        "post",
+        "/api/v1/models/refresh",
+        "routing",
+        "Ask every provider for its model list and prices now (502, nothing changed, when none answers)",
+        Admin,
+    ),
+    op(
         "put",
         "/api/v1/model-overrides/{provider}/{*model}",
         "routing",

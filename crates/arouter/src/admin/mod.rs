@@ -2,6 +2,7 @@
 //! the web UI and the tray: admin keys only, errors in OpenRouter's shape.
 
 mod keys;
+mod models;
 mod money;
 mod providers;
 mod settings;
@@ -63,6 +64,8 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
             put(settings::set_alias).delete(settings::delete_alias),
         )
         .route("/api/v1/catalog", get(settings::catalog))
+        .route("/api/v1/models/facts", get(models::facts))
+        .route("/api/v1/models/refresh", post(models::refresh))
         .route(
             "/api/v1/model-overrides/{provider}/{*model}",
             put(settings::set_override).delete(settings::delete_override),
