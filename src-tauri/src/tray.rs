@@ -354,7 +354,8 @@ impl TrayHandles {
             }
             for (id, label, on) in tools {
                 let action = TrayAction::ToggleTool(id.clone());
-                let item = CheckMenuItem::with_id(app, action.id(), label, true, *on, None::<&str>)?;
+                let item =
+                    CheckMenuItem::with_id(app, action.id(), label, true, *on, None::<&str>)?;
                 self.tools.append(&item)?;
                 items.push((id.clone(), item));
             }
