@@ -614,7 +614,11 @@ mod tests {
         let mut expected = body.clone();
         expected["id"] = json!("gen-1");
         expected["model"] = json!("anth/claude-x");
-        assert_eq!(v, Bytes::from(expected.to_string()), "relayed byte for byte but id, model");
+        assert_eq!(
+            v,
+            Bytes::from(expected.to_string()),
+            "relayed byte for byte but id, model"
+        );
         assert_eq!(o.usage.input_tokens, 9);
         assert_eq!(o.usage.cache_read_tokens, 2);
         assert_eq!(o.finish.as_deref(), Some("tool_calls"));
