@@ -1,9 +1,10 @@
 //! The bundled catalog of well-known models (context, limits, prices, capabilities), config
 //! overrides on top, and exact integer cost computation in pico-USD.
 
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::model::Usage;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -254,6 +255,57 @@ pub fn pricing(cfg: &Config, provider: &ProviderConfig, model: &str) -> Pricing 
         p.max_output = o.max_output_tokens.or(p.max_output);
     }
     p
+}
+
+/// The catalog vendor whose models a provider serves natively.
+fn native_vendor(p: &ProviderConfig) -> Option<&'static str> {
+    let u = p.base_url.as_str();
+    Some(match p.kind {
+        ProviderKind::Anthropic => "anthropic",
+        ProviderKind::Gemini => "google",
+        ProviderKind::OpenAi if u.contains("api.openai.com") => "openai",
+        ProviderKind::OpenAi if u.contains("deepseek.com") => "deepseek",
+        ProviderKind::OpenAi if u.contains("mistral.ai") => "mistralai",
+        ProviderKind::OpenAi if u.contains("api.x.ai") => "x-ai",
+        _ => return None,
+    })
+}
+
+/// Every routable `provider/model` id with its pricing, in a stable order.
+pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
+    let catalog = Catalog::bundled();
+    let mut out = BTreeMap::new();
+    for p in cfg.providers.values() {
+        let aggregator = p.base_url.contains("openrouter.ai");
+        let vendor = native_vendor(p);
+        let mut names: Vec<String> = Vec::new();
+        for m in catalog.entries() {
+            let m_vendor = m.id.split('/').next().unwrap_or("");
+            if aggregator {
+                names.push(m.id.clone());
+            } else if (vendor == Some(m_vendor) || p.id == m_vendor)
+                && (!m.has("embeddings") || p.kind == ProviderKind::OpenAi)
+            {
+                names.push(m.api_name.clone());
+            }
+        }
+        names.extend(p.models.iter().cloned());
+        for id in cfg.models.keys() {
+            if let Some(rest) = id.strip_prefix(&format!("{}/", p.id)) {
+                names.push(rest.to_string());
+            }
+        }
+        for n in names {
+            let pricing = pricing(cfg, p, &n);
+            out.insert(format!("{}/{}", p.id, n), (pricing, p.id.clone()));
+        }
+    }
+    for (alias, targets) in &cfg.aliases {
+        if let Some((pricing, provider)) = targets.first().and_then(|t| out.get(t)).cloned() {
+            out.insert(alias.clone(), (pricing, provider));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

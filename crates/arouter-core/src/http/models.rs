@@ -1,11 +1,11 @@
 //! Model listing (OpenRouter's model object; Anthropic's list shape on request), single model
 //! lookup, and the generation / stored-completion lookups.
 
+use super::authed::{Authed, GeminiApi, ModelsApi, OpenAiApi};
 use super::respond::{json_response, Surface};
-use super::{Authed, Ctx, GeminiApi, ModelsApi, OpenAiApi};
 use crate::app::App;
-use crate::catalog::{self, pusd_to_decimal, Catalog, ModelInfo, Pricing};
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::catalog::{self, pusd_to_decimal, ModelInfo, Pricing};
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::store::UsageRecord;
 use axum::extract::FromRequestParts;
@@ -13,59 +13,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::Uri;
 use axum::response::Response;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The catalog vendor whose models a provider serves natively.
-fn native_vendor(p: &ProviderConfig) -> Option<&'static str> {
-    let u = p.base_url.as_str();
-    Some(match p.kind {
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::Gemini => "google",
-        ProviderKind::OpenAi if u.contains("api.openai.com") => "openai",
-        ProviderKind::OpenAi if u.contains("deepseek.com") => "deepseek",
-        ProviderKind::OpenAi if u.contains("mistral.ai") => "mistralai",
-        ProviderKind::OpenAi if u.contains("api.x.ai") => "x-ai",
-        _ => return None,
-    })
-}
-
-/// Every routable `provider/model` id with its pricing, in a stable order.
-pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
-    let catalog = Catalog::bundled();
-    let mut out = BTreeMap::new();
-    for p in cfg.providers.values() {
-        let aggregator = p.base_url.contains("openrouter.ai");
-        let vendor = native_vendor(p);
-        let mut names: Vec<String> = Vec::new();
-        for m in catalog.entries() {
-            let m_vendor = m.id.split('/').next().unwrap_or("");
-            if aggregator {
-                names.push(m.id.clone());
-            } else if (vendor == Some(m_vendor) || p.id == m_vendor)
-                && (!m.has("embeddings") || p.kind == ProviderKind::OpenAi)
-            {
-                names.push(m.api_name.clone());
-            }
-        }
-        names.extend(p.models.iter().cloned());
-        for id in cfg.models.keys() {
-            if let Some(rest) = id.strip_prefix(&format!("{}/", p.id)) {
-                names.push(rest.to_string());
-            }
-        }
-        for n in names {
-            let pricing = catalog::pricing(cfg, p, &n);
-            out.insert(format!("{}/{}", p.id, n), (pricing, p.id.clone()));
-        }
-    }
-    for (alias, targets) in &cfg.aliases {
-        if let Some((pricing, provider)) = targets.first().and_then(|t| out.get(t)).cloned() {
-            out.insert(alias.clone(), (pricing, provider));
-        }
-    }
-    out
-}
+pub use crate::catalog::routable;
 
 fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&'static str> {
     let mut v = vec![

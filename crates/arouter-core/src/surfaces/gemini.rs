@@ -6,6 +6,7 @@
 use crate::app::App;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::ctx::Ctx;
 use crate::dialects::gemini::inbound::{self as wire, Method};
 use crate::dialects::gemini::{
     errors as gemini_errors, reasons as gemini_reasons, usage as gemini_usage,
@@ -13,10 +14,10 @@ use crate::dialects::gemini::{
 use crate::dispatch::count::{CountJob, Counted};
 use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::ApiError;
+use crate::http::authed::{Authed, GeminiApi};
 use crate::http::respond::{
     json_response, read_json, read_json_raw, sse_data, ErrorFrame, Surface,
 };
-use crate::http::{models, Authed, Ctx, GeminiApi};
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StopReason, StreamEvent};
 use crate::providers::{self, UpstreamRequest};
@@ -555,7 +556,7 @@ pub async fn list(Authed { ctx, .. }: Authed<GeminiApi>) -> Response {
 
 /// Gemini's `ListModelsResponse` of every routable model (one page: no `nextPageToken`).
 pub fn list_body(cfg: &Config) -> Value {
-    let list: Vec<Value> = models::routable(cfg)
+    let list: Vec<Value> = crate::catalog::routable(cfg)
         .iter()
         .map(|(id, (pricing, _))| model_object(id, pricing))
         .collect();
@@ -564,7 +565,7 @@ pub fn list_body(cfg: &Config) -> Value {
 
 /// `GET …/models/{model}`.
 fn model_resource(ctx: &Ctx, model: &str) -> Result<Response, ApiError> {
-    if let Some((pricing, _)) = models::routable(&ctx.cfg).get(model) {
+    if let Some((pricing, _)) = crate::catalog::routable(&ctx.cfg).get(model) {
         return Ok(json_response(&model_object(model, pricing)));
     }
     let cands = candidates(&ctx.cfg, model)

@@ -4,13 +4,13 @@
 
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::config::{ProviderConfig, ProviderKind};
+use crate::ctx::Ctx;
 use crate::dialects::openai_chat::inbound as wire;
 use crate::dialects::openai_chat::{completions, errors, usage};
 use crate::dispatch::candidates;
 use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::ApiError;
 use crate::http::respond::{read_json_raw, sse_data, ErrorFrame, Surface};
-use crate::http::Ctx;
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use crate::providers::params::Dropped;
@@ -418,7 +418,7 @@ fn passthrough_body(
         set.push(("stream_options", Value::Object(opts)));
     }
     let skip = |k: &str| ROUTER_ONLY_FIELDS.contains(&k) || dropped.contains(k);
-    crate::http::raw_json::edited_object(raw, body, &skip, &set)
+    crate::raw_json::edited_object(raw, body, &skip, &set)
 }
 
 /// The client's copy of a same-dialect chat/completions/embeddings response, edited without
@@ -426,7 +426,7 @@ fn passthrough_body(
 /// `provider` (ours), `usage` (gains `cost`) and each choice's `native_finish_reason`.
 /// `None` when the body is not an object of that usual shape.
 pub(crate) fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Outcome)> {
-    use crate::http::raw_json::{key, object, put, put_raw, RawObject};
+    use crate::raw_json::{key, object, put, put_raw, RawObject};
     let top: RawObject = object(body).ok()?;
     let mut usage = Usage::default();
     let mut finish = None;
