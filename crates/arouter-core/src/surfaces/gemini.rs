@@ -8,6 +8,8 @@ use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::ctx::Ctx;
 use crate::dialects::gemini::inbound::{self as wire, Method};
+use crate::dialects::gemini::outbound as outbound_gemini;
+pub use crate::dialects::gemini::outbound::model_url;
 use crate::dialects::gemini::{
     errors as gemini_errors, reasons as gemini_reasons, usage as gemini_usage,
 };
@@ -260,26 +262,6 @@ impl ArrayFramer {
 
 /// The upstream URL of a Gemini model method: `{base}/v1beta/models/{model}:{method}`, unless
 /// the configured base URL already names an API version.
-pub fn model_url(base_url: &str, model: &str, method: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    let root = if base.ends_with("/v1beta") || base.ends_with("/v1") || base.ends_with("/v1alpha") {
-        base.to_string()
-    } else {
-        format!("{base}/v1beta")
-    };
-    format!(
-        "{root}/models/{}:{method}",
-        wire::strip_models_prefix(model)
-    )
-}
-
-fn upstream_headers(key: Option<&str>) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(k) = key {
-        headers.push(("x-goog-api-key", k.to_string()));
-    }
-    headers
-}
 
 struct GeminiCodec {
     body: Value,
@@ -319,7 +301,7 @@ impl Codec for GeminiCodec {
             .map_err(|e| ApiError::internal(format!("re-encoding the request: {e}")))?;
         Ok(UpstreamRequest {
             url: model_url(&provider.base_url, model, method),
-            headers: upstream_headers(key),
+            headers: outbound_gemini::headers(key),
             body: Bytes::from(body),
         })
     }
@@ -544,7 +526,7 @@ fn gemini_count_request(
     }
     UpstreamRequest {
         url: model_url(&provider.base_url, model, "countTokens"),
-        headers: upstream_headers(key),
+        headers: outbound_gemini::headers(key),
         body: Bytes::from(body.to_string()),
     }
 }
