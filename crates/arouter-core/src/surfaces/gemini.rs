@@ -260,9 +260,6 @@ impl ArrayFramer {
     }
 }
 
-/// The upstream URL of a Gemini model method: `{base}/v1beta/models/{model}:{method}`, unless
-/// the configured base URL already names an API version.
-
 struct GeminiCodec {
     body: Value,
     hub: Option<ChatRequest>,
