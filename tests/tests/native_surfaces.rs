@@ -1118,3 +1118,87 @@ async fn parameters_a_provider_rejects_are_dropped_on_every_path() {
         assert_eq!(up["temperature"], 0.2, "other parameters stay");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Legacy /v1/completions for every provider kind
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn legacy_completions_work_for_every_provider_kind() {
+    let s = setup().await;
+    for (model, answer) in [
+        ("oa/gpt-4o-mini", None),
+        ("an/claude-sonnet-4-5", Some("Hello from Anthropic mock")),
+        ("gm/gemini-2.5-flash", Some("Hello from Gemini mock")),
+    ] {
+        let body = json!({"model": model, "prompt": "Say hello.", "max_tokens": 50});
+        let resp = client()
+            .post(s.router.url("/v1/completions"))
+            .bearer_auth(&s.router.app_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let gen_id = resp
+            .headers()
+            .get("x-generation-id")
+            .map(|h| h.to_str().unwrap().to_string());
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(status, 200, "{model}: {v}");
+        let gen_id = gen_id.unwrap();
+        assert_eq!(v["choices"][0]["index"], 0, "{model}: {v}");
+        assert!(v["choices"][0]["text"].is_string(), "{model}: {v}");
+        assert!(
+            v["usage"]["prompt_tokens"].as_u64().unwrap() > 0,
+            "{model}: {v}"
+        );
+        if let Some(answer) = answer {
+            // Translated: the prompt went as a user message; the text comes back.
+            assert_eq!(v["object"], "text_completion");
+            assert_eq!(v["id"], gen_id.as_str());
+            assert_eq!(v["model"], model);
+            assert_eq!(v["choices"][0]["text"], answer);
+            assert_eq!(v["choices"][0]["finish_reason"], "stop");
+        }
+        let g = generation(&s.router, &gen_id).await;
+        assert_eq!(g["api_type"], "completions", "{model}");
+
+        // Streamed.
+        let mut body = body.clone();
+        body["stream"] = json!(true);
+        let resp = client()
+            .post(s.router.url("/v1/completions"))
+            .bearer_auth(&s.router.app_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{model}");
+        let (events, raw) = sse_events(resp).await;
+        assert_eq!(events.last().unwrap().data, "[DONE]", "{model}: {raw}");
+        let chunks = data_json(&events);
+        if let Some(answer) = answer {
+            let text: String = chunks
+                .iter()
+                .filter_map(|c| c["choices"][0]["text"].as_str())
+                .collect();
+            assert_eq!(text, answer, "{model}: {raw}");
+            assert!(
+                chunks.iter().all(|c| c["object"] == "text_completion"),
+                "{raw}"
+            );
+            assert!(
+                chunks
+                    .iter()
+                    .all(|c| c["choices"][0].get("delta").is_none()),
+                "{raw}"
+            );
+            let last = chunks.last().unwrap();
+            assert!(
+                last["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+                "{raw}"
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@ pub mod refresh;
 use crate::config::{Config, ProviderConfig};
 use crate::model::Usage;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -595,6 +596,23 @@ pub fn served_models(cfg: &Config, p: &ProviderConfig) -> Vec<String> {
         }
     }
     names
+}
+
+/// Every routable `provider/model` id with its pricing, in a stable order.
+pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
+    let mut out = BTreeMap::new();
+    for p in cfg.providers.values() {
+        for n in served_models(cfg, p) {
+            let pricing = pricing(cfg, p, &n);
+            out.insert(format!("{}/{}", p.id, n), (pricing, p.id.clone()));
+        }
+    }
+    for (alias, targets) in &cfg.aliases {
+        if let Some((pricing, provider)) = targets.first().and_then(|t| out.get(t)).cloned() {
+            out.insert(alias.clone(), (pricing, provider));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

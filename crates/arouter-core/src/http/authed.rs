@@ -6,15 +6,44 @@
 //! It moves the request headers into the `Ctx` (no copy on the hot path), so handlers read
 //! headers from `ctx.headers`, and the body extractor comes last.
 
-use super::authed;
 use super::respond::Surface;
 use crate::app::App;
+use crate::auth;
 use crate::ctx::Ctx;
+use crate::error::{ApiError, ErrorKind};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use std::marker::PhantomData;
 use std::sync::Arc;
+
+/// Authenticates a request for a surface; on failure returns the response to send.
+pub async fn authed(
+    app: &Arc<App>,
+    headers: HeaderMap,
+    query: Option<&str>,
+    surface: Surface,
+    admin_only: bool,
+) -> Result<Ctx, Response> {
+    match auth::authenticate(app, &headers, query, admin_only).await {
+        Ok(_) if app.paused.load(std::sync::atomic::Ordering::Relaxed) => Err(surface
+            .error(&ApiError::new(ErrorKind::Unavailable, "routing is paused").with_status(503))),
+        Ok(caller) => Ok(Ctx {
+            app: app.clone(),
+            cfg: app.config(),
+            caller,
+            headers: Arc::new(headers),
+        }),
+        Err(refusal) => {
+            let mut resp = surface.error(&refusal.error);
+            if let Some(rate) = &refusal.rate {
+                auth::rate_headers(rate, resp.headers_mut());
+            }
+            Err(resp)
+        }
+    }
+}
 
 /// Which dialect an endpoint renders its refusals in.
 pub trait Speaks: Send + Sync {

@@ -11,11 +11,10 @@ pub mod respond;
 use crate::surfaces::{anthropic, gemini, openai_chat as openai};
 
 use crate::app::App;
-use crate::auth;
 pub use crate::ctx::Ctx;
 use crate::error::{ApiError, ErrorKind};
 pub use crate::raw_json;
-pub use authed::{AnthropicApi, Authed, GeminiApi, ModelsApi, OpenAiApi};
+pub use authed::{authed, AnthropicApi, Authed, GeminiApi, ModelsApi, OpenAiApi};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -26,33 +25,6 @@ use axum::Router;
 use respond::Surface;
 use std::future::Future;
 use std::sync::Arc;
-
-/// Authenticates a request for a surface; on failure returns the response to send.
-pub async fn authed(
-    app: &Arc<App>,
-    headers: HeaderMap,
-    query: Option<&str>,
-    surface: Surface,
-    admin_only: bool,
-) -> Result<Ctx, Response> {
-    match auth::authenticate(app, &headers, query, admin_only).await {
-        Ok(_) if app.paused.load(std::sync::atomic::Ordering::Relaxed) => Err(surface
-            .error(&ApiError::new(ErrorKind::Unavailable, "routing is paused").with_status(503))),
-        Ok(caller) => Ok(Ctx {
-            app: app.clone(),
-            cfg: app.config(),
-            caller,
-            headers: Arc::new(headers),
-        }),
-        Err(refusal) => {
-            let mut resp = surface.error(&refusal.error);
-            if let Some(rate) = &refusal.rate {
-                auth::rate_headers(rate, resp.headers_mut());
-            }
-            Err(resp)
-        }
-    }
-}
 
 /// The full router: every surface plus `extra` routes (management API, UI) from the binary,
 /// all behind the hygiene layer.
@@ -85,7 +57,7 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         // Last: every static route above (and `/ui/…` from `extra`) wins over this capture;
         // reserved ids that still land here get `not_found`.
         .route("/{provider}/{*path}", any(proxy::handle))
-        .fallback(not_found)
+        .fallback(respond::not_found)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
         .with_state(app)
 }
@@ -94,19 +66,6 @@ async fn healthz() -> Response {
     respond::json_response(
         &serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
     )
-}
-
-async fn not_found(req: Request) -> Response {
-    let surface = if req.uri().path().starts_with("/v1beta") {
-        Surface::Gemini
-    } else {
-        Surface::OpenAi
-    };
-    surface.error(&ApiError::not_found(format!(
-        "No route for {} {}",
-        req.method(),
-        req.uri().path()
-    )))
 }
 
 async fn chat(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Response {

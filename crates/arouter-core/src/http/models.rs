@@ -1,11 +1,11 @@
 //! Model listing (OpenRouter's model object; Anthropic's list shape on request), single model
 //! lookup, and the generation / stored-completion lookups.
 
+use super::authed::{Authed, GeminiApi, ModelsApi, OpenAiApi};
 use super::respond::{json_response, Surface};
-use super::{Authed, Ctx, GeminiApi, ModelsApi, OpenAiApi};
 use crate::app::App;
 use crate::catalog::{self, pusd_to_decimal, ModelInfo, Pricing};
-use crate::config::Config;
+use crate::ctx::Ctx;
 use crate::error::ApiError;
 use crate::store::UsageRecord;
 use axum::extract::FromRequestParts;
@@ -13,26 +13,9 @@ use axum::extract::{Path, Request, State};
 use axum::http::Uri;
 use axum::response::Response;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Every routable `provider/model` id with its pricing, in a stable order.
-pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
-    let mut out = BTreeMap::new();
-    for p in cfg.providers.values() {
-        let names = catalog::served_models(cfg, p);
-        for n in names {
-            let pricing = catalog::pricing(cfg, p, &n);
-            out.insert(format!("{}/{}", p.id, n), (pricing, p.id.clone()));
-        }
-    }
-    for (alias, targets) in &cfg.aliases {
-        if let Some((pricing, provider)) = targets.first().and_then(|t| out.get(t)).cloned() {
-            out.insert(alias.clone(), (pricing, provider));
-        }
-    }
-    out
-}
+pub use crate::catalog::routable;
 
 fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&str> {
     if let Some(i) = info.filter(|i| !i.supported_parameters().is_empty()) {

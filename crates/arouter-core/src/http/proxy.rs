@@ -3,11 +3,11 @@
 //! unbuffered; the response is teed into the ledger (usage from JSON bodies and SSE events).
 
 use super::respond::{read_bytes, sse_data, sse_event, Surface};
-use super::Ctx;
 use crate::app::App;
 use crate::budget;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind, RESERVED_PROVIDER_IDS};
+use crate::ctx::Ctx;
 use crate::dialects;
 use crate::error::{ApiError, ErrorKind};
 use crate::json_path;
@@ -60,7 +60,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let (id, rest) = split_path(req.uri().path());
     let (id, rest) = (id.to_string(), rest.to_string());
     if RESERVED_PROVIDER_IDS.contains(&id.as_str()) {
-        return super::not_found(req).await;
+        return super::respond::not_found(req).await;
     }
     let cfg = app.config();
     let provider = cfg.providers.get(&id).cloned();
@@ -68,10 +68,11 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .as_ref()
         .map_or(Surface::OpenAi, |p| kind_surface(p.kind));
     let (parts, body) = req.into_parts();
-    let ctx = match super::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let ctx =
+        match super::authed::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
     let Some(provider) = provider else {
         let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
         let e = ApiError::not_found(format!(

@@ -4,6 +4,7 @@
 use crate::dialects;
 use crate::error::{ApiError, ErrorKind};
 use axum::body::{Body, Bytes};
+use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -42,6 +43,20 @@ impl Surface {
         }
         resp
     }
+}
+
+/// The answer for a path no route serves (in Gemini's shape under `/v1beta`).
+pub async fn not_found(req: Request) -> Response {
+    let surface = if req.uri().path().starts_with("/v1beta") {
+        Surface::Gemini
+    } else {
+        Surface::OpenAi
+    };
+    surface.error(&ApiError::not_found(format!(
+        "No route for {} {}",
+        req.method(),
+        req.uri().path()
+    )))
 }
 
 /// A JSON response body without an intermediate `Value` clone.

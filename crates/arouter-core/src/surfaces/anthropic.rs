@@ -5,16 +5,17 @@
 
 use crate::catalog::Pricing;
 use crate::config::{ProviderConfig, ProviderKind};
+use crate::ctx::Ctx;
 use crate::dialects::anthropic::inbound as wire;
 use crate::dialects::anthropic::usage::WireUsage;
 use crate::dialects::anthropic::{errors, reasons, relay, API_VERSION};
 use crate::dispatch::count::{CountJob, Counted};
 use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::{upstream_error, ApiError};
+use crate::http::authed::{AnthropicApi, Authed};
 use crate::http::respond::{
     json_response, read_json, read_json_raw, sse_event, ErrorFrame, Surface,
 };
-use crate::http::{AnthropicApi, Authed, Ctx};
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::providers::{self, UpstreamRequest};
@@ -98,7 +99,7 @@ fn job(ctx: &Ctx, body: Value, raw: &Bytes, endpoint: &str) -> Result<(Job, Reco
     let id = new_message_id();
     let rec = ctx.recorder(Start {
         surface: "anthropic",
-        endpoint: endpoint,
+        endpoint,
         id: id.clone(),
         requested_model: requested.clone(),
         body: Some(raw),
@@ -181,7 +182,7 @@ impl ClientHeaders {
 pub fn passthrough_body(body: &Value, raw: Option<&[u8]>, model: &str) -> Bytes {
     let set = [("model", Value::String(model.to_string()))];
     let skip = |k: &str| wire::ROUTER_ONLY_FIELDS.contains(&k);
-    crate::http::raw_json::edited_object(raw, body, &skip, &set)
+    crate::raw_json::edited_object(raw, body, &skip, &set)
 }
 
 struct AnthropicCodec {
@@ -614,7 +615,11 @@ mod tests {
         let mut expected = body.clone();
         expected["id"] = json!("gen-1");
         expected["model"] = json!("anth/claude-x");
-        assert_eq!(v, Bytes::from(expected.to_string()), "relayed byte for byte but id, model");
+        assert_eq!(
+            v,
+            Bytes::from(expected.to_string()),
+            "relayed byte for byte but id, model"
+        );
         assert_eq!(o.usage.input_tokens, 9);
         assert_eq!(o.usage.cache_read_tokens, 2);
         assert_eq!(o.finish.as_deref(), Some("tool_calls"));

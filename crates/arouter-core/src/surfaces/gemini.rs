@@ -6,17 +6,20 @@
 use crate::app::App;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::ctx::Ctx;
 use crate::dialects::gemini::inbound::{self as wire, Method};
+use crate::dialects::gemini::outbound as outbound_gemini;
+pub use crate::dialects::gemini::outbound::model_url;
 use crate::dialects::gemini::{
     errors as gemini_errors, reasons as gemini_reasons, usage as gemini_usage,
 };
 use crate::dispatch::count::{CountJob, Counted};
 use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::ApiError;
+use crate::http::authed::{Authed, GeminiApi};
 use crate::http::respond::{
     json_response, read_json, read_json_raw, sse_data, ErrorFrame, Surface,
 };
-use crate::http::{models, Authed, Ctx, GeminiApi};
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StopReason, StreamEvent};
 use crate::providers::{self, UpstreamRequest};
@@ -257,29 +260,6 @@ impl ArrayFramer {
     }
 }
 
-/// The upstream URL of a Gemini model method: `{base}/v1beta/models/{model}:{method}`, unless
-/// the configured base URL already names an API version.
-pub fn model_url(base_url: &str, model: &str, method: &str) -> String {
-    let base = base_url.trim_end_matches('/');
-    let root = if base.ends_with("/v1beta") || base.ends_with("/v1") || base.ends_with("/v1alpha") {
-        base.to_string()
-    } else {
-        format!("{base}/v1beta")
-    };
-    format!(
-        "{root}/models/{}:{method}",
-        wire::strip_models_prefix(model)
-    )
-}
-
-fn upstream_headers(key: Option<&str>) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(k) = key {
-        headers.push(("x-goog-api-key", k.to_string()));
-    }
-    headers
-}
-
 struct GeminiCodec {
     body: Value,
     hub: Option<ChatRequest>,
@@ -318,7 +298,7 @@ impl Codec for GeminiCodec {
             .map_err(|e| ApiError::internal(format!("re-encoding the request: {e}")))?;
         Ok(UpstreamRequest {
             url: model_url(&provider.base_url, model, method),
-            headers: upstream_headers(key),
+            headers: outbound_gemini::headers(key),
             body: Bytes::from(body),
         })
     }
@@ -543,7 +523,7 @@ fn gemini_count_request(
     }
     UpstreamRequest {
         url: model_url(&provider.base_url, model, "countTokens"),
-        headers: upstream_headers(key),
+        headers: outbound_gemini::headers(key),
         body: Bytes::from(body.to_string()),
     }
 }
@@ -555,7 +535,7 @@ pub async fn list(Authed { ctx, .. }: Authed<GeminiApi>) -> Response {
 
 /// Gemini's `ListModelsResponse` of every routable model (one page: no `nextPageToken`).
 pub fn list_body(cfg: &Config) -> Value {
-    let list: Vec<Value> = models::routable(cfg)
+    let list: Vec<Value> = crate::catalog::routable(cfg)
         .iter()
         .map(|(id, (pricing, _))| model_object(id, pricing))
         .collect();
@@ -564,7 +544,7 @@ pub fn list_body(cfg: &Config) -> Value {
 
 /// `GET …/models/{model}`.
 fn model_resource(ctx: &Ctx, model: &str) -> Result<Response, ApiError> {
-    if let Some((pricing, _)) = models::routable(&ctx.cfg).get(model) {
+    if let Some((pricing, _)) = crate::catalog::routable(&ctx.cfg).get(model) {
         return Ok(json_response(&model_object(model, pricing)));
     }
     let cands = candidates(&ctx.cfg, model)

@@ -4,13 +4,13 @@
 
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::config::{ProviderConfig, ProviderKind};
+use crate::ctx::Ctx;
 use crate::dialects::openai_chat::inbound as wire;
-use crate::dialects::openai_chat::{errors, usage};
+use crate::dialects::openai_chat::{completions, errors, usage};
 use crate::dispatch::candidates;
 use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::ApiError;
 use crate::http::respond::{read_json_raw, sse_data, ErrorFrame, Surface};
-use crate::http::Ctx;
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use crate::providers::params::Dropped;
@@ -81,7 +81,13 @@ fn job(
 ) -> Result<(Job, Recorder), ApiError> {
     let hub = match endpoint {
         Endpoint::Chat => Some(wire::to_internal(&body)?),
-        _ => {
+        Endpoint::Completions => {
+            check_legacy(endpoint, &body)?;
+            // Chat-only providers get the prompt as a user message; a body that has no chat
+            // form (token-id prompts) still goes to openai-kind providers as it is.
+            completions::to_internal(&body).ok()
+        }
+        Endpoint::Embeddings => {
             check_legacy(endpoint, &body)?;
             None
         }
@@ -206,14 +212,18 @@ impl Codec for OpenAiCodec {
     }
 
     fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Bytes {
-        Bytes::from(wire::from_internal(
-            resp,
-            &response_ids(ids, Some(cost_usd)),
-        ))
+        let ids = response_ids(ids, Some(cost_usd));
+        if self.endpoint == Endpoint::Completions {
+            return crate::http::respond::json_bytes(&completions::from_internal(resp, &ids));
+        }
+        Bytes::from(wire::from_internal(resp, &ids))
     }
 
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {
-        Box::new(Encoder(wire::ChunkEncoder::new(response_ids(ids, None))))
+        Box::new(Encoder {
+            chat: wire::ChunkEncoder::new(response_ids(ids, None)),
+            legacy: self.endpoint == Endpoint::Completions,
+        })
     }
 
     fn frame(&self, v: &Value) -> Bytes {
@@ -272,14 +282,34 @@ fn response_ids<'a>(ids: &'a Ids, cost_usd: Option<f64>) -> wire::ResponseIds<'a
     }
 }
 
-struct Encoder(wire::ChunkEncoder);
+/// Chat chunks, or for `/v1/completions` the same chunks in their `text_completion` form.
+struct Encoder {
+    chat: wire::ChunkEncoder,
+    legacy: bool,
+}
+
+impl Encoder {
+    fn push(&self, chunks: Vec<Value>, out: &mut Vec<Value>) {
+        if self.legacy {
+            out.extend(chunks.into_iter().filter_map(completions::chunk_from_chat));
+        } else {
+            out.extend(chunks);
+        }
+    }
+}
 
 impl HubEncoder for Encoder {
     fn event(&mut self, ev: &StreamEvent, out: &mut Vec<Value>) {
-        self.0.encode(ev, out);
+        if !self.legacy {
+            return self.chat.encode(ev, out);
+        }
+        let mut chunks = Vec::new();
+        self.chat.encode(ev, &mut chunks);
+        self.push(chunks, out);
     }
     fn finish(&mut self, cost_usd: f64, out: &mut Vec<Value>) {
-        out.push(self.0.finish_chunk(Some(cost_usd)));
+        let last = self.chat.finish_chunk(Some(cost_usd));
+        self.push(vec![last], out);
     }
 }
 
@@ -388,7 +418,7 @@ fn passthrough_body(
         set.push(("stream_options", Value::Object(opts)));
     }
     let skip = |k: &str| ROUTER_ONLY_FIELDS.contains(&k) || dropped.contains(k);
-    crate::http::raw_json::edited_object(raw, body, &skip, &set)
+    crate::raw_json::edited_object(raw, body, &skip, &set)
 }
 
 /// The client's copy of a same-dialect chat/completions/embeddings response, edited without
@@ -396,7 +426,7 @@ fn passthrough_body(
 /// `provider` (ours), `usage` (gains `cost`) and each choice's `native_finish_reason`.
 /// `None` when the body is not an object of that usual shape.
 pub(crate) fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Outcome)> {
-    use crate::http::raw_json::{key, object, put, put_raw, RawObject};
+    use crate::raw_json::{key, object, put, put_raw, RawObject};
     let top: RawObject = object(body).ok()?;
     let mut usage = Usage::default();
     let mut finish = None;

@@ -229,35 +229,37 @@ pub fn parse_count_tokens(provider: &str, body: &[u8]) -> Result<u64, ApiError> 
 }
 
 fn upstream_request(target: &Target, method: &str, body: Value) -> UpstreamRequest {
-    let url = format!(
-        "{}/models/{}:{method}",
-        api_root(&target.provider.base_url),
-        model_id(target.model)
-    );
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(key) = target.api_key {
-        headers.push(("x-goog-api-key", key.to_string()));
-    }
     UpstreamRequest {
-        url,
-        headers,
+        url: model_url(&target.provider.base_url, target.model, method),
+        headers: headers(target.api_key),
         body: Bytes::from(body.to_string()),
     }
 }
 
-/// `{base_url}/v1beta`, unless the configured base URL already names an API version.
-fn api_root(base_url: &str) -> String {
+/// `{api root}/models/{model}:{method}`: the root is `{base_url}/v1beta` unless the base URL
+/// already names an API version; the model loses a `models/` prefix clients sometimes carry.
+pub fn model_url(base_url: &str, model: &str, method: &str) -> String {
     let base = base_url.trim_end_matches('/');
+    let model = model_id(model);
     if base.ends_with("/v1beta") || base.ends_with("/v1") || base.ends_with("/v1alpha") {
-        base.to_string()
+        format!("{base}/models/{model}:{method}")
     } else {
-        format!("{base}/v1beta")
+        format!("{base}/v1beta/models/{model}:{method}")
     }
 }
 
 /// The bare model id: Gemini clients sometimes carry the resource name `models/...`.
 fn model_id(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
+}
+
+/// A Gemini API request's headers: JSON, and the key as `x-goog-api-key`.
+pub fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    if let Some(k) = key {
+        headers.push(("x-goog-api-key", k.to_string()));
+    }
+    headers
 }
 
 fn request_body(req: &ChatRequest, target: &Target) -> Result<Value, ApiError> {

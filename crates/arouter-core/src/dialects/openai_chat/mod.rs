@@ -3,6 +3,7 @@
 //! outbound to every openai-kind provider: OpenAI, OpenRouter, DeepSeek, Mistral, Groq, local
 //! runtimes (Ollama, LM Studio, llama.cpp, vLLM).
 
+pub mod completions;
 pub mod errors;
 pub mod estimate;
 pub mod inbound;
