@@ -105,11 +105,21 @@ impl App {
         let got = tokio::task::spawn_blocking(move || secrets.get(&id))
             .await
             .map_err(|e| ApiError::internal(format!("keychain lookup failed: {e}")))?;
+        // An error is not "no credential": sending the request without one would fail
+        // upstream in a confusing way, and caching it would keep failing after the keychain
+        // comes back.
         let value = match got {
             Ok(v) => v.map(Arc::from),
             Err(e) => {
                 tracing::warn!(provider = %p.id, "keychain unavailable: {e}");
-                None
+                return Err(ApiError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "cannot read the key for provider \"{}\" from the OS keychain: {e}",
+                        p.id
+                    ),
+                )
+                .with_status(503));
             }
         };
         self.keychain_cache

@@ -270,14 +270,7 @@ pub async fn generation(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let id = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "id")
-        .map(|(_, v)| v.to_string());
+    let id = crate::query::param(req.uri().query(), "id").map(|v| v.into_owned());
     let Some(id) = id else {
         return ctx
             .finish(Surface::OpenAi.error(&ApiError::bad_request("id: required query parameter")));

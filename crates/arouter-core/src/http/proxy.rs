@@ -132,14 +132,10 @@ fn split_path(path: &str) -> (&str, &str) {
 /// `{base_url}{rest}` plus the query without our `key=` parameter.
 fn upstream_url(base_url: &str, rest: &str, query: Option<&str>) -> String {
     let mut url = format!("{base_url}{rest}");
-    let kept: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some("key"))
-        .collect();
+    let kept = crate::query::without(query.unwrap_or(""), "key");
     if !kept.is_empty() {
         url.push('?');
-        url.push_str(&kept.join("&"));
+        url.push_str(&kept);
     }
     url
 }

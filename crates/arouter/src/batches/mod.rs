@@ -32,7 +32,8 @@ use std::sync::Arc;
 
 /// Requests per batch, as Anthropic allows.
 const MAX_REQUESTS: usize = 100_000;
-/// Largest create body (Anthropic's batch size limit).
+/// Largest create body (Anthropic's batch size limit); the server's `max_body_mb` applies
+/// first, so a batch cannot bring in more than any other request.
 const MAX_BODY: usize = 256 * 1024 * 1024;
 /// Batches expire 24 hours after creation.
 const EXPIRY_MS: i64 = 24 * 3600 * 1000;
@@ -104,7 +105,8 @@ impl FromRequest<Arc<App>> for Call {
                 ))))
             }
         };
-        let body = match read_bytes(&ctx.headers, body, MAX_BODY).await {
+        let limit = MAX_BODY.min(ctx.cfg.server.max_body_bytes);
+        let body = match read_bytes(&ctx.headers, body, limit).await {
             Ok(b) => b,
             Err(e) => return Err(fail(e)),
         };
