@@ -287,20 +287,36 @@ async fn hostile_keys_and_bodies() {
     assert_openai(&v, 403);
 
     let chat = r.url("/v1/chat/completions");
-    // Oversize body.
-    let big = format!(
-        "{{\"model\":\"oa/m\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
-        "a".repeat(2 << 20)
+    // Oversize body: refused from its Content-Length, before the body is read.
+    let (s, body) = raw(
+        &r,
+        format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{{",
+            r.app_key,
+            2 << 20
+        )
+        .as_bytes(),
+        Duration::from_secs(10),
     );
-    let (s, v) = send(
-        c.post(&chat)
-            .bearer_auth(&r.app_key)
-            .header("content-type", "application/json")
-            .body(big),
-    )
-    .await;
-    assert_eq!(s, 413, "{v}");
-    assert_openai(&v, 413);
+    assert_eq!(s, 413, "{body}");
+    assert_openai(&serde_json::from_str(&body).unwrap(), 413);
+    // And without a Content-Length (chunked), once the limit is passed.
+    let chunks = futures_util::stream::iter(
+        (0..40).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 64 << 10]))),
+    );
+    let resp = client()
+        .post(&chat)
+        .bearer_auth(&r.app_key)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    // The server may close before the client has written it all (then no status is seen).
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status(), 413);
+        assert_openai(&resp.json().await.unwrap(), 413);
+    }
     // Deeply nested JSON.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
     let (s, v) = send(
@@ -376,13 +392,12 @@ async fn hostile_keys_and_bodies() {
     )
     .await;
     assert!(s < 500, "{s}");
-    // Huge headers.
-    let (s, _) = send(
-        c.get(r.url("/v1/models"))
-            .header("x-big", "a".repeat(200_000)),
-    )
-    .await;
-    assert_eq!(s, 431);
+    // Huge headers: 431 from the HTTP layer, or a reset when the server stops reading first.
+    let mut req = b"GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ".to_vec();
+    req.extend(std::iter::repeat_n(b'a', 200_000));
+    req.extend_from_slice(b"\r\n\r\n");
+    let (s, _) = raw(&r, &req, Duration::from_secs(5));
+    assert!(s == 431 || s == 0, "{s}");
     still_up(&r).await;
     drop(oa);
 }
