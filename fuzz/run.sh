@@ -23,7 +23,10 @@ export RUSTFLAGS="--cfg fuzzing -Cpasses=sancov-module \
   -Cllvm-args=-sanitizer-coverage-pc-table \
   -Cllvm-args=-sanitizer-coverage-trace-compares \
   -Cdebug-assertions -Coverflow-checks"
-cargo build --release --locked --bins
+# With an explicit --target, RUSTFLAGS reach only the target code, not build scripts and
+# proc macros (which would otherwise be linked against the instrumentation and fail).
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release --locked --bins --target "$host"
 mkdir -p corpus artifacts
 status=0
 for t in "${targets[@]}"; do
@@ -31,7 +34,7 @@ for t in "${targets[@]}"; do
   # Seeds kept in the repo, plus whatever earlier runs found.
   [ -d "seeds/$t" ] && cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true
   log="artifacts/$t.log"
-  if "$CARGO_TARGET_DIR/release/$t" "corpus/$t" -max_total_time="$secs" -max_len=65536 \
+  if "$CARGO_TARGET_DIR/$host/release/$t" "corpus/$t" -max_total_time="$secs" -max_len=65536 \
       -rss_limit_mb=2048 -timeout=10 -artifact_prefix="artifacts/$t/" -print_final_stats=1 \
       >"$log" 2>&1; then
     execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')

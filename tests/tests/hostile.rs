@@ -286,6 +286,37 @@ async fn hostile_keys_and_bodies() {
     assert_eq!(s, 403);
     assert_openai(&v, 403);
 
+    // The provider proxy is a per-key permission: a budgeted key needs it granted.
+    let (s, v) = send(
+        c.post(r.url("/api/v1/keys"))
+            .bearer_auth(&r.admin_key)
+            .json(&json!({"name": "budgeted", "limit": 5})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["data"]["proxy"], false, "{v}");
+    let (budgeted, hash) = (
+        v["key"].as_str().unwrap().to_string(),
+        v["data"]["hash"].as_str().unwrap().to_string(),
+    );
+    let proxied = r.url("/oa/chat/completions");
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}]});
+    let (s, v) = send(c.post(&proxied).bearer_auth(&budgeted).json(&body)).await;
+    assert_eq!(s, 403, "{v}");
+    assert_openai(&v, 403);
+    let (s, _) = send(c.post(&proxied).bearer_auth(&r.app_key).json(&body)).await;
+    assert_eq!(s, 200, "keys without a budget keep the proxy");
+    let (s, v) = send(
+        c.patch(r.url(&format!("/api/v1/keys/{hash}")))
+            .bearer_auth(&r.admin_key)
+            .json(&json!({"proxy": true})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"]["proxy"], true);
+    let (s, v) = send(c.post(&proxied).bearer_auth(&budgeted).json(&body)).await;
+    assert_eq!(s, 200, "{v}");
+
     let chat = r.url("/v1/chat/completions");
     // Oversize body: refused from its Content-Length, before the body is read.
     let (s, body) = raw(

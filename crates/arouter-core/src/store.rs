@@ -21,6 +21,17 @@ pub struct KeyInfo {
     #[serde(default)]
     pub limit_reset: Option<LimitReset>,
     pub created_at: i64,
+    /// May this key use the provider proxy (`/{provider}/…`)? `None` = the default: yes for a
+    /// key without a budget, no for a budgeted one (its spend there can be unpriced).
+    #[serde(default)]
+    pub proxy: Option<bool>,
+}
+
+impl KeyInfo {
+    /// Whether the provider proxy is open to this key.
+    pub fn may_proxy(&self) -> bool {
+        self.proxy.unwrap_or(self.limit_pusd.is_none())
+    }
 }
 
 /// A budget's reset period (OpenRouter's key `limit_reset`), in UTC calendar units.

@@ -503,6 +503,19 @@ impl SqliteStore {
 
     /// Sets how often a key's spend limit resets (`daily`, `weekly`, `monthly`, or never);
     /// `false` if there is no such key.
+    /// Sets a key's provider-proxy permission (`None` = the default); `false` if no such key.
+    pub fn set_key_proxy(&self, hash: &str, proxy: Option<bool>) -> Result<bool> {
+        let changed = self.conns.with(|c| {
+            let n = c.execute(
+                "UPDATE keys SET proxy = ?2, updated_at = ?3 WHERE hash = ?1",
+                params![hash, proxy, crate::keys::unix_now_s()],
+            )?;
+            Ok(n > 0)
+        })?;
+        self.refresh_keys()?;
+        Ok(changed)
+    }
+
     pub fn set_key_limit_reset(&self, hash: &str, reset: Option<&str>) -> Result<bool> {
         if let Some(r) = reset {
             if !LIMIT_RESETS.contains(&r) {

@@ -7,7 +7,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const KEY_COLUMNS: &str = "hash, name, admin, disabled, rpm, limit_pusd, limit_reset, created_at";
+const KEY_COLUMNS: &str =
+    "hash, name, admin, disabled, rpm, limit_pusd, limit_reset, created_at, proxy";
+
+/// The provider-proxy permission per key: NULL = the default (allowed for keys without a
+/// budget), 0 = refused, 1 = granted.
+pub(crate) const PROXY_MIGRATION: &str = "ALTER TABLE keys ADD COLUMN proxy INTEGER NULL;";
 
 /// Changes to a key; `None` leaves a field as it is (`Some(None)` clears a limit).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +127,7 @@ fn key_from_row(row: &Row) -> rusqlite::Result<KeyInfo> {
         limit_pusd: row.get("limit_pusd")?,
         limit_reset: reset.as_deref().and_then(LimitReset::parse),
         created_at: row.get("created_at")?,
+        proxy: row.get("proxy")?,
     })
 }
 
@@ -177,6 +183,7 @@ pub(crate) fn create(
         limit_pusd,
         limit_reset: None,
         created_at: unix_now_s(),
+        proxy: None,
     };
     let inserted = conn.execute(
         "INSERT INTO keys (hash, name, label, admin, disabled, rpm, limit_pusd, created_at, \

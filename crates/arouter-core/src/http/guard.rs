@@ -103,6 +103,28 @@ pub fn check_path(path: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The provider proxy's path after `/{provider}`: no `.` or `..` segment (raw or
+/// percent-encoded) and no empty segment, so a request can never leave the provider's base
+/// URL (with the credential attached) once an upstream normalises the path.
+pub fn check_proxy_rest(rest: &str) -> Result<(), ApiError> {
+    let decoded = crate::query::decode_path(rest)
+        .map_err(|_| ApiError::bad_request("the path has a bad %-escape"))?;
+    let segments: Vec<&str> = decoded
+        .strip_prefix('/')
+        .unwrap_or(&decoded)
+        .split('/')
+        .collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        if *seg == "." || *seg == ".." || seg.contains('\\') || (seg.is_empty() && i != last) {
+            return Err(ApiError::bad_request(format!(
+                "the proxied path \"{rest}\" has an empty, \".\" or \"..\" segment"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// An error answered by the guards, in the shape `surface` expects.
 pub fn refuse(
     surface: Surface,
@@ -269,6 +291,20 @@ mod tests {
         assert!(check_path("/v1/models/oa%2Fgpt").is_ok());
         assert!(check_path("/v1/models/%FF").is_err());
         assert!(check_path("/v1/models/%G1").is_err());
+        assert!(check_proxy_rest("/v1/chat/completions").is_ok());
+        assert!(check_proxy_rest("/v1beta/models/gemini:generateContent").is_ok());
+        assert!(check_proxy_rest("").is_ok());
+        assert!(check_proxy_rest("/v1/").is_ok());
+        for bad in [
+            "/../x",
+            "/v1/%2e%2e/x",
+            "/v1/%2E%2E%2Fx",
+            "//evil.com/x",
+            "/./x",
+            "/a%5c..%5cb",
+        ] {
+            assert!(check_proxy_rest(bad).is_err(), "{bad}");
+        }
     }
 
     async fn call(router: Router, path: &str) -> (StatusCode, serde_json::Value) {

@@ -71,6 +71,17 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         Ok(c) => c,
         Err(resp) => return resp,
     };
+    if !ctx.caller.key.may_proxy() {
+        let e = ApiError::new(
+            ErrorKind::Forbidden,
+            "This key may not use the provider proxy: keys with a budget need it granted \
+             (PATCH /api/v1/keys/{hash} with {\"proxy\": true})",
+        );
+        return ctx.finish(surface.error(&e));
+    }
+    if let Err(e) = super::guard::check_proxy_rest(&rest) {
+        return ctx.finish(surface.error(&e));
+    }
     let Some(provider) = provider else {
         let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
         let e = ApiError::not_found(format!(
@@ -342,6 +353,7 @@ async fn budgeted_body(
         .or_else(|| json.as_ref().and_then(body_model))
         .unwrap_or_default();
     let pricing = catalog::pricing(&ctx.cfg, &call.provider, &model);
+    crate::budget::refuse_unpriced(&ctx.caller.key, &pricing, &call.provider.id, &model)?;
     let amount =
         budget::max_cost_pusd(&pricing, json.as_ref().and_then(max_tokens_of), bytes.len());
     let hold = ctx
