@@ -229,7 +229,11 @@ mod tests {
             d.push(&piece, &mut out);
         }
         d.push(b"\n\n", &mut out);
-        assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].data.len(), 4 << 20);
 
@@ -243,7 +247,13 @@ mod tests {
         d.push(b"\r", &mut out);
         d.push(b"\ndata: after\r\n\r\n", &mut out);
         assert_eq!(d.dropped(), 1);
-        assert_eq!(out, vec![SseEvent { event: None, data: "after".into() }]);
+        assert_eq!(
+            out,
+            vec![SseEvent {
+                event: None,
+                data: "after".into()
+            }]
+        );
     }
 
     #[test]

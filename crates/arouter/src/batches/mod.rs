@@ -47,6 +47,8 @@ const JSONL: &str = "application/x-jsonl";
 struct Shared {
     store: Arc<SqliteStore>,
     waker: Waker,
+    /// Budget reservations of forwarded batches, by batch id, until their usage is recorded.
+    holds: forward::Holds,
 }
 
 /// Every batch route under `/v1` and `/api/v1`.
@@ -71,7 +73,11 @@ pub fn routes(store: Arc<SqliteStore>, waker: Waker) -> Router<Arc<App>> {
                 get(results),
             );
     }
-    r.layer(Extension(Shared { store, waker }))
+    r.layer(Extension(Shared {
+        store,
+        waker,
+        holds: Default::default(),
+    }))
 }
 
 /// An authenticated batch request; errors in Anthropic's shape.
@@ -337,7 +343,11 @@ async fn create_batch(call: &mut Call) -> Result<Response, ApiError> {
     };
     match forward::plan(ctx, &requests)? {
         Some(plan) => {
+            let hold = forward::reserve(ctx, &plan, &requests).await?;
             let (forward, upstream) = forward::create(ctx, &plan, &requests).await?;
+            if let Some(hold) = hold {
+                call.shared.holds.lock().insert(batch.id.clone(), hold);
+            }
             batch.forward = Some(forward);
             batch.snapshot = Some(upstream);
         }
@@ -394,6 +404,7 @@ async fn delete(Path(id): Path<String>, call: Call) -> Response {
         let row = fresh(&call, &id).await?;
         if row.forward.is_some() {
             forward::delete(&call, &row).await?;
+            call.shared.holds.lock().remove(&id);
         } else if row.status != state::ENDED {
             return Err(ApiError::bad_request(format!(
                 "Message Batch {id} cannot be deleted while it is processing; cancel it first"
