@@ -3,7 +3,7 @@
 #![no_main]
 use arouter_core::config::{Config, ProviderKind};
 use arouter_core::providers::{build_chat, Target};
-use arouter_core::surfaces;
+use arouter_core::dialects::{anthropic, gemini, openai_chat};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -27,10 +27,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let parsed = match which % 4 {
-        0 => surfaces::openai::to_internal(&v),
-        1 => surfaces::anthropic::to_internal(&v),
-        2 => surfaces::anthropic::count_request_to_internal(&v),
-        _ => surfaces::gemini::to_internal(&v, "m"),
+        0 => openai_chat::inbound::to_internal(&v),
+        1 => anthropic::inbound::to_internal(&v),
+        2 => anthropic::inbound::count_request_to_internal(&v),
+        _ => gemini::inbound::to_internal(&v, "m"),
     };
     let Ok(req) = parsed else {
         return;

@@ -15,5 +15,5 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(query::decode_path(&encoded).unwrap(), text);
     let _ = arouter_core::auth::extract_key(&Default::default(), Some(&text));
     let _ = arouter_core::catalog::Catalog::bundled().lookup(&text);
-    let _ = arouter_core::surfaces::gemini::parse_model_path(&text);
+    let _ = arouter_core::dialects::gemini::inbound::paths::parse_model_path(&text);
 });
