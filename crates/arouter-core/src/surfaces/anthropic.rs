@@ -109,7 +109,7 @@ fn job(ctx: &Ctx, body: Value, raw: &Bytes, endpoint: &str) -> Result<(Job, Reco
     let id = new_generation_id();
     let rec = ctx.recorder(Start {
         surface: "anthropic",
-        endpoint: endpoint,
+        endpoint,
         id: id.clone(),
         requested_model: requested.clone(),
         body: Some(raw),
