@@ -241,7 +241,7 @@ def row_of(key: str, v: dict) -> dict | None:
     if t := tier_of(v):
         r["tier"] = t
     r["caps"] = caps_of(v)
-    r["params"] = params_of(v, host if vendor else host, vendor is None)
+    r["params"] = params_of(v, host, vendor is None)
     return r
 
 
@@ -397,7 +397,7 @@ def main() -> None:
         "source": {
             "name": "LiteLLM model price map",
             "file": SOURCE_FILE,
-            "license": "MIT",
+            "license": "MIT, Copyright (c) 2023 Berri AI (LiteLLM)",
             "pins": meta,
             "generator": "scripts/gen-catalog.py",
         },

@@ -3,7 +3,7 @@
 //! the tree path re-serialises a float parsed by serde_json (last digit may move), the raw path
 //! copies the client's digits exactly (found by this target).
 #![no_main]
-use arouter_core::http::raw_json::edited_object;
+use arouter_core::raw_json::edited_object;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 

@@ -76,6 +76,18 @@ async fn messages(router: &RouterProcess, body: &Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// `X-RateLimit-Limit` / `-Remaining` are integers, also for a key without a limit.
+fn assert_integer_rate_headers(resp: &reqwest::Response) {
+    for name in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ] {
+        let v = resp.headers()[name].to_str().unwrap();
+        assert!(v.parse::<u64>().is_ok(), "{name}: {v}");
+    }
+}
+
 fn generation_id(resp: &reqwest::Response) -> String {
     resp.headers()["x-generation-id"]
         .to_str()
@@ -224,6 +236,7 @@ async fn claude_code_relays_losslessly_to_anthropic_kind() {
     let sent = claude_code("an/claude-sonnet-4-5", false);
     let resp = messages(&s.router, &sent).await;
     assert_eq!(resp.status(), 200);
+    assert_integer_rate_headers(&resp);
     let gen_id = generation_id(&resp);
     let v: Value = resp.json().await.unwrap();
 
@@ -240,9 +253,12 @@ async fn claude_code_relays_losslessly_to_anthropic_kind() {
         "client-only headers stay"
     );
 
-    // The upstream's message comes back as it was sent (its own id, every usage field).
-    assert!(v["id"].as_str().unwrap().starts_with("msg_mock"), "{v}");
-    assert_eq!(v["model"], "claude-sonnet-4-5");
+    // The upstream's message comes back as it was sent (every usage field), but for its id
+    // (ours: `msg_…`, the X-Generation-Id, usable with the generation lookup) and the model
+    // (the ARouter model that served it).
+    assert!(gen_id.starts_with("msg_"), "{gen_id}");
+    assert_eq!(v["id"], gen_id.as_str(), "{v}");
+    assert_eq!(v["model"], "an/claude-sonnet-4-5");
     assert_eq!(v["content"][0]["text"], "Hello from Anthropic mock");
     assert_eq!(v["usage"]["cache_read_input_tokens"], 1000);
     assert_eq!(v["usage"]["cache_creation_input_tokens"], 200);
@@ -305,6 +321,7 @@ async fn claude_code_stream_is_relayed_event_for_event() {
                 let mut v: Value = serde_json::from_str(&e.data).unwrap();
                 if v["type"] == "message_start" {
                     v["message"]["id"] = json!("msg");
+                    v["message"]["model"] = json!("m");
                 }
                 (e.event.clone(), v)
             })
@@ -312,6 +329,9 @@ async fn claude_code_stream_is_relayed_event_for_event() {
     };
     assert_eq!(normalize(&events), normalize(&reference), "{raw}");
 
+    let start: Value = serde_json::from_str(&events[0].data).unwrap();
+    assert_eq!(start["message"]["id"], gen_id.as_str());
+    assert_eq!(start["message"]["model"], "an/claude-sonnet-4-5");
     let message = anthropic_message(&events);
     assert_eq!(message["content"][0]["type"], "thinking");
     assert_eq!(message["content"][0]["signature"], "c2lnLXN0cmVhbWVk");
@@ -658,6 +678,7 @@ async fn gemini_generate_content_for_ids_encoded_ids_and_aliases() {
         let path = format!("/v1beta/models/{path_model}:generateContent");
         let resp = gemini_post(&s.router, &path, &gemini_body()).await;
         let status = resp.status();
+        assert_integer_rate_headers(&resp);
         let gen_id = generation_id(&resp);
         let v: Value = resp.json().await.unwrap();
         assert_eq!(status, 200, "{path}: {v}");
@@ -1044,4 +1065,56 @@ fn fixture_is_claude_code_shaped() {
         .filter(|b| b["type"] == "thinking" && b["signature"].is_string())
         .count();
     assert_eq!(thinking, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters a provider does not accept are dropped, on every surface and path
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn parameters_a_provider_rejects_are_dropped_on_every_path() {
+    let oa = MockUpstream::start(Vendor::OpenAi).await;
+    // The same upstream twice: as a lax server, and as a strict OpenAI-compatible gateway
+    // (another host than api.openai.com) configured to drop what it rejects.
+    let cfg = format!(
+        "{}{}drop_params = [\"top_k\", \"min_p\", \"repetition_penalty\"]\n",
+        oa.provider_toml("lax", None),
+        oa.provider_toml("strict", None),
+    );
+    let router = RouterProcess::start_with(&cfg, RouterOptions::default()).await;
+    let sent = |v: &MockUpstream| v.last_request().unwrap().json.unwrap();
+
+    // The Gemini CLI's topK arrives as top_k on the translated path.
+    let mut body = gemini_body();
+    body["generationConfig"]["topK"] = json!(40);
+    for (provider, kept) in [("lax", true), ("strict", false)] {
+        let path = format!("/v1beta/models/{provider}/gpt-4o-mini:generateContent");
+        let resp = gemini_post(&router, &path, &body).await;
+        assert_eq!(resp.status(), 200, "{provider}");
+        assert_eq!(
+            sent(&oa).get("top_k").is_some(),
+            kept,
+            "{provider}: {}",
+            sent(&oa)
+        );
+    }
+
+    // An OpenAI SDK caller's extra_body on the same-dialect relay.
+    for (provider, kept) in [("lax", true), ("strict", false)] {
+        let resp = client()
+            .post(router.url("/v1/chat/completions"))
+            .bearer_auth(&router.app_key)
+            .json(
+                &json!({"model": format!("{provider}/gpt-4o-mini"), "top_k": 5, "min_p": 0.1,
+                "temperature": 0.2, "messages": [{"role": "user", "content": "Hi"}]}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{provider}");
+        let up = sent(&oa);
+        assert_eq!(up.get("top_k").is_some(), kept, "{provider}: {up}");
+        assert_eq!(up.get("min_p").is_some(), kept, "{provider}: {up}");
+        assert_eq!(up["temperature"], 0.2, "other parameters stay");
+    }
 }

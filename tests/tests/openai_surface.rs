@@ -48,7 +48,14 @@ async fn chat_non_streaming_relays_and_accounts() {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(resp.headers().contains_key("x-ratelimit-limit"));
+    for name in [
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ] {
+        let v = resp.headers()[name].to_str().unwrap();
+        assert!(v.parse::<u64>().is_ok(), "{name} is an integer: {v}");
+    }
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["id"], gen_id.as_str());
     assert!(gen_id.starts_with("gen-"));
@@ -666,7 +673,8 @@ async fn graceful_shutdown_loses_no_ledger_row() {
         }));
     }
     // SIGTERM only once every request reached the upstream, i.e. is in flight in the router.
-    for _ in 0..200 {
+    // Bounded generously: on a loaded 2-core CI machine 40 connections can take seconds.
+    for _ in 0..800 {
         if mock.call_count() == 40 {
             break;
         }

@@ -8,6 +8,9 @@ use crate::store::{hash_key, KeyInfo};
 use axum::http::{HeaderMap, HeaderValue};
 use std::sync::Arc;
 
+/// `X-RateLimit-Limit` / `-Remaining` for a key without a rate limit (u32::MAX).
+pub const UNLIMITED_RATE: u32 = u32::MAX;
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -145,9 +148,10 @@ fn attribution(key_name: &str, headers: &HeaderMap) -> String {
 pub fn rate_headers(rate: &RateDecision, headers: &mut HeaderMap) {
     let (limit, remaining) = match rate.limit {
         Some(l) => (HeaderValue::from(l), HeaderValue::from(rate.remaining)),
+        // Clients parse these as integers: a key without a limit sends the largest one.
         None => (
-            HeaderValue::from_static("unlimited"),
-            HeaderValue::from_static("unlimited"),
+            HeaderValue::from(UNLIMITED_RATE),
+            HeaderValue::from(UNLIMITED_RATE),
         ),
     };
     headers.insert("x-ratelimit-limit", limit);

@@ -50,6 +50,9 @@ pub struct ProviderConfig {
     /// `local = true` / `false`: a server on this machine (free) or not; unset = loopback
     /// base URLs are local.
     pub local: Option<bool>,
+    /// Request parameters this provider rejects, dropped before sending (`drop_params`);
+    /// `None`: its vendor's default (see `providers::params`).
+    pub drop_params: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -316,6 +319,7 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
         local: None,
+        drop_params: None,
     };
     for (key, value) in t {
         let field = format!("{base}.{key}");
@@ -350,6 +354,14 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
                 for (i, m) in arr.iter().enumerate() {
                     p.models.push(string(m, &format!("{field}[{i}]"))?);
                 }
+            }
+            "drop_params" => {
+                let arr = value.as_array().ok_or_else(|| err(&field, "expected a list"))?;
+                let mut list = Vec::with_capacity(arr.len());
+                for (i, m) in arr.iter().enumerate() {
+                    list.push(string(m, &format!("{field}[{i}]"))?);
+                }
+                p.drop_params = Some(list);
             }
             "connect_timeout_secs" => {
                 p.connect_timeout_secs = integer(value, &field, 1, 3600)? as u64

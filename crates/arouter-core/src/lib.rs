@@ -46,6 +46,7 @@ pub mod limits;
 pub mod model;
 pub mod providers;
 pub mod query;
+pub mod raw_json;
 pub mod record;
 pub mod redact;
 pub mod routing;

@@ -25,6 +25,16 @@ pub fn new_generation_id() -> String {
     )
 }
 
+/// A generation id in Anthropic's `msg_…` form (the Anthropic surface's ids: the message's
+/// `id`, `X-Generation-Id` and the ledger row share it).
+pub fn new_message_id() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    format!(
+        "msg_{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), 24)
+    )
+}
+
 /// What a request's ledger row starts with.
 pub struct Start<'a> {
     /// The dialect it arrived in (`openai`, `anthropic`, `gemini`, `proxy`).

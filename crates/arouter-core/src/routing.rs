@@ -113,7 +113,15 @@ fn expand(
 fn catalog_candidates(cfg: &Config, name: &str) -> Vec<Candidate> {
     let catalog = Catalog::bundled();
     let Some(info) = catalog.lookup(name) else {
-        return Vec::new();
+        // A model only a provider's live model list knows (released after the bundle).
+        return catalog::live::providers_serving(name)
+            .into_iter()
+            .filter(|p| cfg.providers.contains_key(p))
+            .map(|provider| Candidate {
+                provider,
+                model: name.to_string(),
+            })
+            .collect();
     };
     let mut out = Vec::new();
     for p in cfg.providers.values() {

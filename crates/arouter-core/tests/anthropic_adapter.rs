@@ -40,6 +40,7 @@ fn provider(headers: &[(&str, &str)]) -> ProviderConfig {
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
         local: None,
+        drop_params: None,
     }
 }
 

@@ -37,6 +37,7 @@ fn provider() -> ProviderConfig {
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
         local: None,
+        drop_params: None,
     }
 }
 

@@ -41,6 +41,7 @@ fn provider(base_url: &str) -> ProviderConfig {
         first_byte_timeout_secs: 60,
         idle_timeout_secs: 60,
         local: None,
+        drop_params: None,
     }
 }
 

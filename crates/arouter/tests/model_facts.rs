@@ -51,7 +51,8 @@ async fn mock_upstream() -> (String, tokio::task::JoinHandle<()>) {
             "/oa/v1/models",
             get(|| async { ([("content-type", "application/json")], OPENAI_MODELS) }),
         )
-        .route("/oa/v1/chat/completions", post(chat));
+        .route("/oa/v1/chat/completions", post(chat))
+        .route("/or/api/v1/chat/completions", post(chat));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(async move {
@@ -225,6 +226,37 @@ async fn refresh_cache_offline_start_and_unpriced_usage() {
         .call(reqwest::Method::GET, "/api/v1/requests", &r.admin)
         .await;
     assert_eq!(log["data"][0]["priced"], false, "{log}");
+
+    // A model only the live list knows routes by its bare id, at the list's prices:
+    // 12 prompt tokens at $1.2/M + 3 completion tokens at $4.8/M = $0.0000288.
+    let resp = r
+        .http
+        .post(format!("{}/v1/chat/completions", r.base))
+        .bearer_auth(&r.app_key)
+        .json(&json!({"model": "acme/rocket-1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    r.app.store.flush();
+    let (_, log) = r
+        .call(reqwest::Method::GET, "/api/v1/requests", &r.admin)
+        .await;
+    let row = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["requested_model"] == "acme/rocket-1")
+        .unwrap_or_else(|| panic!("no ledger row for acme/rocket-1: {log}"));
+    assert_eq!(
+        (row["provider"].as_str(), row["priced"].as_bool()),
+        (Some("or"), Some(true)),
+        "{row}"
+    );
+    assert!(
+        (row["cost"].as_f64().unwrap() - 0.0000288).abs() < 1e-12,
+        "{row}"
+    );
 
     // The upstream goes away: a refresh fails, says why, and changes nothing.
     mock.abort();

@@ -287,6 +287,19 @@ pub fn lookup(provider: &str, model: &str) -> Option<&'static ModelInfo> {
         .copied()
 }
 
+/// The providers whose last model list names exactly `model`, in id order.
+pub fn providers_serving(model: &str) -> Vec<String> {
+    let l = live().load();
+    let mut v: Vec<String> = l
+        .providers
+        .iter()
+        .filter(|(_, p)| p.names.iter().any(|n| n == model))
+        .map(|(id, _)| id.clone())
+        .collect();
+    v.sort();
+    v
+}
+
 /// The model names a provider listed at its last refresh, if it was ever refreshed.
 pub fn models_of(provider: &str) -> Option<Vec<String>> {
     let l = live().load();

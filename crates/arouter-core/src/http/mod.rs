@@ -1,13 +1,13 @@
 //! The HTTP server: one axum router for every surface, the hygiene layer (Host guard against
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
+pub mod authed;
 pub mod conn;
 pub mod cores;
 pub mod guard;
 pub mod models;
 pub mod openapi;
 pub mod proxy;
-pub mod raw_json;
 pub mod respond;
 
 use crate::surfaces::{anthropic, gemini, openai_chat as openai};
@@ -16,6 +16,9 @@ use crate::app::App;
 use crate::auth;
 pub use crate::ctx::Ctx;
 use crate::error::{ApiError, ErrorKind};
+pub use crate::raw_json;
+pub use authed::{AnthropicApi, Authed, GeminiApi, ModelsApi, OpenAiApi};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -115,32 +118,16 @@ async fn not_found(req: Request) -> Response {
     )))
 }
 
-async fn chat(State(app): State<Arc<App>>, req: Request) -> Response {
-    openai_endpoint(app, req, openai::Endpoint::Chat).await
+async fn chat(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Response {
+    openai::handle(ctx, openai::Endpoint::Chat, body).await
 }
 
-async fn completions(State(app): State<Arc<App>>, req: Request) -> Response {
-    openai_endpoint(app, req, openai::Endpoint::Completions).await
+async fn completions(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Response {
+    openai::handle(ctx, openai::Endpoint::Completions, body).await
 }
 
-async fn embeddings(State(app): State<Arc<App>>, req: Request) -> Response {
-    openai_endpoint(app, req, openai::Endpoint::Embeddings).await
-}
-
-async fn openai_endpoint(app: Arc<App>, req: Request, endpoint: openai::Endpoint) -> Response {
-    let (parts, body) = req.into_parts();
-    match authed(
-        &app,
-        parts.headers,
-        parts.uri.query(),
-        Surface::OpenAi,
-        false,
-    )
-    .await
-    {
-        Ok(ctx) => openai::handle(ctx, endpoint, body).await,
-        Err(resp) => resp,
-    }
+async fn embeddings(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Response {
+    openai::handle(ctx, openai::Endpoint::Embeddings, body).await
 }
 
 /// DNS-rebinding guard and CORS: requests must name a loopback host (or the configured bind

@@ -2,13 +2,15 @@
 //! lookup, and the generation / stored-completion lookups.
 
 use super::respond::{json_response, Surface};
-use super::{authed, Ctx};
+use super::{Authed, Ctx, GeminiApi, ModelsApi, OpenAiApi};
 use crate::app::App;
 use crate::catalog::{self, pusd_to_decimal, ModelInfo, Pricing};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::store::UsageRecord;
+use axum::extract::FromRequestParts;
 use axum::extract::{Path, Request, State};
+use axum::http::Uri;
 use axum::response::Response;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -116,28 +118,9 @@ pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
 /// `GET /v1/models`: OpenRouter's list, Anthropic's when the client sends `anthropic-version`
 /// (the anthropic SDKs always do), Gemini's when it authenticates with `x-goog-api-key` (as
 /// google-genai does).
-pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
-    let anthropic = req.headers().contains_key("anthropic-version");
-    let gemini = !anthropic && req.headers().contains_key("x-goog-api-key");
-    let surface = if anthropic {
-        Surface::Anthropic
-    } else if gemini {
-        Surface::Gemini
-    } else {
-        Surface::OpenAi
-    };
-    let ctx = match authed(
-        &app,
-        req.headers().clone(),
-        req.uri().query(),
-        surface,
-        false,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn list(Authed { ctx, surface, .. }: Authed<ModelsApi>) -> Response {
+    let anthropic = surface == Surface::Anthropic;
+    let gemini = surface == Surface::Gemini;
     if gemini {
         return ctx.finish(json_response(&crate::surfaces::gemini::list_body(&ctx.cfg)));
     }
@@ -176,19 +159,18 @@ pub async fn get_one(
     req: Request,
 ) -> Response {
     // `{model}:method` paths, and google-genai clients (which send x-goog-api-key), speak Gemini.
-    if rest.contains(':') || req.headers().contains_key("x-goog-api-key") {
-        return crate::surfaces::gemini::handle(State(app), req).await;
+    let gemini = rest.contains(':') || req.headers().contains_key("x-goog-api-key");
+    let (mut parts, body) = req.into_parts();
+    if gemini {
+        return match Authed::<GeminiApi>::from_request_parts(&mut parts, &app).await {
+            Ok(authed) => {
+                crate::surfaces::gemini::handle(authed, parts.method, parts.uri, body).await
+            }
+            Err(r) => r,
+        };
     }
-    let ctx = match authed(
-        &app,
-        req.headers().clone(),
-        req.uri().query(),
-        Surface::OpenAi,
-        false,
-    )
-    .await
-    {
-        Ok(c) => c,
+    let ctx = match Authed::<OpenAiApi>::from_request_parts(&mut parts, &app).await {
+        Ok(a) => a.ctx,
         Err(r) => return r,
     };
     let models = routable(&ctx.cfg);
@@ -231,20 +213,8 @@ async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
     }
 }
 
-pub async fn generation(State(app): State<Arc<App>>, req: Request) -> Response {
-    let ctx = match authed(
-        &app,
-        req.headers().clone(),
-        req.uri().query(),
-        Surface::OpenAi,
-        false,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let id = crate::query::param(req.uri().query(), "id").map(|v| v.into_owned());
+pub async fn generation(Authed { ctx, .. }: Authed<OpenAiApi>, uri: Uri) -> Response {
+    let id = crate::query::param(uri.query(), "id").map(|v| v.into_owned());
     let Some(id) = id else {
         return ctx
             .finish(Surface::OpenAi.error(&ApiError::bad_request("id: required query parameter")));
@@ -291,22 +261,9 @@ pub fn generation_object(r: &UsageRecord) -> Value {
 }
 
 pub async fn stored_completion(
-    State(app): State<Arc<App>>,
+    Authed { ctx, .. }: Authed<OpenAiApi>,
     Path(id): Path<String>,
-    req: Request,
 ) -> Response {
-    let ctx = match authed(
-        &app,
-        req.headers().clone(),
-        req.uri().query(),
-        Surface::OpenAi,
-        false,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let resp = match load_visible(&ctx, &id).await {
         Ok(r) => match (r.request_body, r.response_body) {
             (Some(request), response) => json_response(&json!({

@@ -3,6 +3,8 @@
 //! (`dialects::<name>::outbound`). Adapters are pure: build a request, parse a response,
 //! decode a stream. All HTTP lives in `upstream`.
 
+pub mod params;
+
 use crate::dialects::anthropic::outbound as anthropic;
 use crate::dialects::gemini::outbound as gemini;
 use crate::dialects::openai_chat::outbound as openai;

@@ -3,40 +3,32 @@
 //! anthropic-kind upstreams are relayed losslessly (body and stream events unchanged); other
 //! kinds go through the hub.
 
-use crate::app::App;
 use crate::catalog::Pricing;
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::dialects::anthropic::inbound as wire;
-use crate::dialects::anthropic::usage::{self, WireUsage};
-use crate::dialects::anthropic::{errors, reasons, API_VERSION};
+use crate::dialects::anthropic::usage::WireUsage;
+use crate::dialects::anthropic::{errors, reasons, relay, API_VERSION};
 use crate::dispatch::count::{CountJob, Counted};
 use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::{upstream_error, ApiError};
 use crate::http::respond::{
     json_response, read_json, read_json_raw, sse_event, ErrorFrame, Surface,
 };
-use crate::http::{authed, Ctx};
+use crate::http::{AnthropicApi, Authed, Ctx};
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent};
 use crate::providers::{self, UpstreamRequest};
-use crate::record::{new_generation_id, Recorder, Start};
+use crate::record::{new_message_id, Recorder, Start};
 use crate::routing::Candidate;
 use crate::sse::SseEvent;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// `POST /v1/messages`.
-pub async fn messages(State(app): State<Arc<App>>, req: Request) -> Response {
-    let surface = Surface::Anthropic;
-    let (parts, body) = req.into_parts();
-    let ctx = match authed(&app, parts.headers, parts.uri.query(), surface, false).await {
-        Ok(ctx) => ctx,
-        Err(resp) => return resp,
-    };
+pub async fn messages(Authed { ctx, surface, .. }: Authed<AnthropicApi>, body: Body) -> Response {
     let limit = ctx.cfg.server.max_body_bytes;
     let resp = match read_json_raw(&ctx.headers, body, limit).await {
         Ok((body, raw)) => match job(&ctx, body, &raw, "messages") {
@@ -50,13 +42,10 @@ pub async fn messages(State(app): State<Arc<App>>, req: Request) -> Response {
 
 /// `POST /v1/messages/count_tokens`: anthropic kind → its own endpoint, gemini kind →
 /// `:countTokens`, openai kind → a local tiktoken estimate.
-pub async fn count_tokens(State(app): State<Arc<App>>, req: Request) -> Response {
-    let surface = Surface::Anthropic;
-    let (parts, body) = req.into_parts();
-    let ctx = match authed(&app, parts.headers, parts.uri.query(), surface, false).await {
-        Ok(ctx) => ctx,
-        Err(resp) => return resp,
-    };
+pub async fn count_tokens(
+    Authed { ctx, surface, .. }: Authed<AnthropicApi>,
+    body: Body,
+) -> Response {
     let resp = match count(&ctx, body).await {
         Ok(resp) => resp,
         Err(e) => surface.error(&e),
@@ -106,7 +95,7 @@ fn job(ctx: &Ctx, body: Value, raw: &Bytes, endpoint: &str) -> Result<(Job, Reco
     let hub = wire::to_internal(&body)?;
     let (requested, candidates) = candidates(ctx, &body, Some(&hub))?;
     let stream = hub.stream;
-    let id = new_generation_id();
+    let id = new_message_id();
     let rec = ctx.recorder(Start {
         surface: "anthropic",
         endpoint,
@@ -257,32 +246,28 @@ impl Codec for AnthropicCodec {
     }
 }
 
-/// A same-dialect response, relayed byte for byte; only the accounting fields are read (the
-/// rest is validated and skipped without building a tree).
+/// A same-dialect response: the upstream's message with our id and the served model
+/// (`dialects::anthropic::relay`).
 pub(crate) fn relay_response(body: &Bytes, ids: &Ids) -> Result<(Bytes, Outcome), ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Accounting {
-        usage: Option<Value>,
-        stop_reason: Option<String>,
-    }
-    let v: Accounting = crate::http::raw_json::object(body)
-        .map_err(|_| providers::bad_body(&ids.provider, "not a JSON object", body))?;
-    let usage = v.usage.as_ref().map(usage::from_value).unwrap_or_default();
-    let native = v.stop_reason;
+    let (edited, acc) = relay::edit_message(body, &ids.id, &ids.model)
+        .ok_or_else(|| providers::bad_body(&ids.provider, "not a JSON object", body))?;
+    let native = acc.stop_reason;
     let outcome = Outcome {
-        usage,
+        usage: acc.usage.to_hub(),
         finish: native
             .as_deref()
             .map(|s| reasons::hub_stop_reason(Some(s)).as_str().to_string()),
         native_finish: native,
     };
-    Ok((body.clone(), outcome))
+    Ok((Bytes::from(edited), outcome))
 }
 
 /// A same-dialect stream relay.
 pub(crate) fn relay_stream(ids: &Ids) -> Box<dyn NativeStream> {
     Box::new(Passthrough {
         provider: ids.provider.clone(),
+        id: ids.id.clone(),
+        model: ids.model.clone(),
         outcome: Outcome::default(),
         usage: WireUsage::default(),
         stopped: false,
@@ -308,6 +293,9 @@ impl HubEncoder for Encoder {
 /// Relays an Anthropic stream event for event, keeping usage and the stop reason.
 struct Passthrough {
     provider: String,
+    /// Our generation id and the served model, for `message_start`.
+    id: String,
+    model: String,
     outcome: Outcome,
     usage: WireUsage,
     stopped: bool,
@@ -320,7 +308,7 @@ impl NativeStream for Passthrough {
         _pricing: &Pricing,
         out: &mut Vec<Value>,
     ) -> Result<(), ApiError> {
-        let v: Value = serde_json::from_str(&ev.data).map_err(|_| {
+        let mut v: Value = serde_json::from_str(&ev.data).map_err(|_| {
             providers::bad_body(
                 &self.provider,
                 "stream event is not JSON",
@@ -346,6 +334,7 @@ impl NativeStream for Passthrough {
                 ));
             }
             "message_start" => {
+                relay::edit_message_start(&mut v, &self.id, &self.model);
                 if let Some(u) = json_path::at(&v, &["message", "usage"]) {
                     self.usage = WireUsage::from_value(u);
                     self.outcome.usage = self.usage.to_hub();
@@ -444,6 +433,8 @@ mod tests {
     fn passthrough() -> Passthrough {
         Passthrough {
             provider: "anth".into(),
+            id: "msg_1".into(),
+            model: "anth/claude".into(),
             outcome: Outcome::default(),
             usage: WireUsage::default(),
             stopped: false,
@@ -467,7 +458,11 @@ mod tests {
             p.event(&ev(e.clone()), &pricing(), &mut out).unwrap();
         }
         p.end(&mut out).unwrap();
-        assert_eq!(out, events.to_vec());
+        // Unchanged but for message_start's id and model (ours).
+        let mut expected = events.to_vec();
+        expected[0]["message"]["id"] = json!("msg_1");
+        expected[0]["message"]["model"] = json!("anth/claude");
+        assert_eq!(out, expected);
         let o = p.outcome();
         assert_eq!(
             o.usage,
@@ -598,7 +593,7 @@ mod tests {
     }
 
     #[test]
-    fn native_response_is_relayed_unchanged_with_accounting() {
+    fn native_response_is_relayed_with_our_id_and_model() {
         let codec = AnthropicCodec {
             headers: ClientHeaders::from(&HeaderMap::new()),
             body: json!({}),
@@ -616,7 +611,14 @@ mod tests {
         let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [{"type": "text", "text": "ok"}], "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 3, "cache_read_input_tokens": 2}});
         let sent = Bytes::from(body.to_string());
         let (v, o) = codec.native_response(&sent, &ids, &pricing()).unwrap();
-        assert_eq!(v, sent, "relayed byte for byte");
+        let mut expected = body.clone();
+        expected["id"] = json!("gen-1");
+        expected["model"] = json!("anth/claude-x");
+        assert_eq!(
+            v,
+            Bytes::from(expected.to_string()),
+            "relayed byte for byte but id, model"
+        );
         assert_eq!(o.usage.input_tokens, 9);
         assert_eq!(o.usage.cache_read_tokens, 2);
         assert_eq!(o.finish.as_deref(), Some("tool_calls"));

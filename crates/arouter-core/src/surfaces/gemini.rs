@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::http::respond::{
     json_response, read_json, read_json_raw, sse_data, ErrorFrame, Surface,
 };
-use crate::http::{authed, models, Ctx};
+use crate::http::{models, Authed, Ctx, GeminiApi};
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StopReason, StreamEvent};
 use crate::providers::{self, UpstreamRequest};
@@ -24,7 +24,6 @@ use crate::record::{new_generation_id, Recorder, Start};
 use crate::routing::{self, Candidate};
 use crate::sse::SseEvent;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -44,21 +43,13 @@ pub fn routes(r: Router<Arc<App>>) -> Router<Arc<App>> {
 }
 
 /// Every `…/models/{model}[:method]` request.
-pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
-    let ctx = match authed(
-        &app,
-        parts.headers,
-        parts.uri.query(),
-        Surface::Gemini,
-        false,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let resp = match dispatch(&ctx, &parts.method, &parts.uri, body).await {
+pub async fn handle(
+    Authed { ctx, .. }: Authed<GeminiApi>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    body: Body,
+) -> Response {
+    let resp = match dispatch(&ctx, &method, &uri, body).await {
         Ok(r) => r,
         Err(e) => Surface::Gemini.error(&e),
     };
@@ -550,19 +541,7 @@ fn gemini_count_request(
 }
 
 /// `GET /v1beta/models`: every routable model as a Gemini `Model` resource.
-pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
-    let ctx = match authed(
-        &app,
-        req.headers().clone(),
-        req.uri().query(),
-        Surface::Gemini,
-        false,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn list(Authed { ctx, .. }: Authed<GeminiApi>) -> Response {
     ctx.finish(json_response(&list_body(&ctx.cfg)))
 }
 

@@ -13,6 +13,7 @@ use crate::http::respond::{read_json_raw, sse_data, ErrorFrame, Surface};
 use crate::http::Ctx;
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
+use crate::providers::params::Dropped;
 use crate::providers::{self, UpstreamRequest};
 use crate::record::{new_generation_id, Recorder, Start};
 use crate::sse::SseEvent;
@@ -58,8 +59,6 @@ const ROUTER_ONLY_FIELDS: &[&str] = &[
     "debug",
     "preset",
 ];
-/// Sampling fields the official OpenAI API rejects but OpenAI-compatible servers accept.
-const NON_OPENAI_SAMPLING: &[&str] = &["top_k", "min_p", "top_a", "repetition_penalty"];
 
 pub async fn handle(ctx: Ctx, endpoint: Endpoint, body: Body) -> Response {
     let surface = Surface::OpenAi;
@@ -180,7 +179,7 @@ impl Codec for OpenAiCodec {
             Some(&self.raw),
             model,
             stream,
-            provider.base_url.contains("api.openai.com"),
+            Dropped::of(provider),
         );
         let mut headers = vec![("content-type", "application/json".to_string())];
         if let Some(k) = key {
@@ -369,7 +368,7 @@ fn passthrough_body(
     raw: Option<&[u8]>,
     model: &str,
     stream: bool,
-    official_openai: bool,
+    dropped: Dropped<'_>,
 ) -> Bytes {
     let empty = Map::new();
     let base = body.as_object().unwrap_or(&empty);
@@ -388,9 +387,7 @@ fn passthrough_body(
         opts.insert("include_usage".into(), Value::Bool(true));
         set.push(("stream_options", Value::Object(opts)));
     }
-    let skip = |k: &str| {
-        ROUTER_ONLY_FIELDS.contains(&k) || official_openai && NON_OPENAI_SAMPLING.contains(&k)
-    };
+    let skip = |k: &str| ROUTER_ONLY_FIELDS.contains(&k) || dropped.contains(k);
     crate::http::raw_json::edited_object(raw, body, &skip, &set)
 }
 
@@ -613,7 +610,9 @@ mod tests {
             "custom": {"kept": true}
         });
         let raw = serde_json::to_vec(&body).unwrap();
-        for (stream, official) in [(true, true), (false, false)] {
+        let strict = Dropped::Default(crate::providers::params::NON_OPENAI_SAMPLING);
+        let lax = Dropped::Default(&[]);
+        for (stream, official) in [(true, strict), (false, lax)] {
             assert_eq!(
                 passthrough_body(&body, Some(&raw), "gpt-4o", stream, official),
                 passthrough_body(&body, None, "gpt-4o", stream, official),
@@ -621,7 +620,7 @@ mod tests {
             );
         }
         let out: Value =
-            serde_json::from_slice(&passthrough_body(&body, None, "gpt-4o", true, true)).unwrap();
+            serde_json::from_slice(&passthrough_body(&body, None, "gpt-4o", true, strict)).unwrap();
         let keys: Vec<&str> = out
             .as_object()
             .unwrap()
@@ -647,7 +646,7 @@ mod tests {
         assert_eq!(out["custom"], json!({"kept": true}));
 
         let out: Value =
-            serde_json::from_slice(&passthrough_body(&body, None, "llama", false, false)).unwrap();
+            serde_json::from_slice(&passthrough_body(&body, None, "llama", false, lax)).unwrap();
         assert_eq!(out["top_k"], 5, "non-OpenAI servers accept top_k");
         assert_eq!(
             out["stream_options"],

@@ -148,6 +148,12 @@ fn one(store: &SqliteStore, data_dir: &Path, env: &Env, t: &'static Tool) -> Too
     }
     if t.id == "gemini-cli" {
         gemini_notes(env, &mut notes);
+        if key.as_ref().is_some_and(|k| !k.disabled) {
+            notes.push(
+                "gemini reads ~/.gemini/.env only in folders it trusts (headless runs need                  GEMINI_CLI_TRUST_WORKSPACE=true)"
+                    .into(),
+            );
+        }
     }
     ToolStatus {
         id: t.id,

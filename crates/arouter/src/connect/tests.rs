@@ -489,3 +489,14 @@ fn chat_models_leave_out_embeddings() {
     );
     assert!(!m.iter().any(|m| m.contains("embedding")), "{m:?}");
 }
+
+#[test]
+fn opencode_jsonc_is_edited_in_place() {
+    let w = World::new();
+    let p = w.put(".config/opencode/opencode.jsonc", fixture!("opencode.json"));
+    connect(&w.ctx(), "opencode", &req("openai/gpt-4o-mini")).unwrap();
+    assert!(!w.home.join(".config/opencode/opencode.json").exists());
+    assert!(read(&p).contains("\"baseURL\": \"http://127.0.0.1:8402/v1\""));
+    disconnect(&w.ctx(), "opencode").unwrap();
+    assert_eq!(read(&p), fixture!("opencode.json"));
+}

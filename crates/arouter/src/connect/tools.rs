@@ -202,7 +202,7 @@ pub const TOOLS: &[Tool] = &[
         config_dir: |e| e.xdg_config.join("opencode"),
         plan: |e, s| {
             vec![FilePlan {
-                path: e.xdg_config.join("opencode/opencode.json"),
+                path: opencode_file(e),
                 format: Format::Json,
                 sets: vec![
                     (
@@ -284,6 +284,18 @@ pub const TOOLS: &[Tool] = &[
         },
     },
 ];
+
+/// opencode reads `opencode.json` or `opencode.jsonc`: the one the user has, else `.json`.
+fn opencode_file(e: &Env) -> PathBuf {
+    let dir = e.xdg_config.join("opencode");
+    let jsonc = dir.join("opencode.jsonc");
+    let json = dir.join("opencode.json");
+    if jsonc.exists() && !json.exists() {
+        jsonc
+    } else {
+        json
+    }
+}
 
 /// Values connect writes only where the file has none (the user's own win).
 pub fn only_if_absent(tool: &str, path: &[String]) -> bool {

@@ -6,6 +6,7 @@ pub mod errors;
 pub mod inbound;
 pub mod outbound;
 pub mod reasons;
+pub mod relay;
 pub mod usage;
 
 /// The `anthropic-version` sent upstream when the client names none.

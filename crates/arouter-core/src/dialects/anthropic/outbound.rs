@@ -703,6 +703,7 @@ mod tests {
             first_byte_timeout_secs: 1,
             idle_timeout_secs: 1,
             local: None,
+            drop_params: None,
         }
     }
 

@@ -92,6 +92,10 @@ pub fn request_body(req: &ChatRequest, target: &Target) -> Value {
             body.entry(key.clone()).or_insert_with(|| value.clone());
         }
     }
+    let dropped = crate::providers::params::Dropped::of(target.provider);
+    if !dropped.is_empty() {
+        body.retain(|k, _| !dropped.contains(k) || k == "model" || k == "messages");
+    }
     Value::Object(body)
 }
 
@@ -108,9 +112,10 @@ fn max_tokens_field(model: &str) -> &'static str {
     }
 }
 
-/// OpenAI's own API rejects `top_k`; compatible servers (vLLM, OpenRouter, Ollama) accept it.
+/// Strict APIs (OpenAI's own) reject `top_k`; compatible servers (vLLM, OpenRouter, Ollama)
+/// accept it. The provider's parameter policy decides.
 fn accepts_top_k(target: &Target) -> bool {
-    !target.provider.base_url.contains("api.openai.com")
+    !crate::providers::params::Dropped::of(target.provider).contains("top_k")
 }
 
 fn reasoning_effort(req: &ChatRequest, target: &Target) -> Option<Value> {
