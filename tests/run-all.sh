@@ -59,3 +59,9 @@ if [ "${AROUTER_DESKTOP_TESTS:-0}" = 1 ]; then
   bash tests/desktop/tray.sh
   bash tests/desktop/package.sh
 fi
+
+# Coverage-guided fuzzing on the stable toolchain (libFuzzer via libfuzzer-sys, no sanitizer):
+# every target for AROUTER_FUZZ_SECS seconds (30 by default; 0 skips). See fuzz/run.sh.
+if [ "${AROUTER_FUZZ_SECS:-30}" != 0 ]; then
+  bash fuzz/run.sh "${AROUTER_FUZZ_SECS:-30}"
+fi

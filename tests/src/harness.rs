@@ -141,6 +141,16 @@ impl RouterProcess {
         panic!("sigterm is only supported on unix (child {})", child.id());
     }
 
+    /// Kills the server at once (SIGKILL: no drain, no flush) and reaps it.
+    pub fn kill9(&mut self) {
+        self.kill();
+    }
+
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts `serve` again on the same data dir (after [`Self::wait_exit`]) and waits for it
     /// to be ready; `base_url` changes to the new port.
     pub async fn restart(&mut self) {

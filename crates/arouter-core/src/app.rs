@@ -101,11 +101,25 @@ impl App {
         let got = tokio::task::spawn_blocking(move || secrets.get(&id))
             .await
             .map_err(|e| ApiError::internal(format!("keychain lookup failed: {e}")))?;
+        // An error is not "no credential": it is never cached (the keychain may come back), and
+        // a remote provider gets no request without its key.
         let value = match got {
             Ok(v) => v.map(Arc::from),
+            // A server on this machine (Ollama…) usually needs no key: go on without one.
+            Err(e) if crate::catalog::is_local(p) => {
+                tracing::warn!(provider = %p.id, "keychain unavailable (local provider, going on without a key): {e}");
+                return Ok(None);
+            }
             Err(e) => {
                 tracing::warn!(provider = %p.id, "keychain unavailable: {e}");
-                None
+                return Err(ApiError::new(
+                    ErrorKind::Unavailable,
+                    format!(
+                        "cannot read the key for provider \"{}\" from the OS keychain: {e}",
+                        p.id
+                    ),
+                )
+                .with_status(503));
             }
         };
         self.keychain_cache

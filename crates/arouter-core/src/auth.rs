@@ -41,30 +41,9 @@ pub fn extract_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option
             }
         }
     }
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "key")
-        .map(|(_, v)| percent_decode(v))
+    crate::query::param(query, "key")
+        .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(if b[i] == b'+' { b' ' } else { b[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A refused request: the error, and the rate decision when the key's rate limit refused it
@@ -99,17 +78,15 @@ pub async fn authenticate(
     let key = match app.store.find_key(&hash) {
         Some(k) => k,
         None => {
-            // A key created a moment ago by the CLI: re-read once, off the async threads.
+            // A key created a moment ago by the CLI: re-read (unless it already missed since the
+            // keys last changed), off the async threads.
             let store = app.store.clone();
             let h = hash.clone();
-            tokio::task::spawn_blocking(move || {
-                store.reload_keys();
-                store.find_key(&h)
-            })
-            .await
-            .ok()
-            .flatten()
-            .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "Invalid API key"))?
+            tokio::task::spawn_blocking(move || store.find_key_or_reload(&h))
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| ApiError::new(ErrorKind::Unauthorized, "Invalid API key"))?
         }
     };
     if key.disabled {
@@ -204,6 +181,15 @@ mod tests {
         );
         assert_eq!(extract_key(&h, Some("alt=sse")), None);
         assert_eq!(extract_key(&h, Some("key=a%2Bb")).as_deref(), Some("a+b"));
+        // An escape cut by a multi-byte character used to slice a str mid-character.
+        assert_eq!(
+            extract_key(&h, Some("key=%\u{e9}x")).as_deref(),
+            Some("%\u{e9}x")
+        );
+        assert_eq!(
+            extract_key(&h, Some("key=%a\u{e9}")).as_deref(),
+            Some("%a\u{e9}")
+        );
     }
 
     #[test]

@@ -111,6 +111,27 @@ pub fn hub_prompt_bytes(req: &ChatRequest) -> usize {
     system + messages + tools
 }
 
+/// A budgeted key refuses a model without a price (until one is configured): its spend could
+/// not be counted. Models on the user's own machine are priced at zero and stay usable.
+pub fn refuse_unpriced(
+    key: &KeyInfo,
+    pricing: &Pricing,
+    provider: &str,
+    model: &str,
+) -> Result<(), ApiError> {
+    if key.limit_pusd.is_none() || pricing.priced {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorKind::PaymentRequired,
+        format!(
+            "Model \"{provider}/{model}\" has no known price, so key \"{}\" (which has a budget) cannot use it: set input_per_mtok and output_per_mtok under [models.\"{provider}/{model}\"] in config.toml",
+            key.name
+        ),
+    )
+    .with_metadata(json!({"error_type": "unpriced_model"})))
+}
+
 /// One key's spend in its current window.
 struct Account {
     window_start: i64,
@@ -339,11 +360,32 @@ mod tests {
             limit_pusd: limit,
             limit_reset: Some(LimitReset::Daily),
             created_at: 0,
+            proxy: None,
         }
     }
 
     /// 2024-03-01T00:00:00Z, a Friday.
     const MARCH_1: i64 = 1_709_251_200_000;
+
+    #[test]
+    fn budgeted_keys_refuse_unpriced_models_only() {
+        let priced = Pricing {
+            prices: Default::default(),
+            priced: true,
+            context_length: None,
+            max_output: None,
+            info: None,
+        };
+        let unpriced = Pricing {
+            priced: false,
+            ..priced.clone()
+        };
+        assert!(refuse_unpriced(&key(None), &unpriced, "p", "m").is_ok());
+        assert!(refuse_unpriced(&key(Some(5)), &priced, "p", "m").is_ok());
+        let e = refuse_unpriced(&key(Some(5)), &unpriced, "p", "m").unwrap_err();
+        assert_eq!(e.status, 402);
+        assert!(e.message.contains("[models.\"p/m\"]"), "{}", e.message);
+    }
 
     #[test]
     fn windows_start_at_utc_midnight_monday_and_the_first() {

@@ -212,20 +212,23 @@ fn normalize(name: &str) -> String {
     n.replace('.', "-")
 }
 
+/// Strips `-20250929` or `-2024-07-18`. Checked on bytes: the suffix is ASCII, so a match
+/// always cuts on a character boundary (a name ending in a multi-byte character must not be
+/// sliced inside it).
 fn strip_date_suffix(n: &str) -> String {
     let b = n.as_bytes();
-    // -20250929
-    if b.len() > 9 && b[b.len() - 9] == b'-' && b[b.len() - 8..].iter().all(u8::is_ascii_digit) {
+    let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
+    if b.len() > 9 && b[b.len() - 9] == b'-' && digits(&b[b.len() - 8..]) {
         return n[..n.len() - 9].to_string();
     }
-    // -2024-07-18
     if b.len() > 11 {
-        let tail = &n[n.len() - 11..];
-        let tb = tail.as_bytes();
-        if tb[0] == b'-'
-            && tb[5] == b'-'
-            && tb[8] == b'-'
-            && tail[1..].chars().filter(|c| c.is_ascii_digit()).count() == 8
+        let t = &b[b.len() - 11..];
+        if t[0] == b'-'
+            && t[5] == b'-'
+            && t[8] == b'-'
+            && digits(&t[1..5])
+            && digits(&t[6..8])
+            && digits(&t[9..])
         {
             return n[..n.len() - 11].to_string();
         }
@@ -651,6 +654,23 @@ mod tests {
         );
         assert_eq!(c.lookup("llama-3.3-70b-versatile").unwrap().host, "groq");
         assert!(c.lookup("no-such-model").is_none());
+    }
+
+    #[test]
+    fn multibyte_names_never_split() {
+        for name in [
+            "x\u{e9}0123456789",
+            "\u{e9}-2024-07-18",
+            "\u{1F600}abcdefghij",
+            "\u{e9}aaaaaaaaaa",
+        ] {
+            let _ = normalize(name);
+            let _ = Catalog::bundled().lookup(name);
+        }
+        assert_eq!(strip_date_suffix("m\u{e9}-2024-07-18"), "m\u{e9}");
+        assert_eq!(strip_date_suffix("gpt-4o-2024-07-18"), "gpt-4o");
+        assert_eq!(strip_date_suffix("claude-x-20250929"), "claude-x");
+        assert_eq!(strip_date_suffix("a-2024-0a-18"), "a-2024-0a-18");
     }
 
     #[test]

@@ -64,6 +64,18 @@ pub struct ServerConfig {
     pub store_content: bool,
     /// Seconds between `: AROUTER PROCESSING` comments while waiting for the first byte.
     pub keepalive_secs: u64,
+    /// A connection must deliver a request's headers within this many seconds of opening or
+    /// of its first header byte.
+    pub header_timeout_secs: u64,
+    /// An idle keep-alive connection (no request in flight) closes after this many seconds.
+    pub idle_timeout_secs: u64,
+    /// A request body that makes no progress for this many seconds fails.
+    pub body_timeout_secs: u64,
+    /// Open connections at most; beyond it idle connections are closed first and new ones
+    /// wait. Kept well under the 256 file descriptors macOS gives a process by default.
+    pub max_connections: usize,
+    /// Days to keep stored request/response bodies (0 = keep forever).
+    pub body_retention_days: u64,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +86,11 @@ impl Default for ServerConfig {
             max_body_bytes: 32 * 1024 * 1024,
             store_content: true,
             keepalive_secs: 3,
+            header_timeout_secs: 30,
+            idle_timeout_secs: 120,
+            body_timeout_secs: 60,
+            max_connections: 100,
+            body_retention_days: 30,
         }
     }
 }
@@ -255,6 +272,15 @@ fn server(v: &toml::Value) -> Result<ServerConfig, ConfigError> {
             }
             "store_content" => s.store_content = boolean(value, &field)?,
             "keepalive_secs" => s.keepalive_secs = integer(value, &field, 1, 600)? as u64,
+            "header_timeout_secs" => {
+                s.header_timeout_secs = integer(value, &field, 1, 3600)? as u64
+            }
+            "idle_timeout_secs" => s.idle_timeout_secs = integer(value, &field, 1, 86400)? as u64,
+            "body_timeout_secs" => s.body_timeout_secs = integer(value, &field, 1, 3600)? as u64,
+            "max_connections" => s.max_connections = integer(value, &field, 1, 100_000)? as usize,
+            "body_retention_days" => {
+                s.body_retention_days = integer(value, &field, 0, 36500)? as u64
+            }
             _ => return Err(err(field, "unknown setting")),
         }
     }
@@ -377,6 +403,11 @@ host = "127.0.0.1"
 port = 8402
 # max_body_mb = 32          # larger request bodies get 413
 # store_content = true      # keep request/response bodies for GET /v1/chat/completions/{id}
+# body_retention_days = 30  # stored bodies older than this are purged (0 = keep)
+# header_timeout_secs = 30  # a request's headers must arrive within this
+# idle_timeout_secs = 120   # idle keep-alive connections close after this
+# body_timeout_secs = 60    # a request body stalled this long fails (streams out are never cut)
+# max_connections = 100     # open connections at most (macOS allows a process 256 files)
 
 # The table key is the provider id: the prefix of model ids ("openai/gpt-4o-mini").
 [providers.openai]

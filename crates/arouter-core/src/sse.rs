@@ -1,5 +1,11 @@
 //! A buffering Server-Sent Events decoder: events split across network chunks at any byte
-//! (even inside a UTF-8 sequence or a CRLF pair) come out whole.
+//! (even inside a UTF-8 sequence or a CRLF pair) come out whole. Each byte is scanned once,
+//! however the stream is chunked, and a line or event larger than [`MAX_LINE`] is dropped
+//! (and counted) instead of growing the buffer without bound.
+
+/// The longest line or event kept (a base64 image in one event fits; a hostile endless line
+/// does not).
+pub const MAX_LINE: usize = 32 << 20;
 
 /// One decoded SSE event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,6 +26,12 @@ pub struct SseDecoder {
     has_data: bool,
     /// A line ended in '\r' at the end of the last chunk: a following '\n' belongs to it.
     skip_lf: bool,
+    /// Offset in `buf` up to which the pending line was searched for its end already.
+    scanned: usize,
+    /// Inside an over-long line: bytes are dropped up to its end.
+    discarding: bool,
+    /// Lines or events dropped for being longer than [`MAX_LINE`].
+    dropped: u64,
 }
 
 impl SseDecoder {
@@ -36,13 +48,34 @@ impl SseDecoder {
                 chunk = &chunk[1..];
             }
         }
+        if self.discarding {
+            match chunk.iter().position(|&b| b == b'\n' || b == b'\r') {
+                Some(end) => {
+                    self.discarding = false;
+                    let cr = chunk[end] == b'\r';
+                    chunk = &chunk[end + 1..];
+                    if cr {
+                        match chunk.first() {
+                            Some(b'\n') => chunk = &chunk[1..],
+                            Some(_) => {}
+                            None => self.skip_lf = true,
+                        }
+                    }
+                }
+                None => return,
+            }
+        }
         self.buf.extend_from_slice(chunk);
         loop {
-            let rest = &self.buf[self.pos..];
-            let Some(nl) = rest.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let from = self.scanned.max(self.pos);
+            let Some(nl) = self.buf[from..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+            else {
+                self.scanned = self.buf.len();
                 break;
             };
-            let line_end = self.pos + nl;
+            let line_end = from + nl;
             let mut next = line_end + 1;
             if self.buf[line_end] == b'\r' {
                 match self.buf.get(next) {
@@ -53,12 +86,34 @@ impl SseDecoder {
             }
             let line = String::from_utf8_lossy(&self.buf[self.pos..line_end]).into_owned();
             self.pos = next;
+            self.scanned = next;
             self.line(&line, out);
         }
         if self.pos > 0 {
             self.buf.drain(..self.pos);
+            self.scanned -= self.pos;
             self.pos = 0;
         }
+        if self.buf.len() > MAX_LINE {
+            self.buf.clear();
+            self.scanned = 0;
+            self.discarding = true;
+            // The event the line belonged to is dropped whole, not sent half.
+            self.data = String::new();
+            self.has_data = false;
+            self.event = None;
+            self.overlong("line");
+        }
+    }
+
+    /// Lines or events dropped so far for being longer than [`MAX_LINE`].
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    fn overlong(&mut self, what: &str) {
+        self.dropped += 1;
+        tracing::warn!("SSE {what} longer than {MAX_LINE} bytes dropped");
     }
 
     /// Ends the stream: a pending event that was not terminated by a blank line is emitted.
@@ -88,6 +143,13 @@ impl SseDecoder {
         };
         match field {
             "data" => {
+                if self.data.len() + value.len() >= MAX_LINE {
+                    // An event growing past the limit: its data so far is dropped too.
+                    self.data = String::new();
+                    self.has_data = false;
+                    self.overlong("event");
+                    return;
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -152,6 +214,46 @@ mod tests {
         let input = STREAM.as_bytes();
         let splits: Vec<usize> = (1..input.len()).collect();
         assert_eq!(decode_split(input, &splits), decode_split(input, &[]));
+    }
+
+    /// A long line in many small chunks is scanned once (it used to be rescanned from its
+    /// start on every chunk), and an endless line is dropped at the limit.
+    #[test]
+    fn long_lines_are_linear_and_bounded() {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        d.push(b"data: ", &mut out);
+        let piece = vec![b'x'; 1024];
+        let t = std::time::Instant::now();
+        for _ in 0..4096 {
+            d.push(&piece, &mut out);
+        }
+        d.push(b"\n\n", &mut out);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data.len(), 4 << 20);
+
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        let big = vec![b'y'; 1 << 20];
+        for _ in 0..(MAX_LINE >> 20) + 2 {
+            d.push(&big, &mut out);
+            assert!(d.buf.len() <= MAX_LINE + big.len());
+        }
+        d.push(b"\r", &mut out);
+        d.push(b"\ndata: after\r\n\r\n", &mut out);
+        assert_eq!(d.dropped(), 1);
+        assert_eq!(
+            out,
+            vec![SseEvent {
+                event: None,
+                data: "after".into()
+            }]
+        );
     }
 
     #[test]

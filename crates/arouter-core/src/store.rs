@@ -21,6 +21,17 @@ pub struct KeyInfo {
     #[serde(default)]
     pub limit_reset: Option<LimitReset>,
     pub created_at: i64,
+    /// May this key use the provider proxy (`/{provider}/…`)? `None` = the default: yes for a
+    /// key without a budget, no for a budgeted one (its spend there can be unpriced).
+    #[serde(default)]
+    pub proxy: Option<bool>,
+}
+
+impl KeyInfo {
+    /// Whether the provider proxy is open to this key.
+    pub fn may_proxy(&self) -> bool {
+        self.proxy.unwrap_or(self.limit_pusd.is_none())
+    }
 }
 
 /// A budget's reset period (OpenRouter's key `limit_reset`), in UTC calendar units.
@@ -137,6 +148,12 @@ pub trait Store: Send + Sync + 'static {
     fn find_key(&self, hash: &str) -> Option<KeyInfo>;
     /// Re-reads keys from disk now (after a miss, so a key created a moment ago works). Blocking.
     fn reload_keys(&self);
+    /// After a miss: re-reads keys unless this key already missed since the keys last changed
+    /// (or a reload just happened), then looks again. Blocking.
+    fn find_key_or_reload(&self, hash: &str) -> Option<KeyInfo> {
+        self.reload_keys();
+        self.find_key(hash)
+    }
     /// Hands a record to the ledger writer without blocking.
     fn record(&self, rec: UsageRecord);
     /// Reads a ledger row by generation id. Blocking.
@@ -146,6 +163,14 @@ pub trait Store: Send + Sync + 'static {
     /// What a key's requests created at or after `since_ms` (unix ms) cost, in pico-USD,
     /// counting every record handed in before the call. Blocking.
     fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> Result<i64, String>;
+    /// Ledger rows lost for good since start (shown in `/healthz`, the UI and the log).
+    fn lost_records(&self) -> u64 {
+        0
+    }
+    /// Ledger rows kept without their stored bodies (body budget exceeded) since start.
+    fn rows_without_bodies(&self) -> u64 {
+        0
+    }
 }
 
 /// Provider credentials (the OS keychain). Blocking calls: use off the async threads.

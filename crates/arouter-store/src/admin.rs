@@ -259,6 +259,29 @@ fn export_requests(conn: &Connection, range: TimeRange) -> rusqlite::Result<Vec<
     rows.collect()
 }
 
+/// Up to `limit` requests of the window after `after` (`created_ms`, `id`), oldest first: the
+/// CSV export reads the window page by page instead of all at once.
+fn export_requests_page(
+    conn: &Connection,
+    range: TimeRange,
+    after: Option<&(i64, String)>,
+    limit: i64,
+) -> rusqlite::Result<Vec<LoggedRequest>> {
+    let mut w = Where::default();
+    w.range("r.created_ms", range);
+    let mut sql = format!("{LOG_SELECT} WHERE {}", w.sql());
+    let mut values = w.values;
+    if let Some((ms, id)) = after {
+        sql.push_str(" AND (r.created_ms, r.id) > (?, ?)");
+        values.extend([Sql::Integer(*ms), Sql::Text(id.clone())]);
+    }
+    sql.push_str(" ORDER BY r.created_ms, r.id LIMIT ?");
+    values.push(Sql::Integer(limit));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values.iter()), logged)?;
+    rows.collect()
+}
+
 fn usage_in_range(
     conn: &Connection,
     range: TimeRange,
@@ -429,6 +452,18 @@ impl SqliteStore {
         self.conns.with(|c| Ok(export_requests(c, range)?))
     }
 
+    /// A page of [`Self::export_requests`]: up to `limit` rows after `after`
+    /// (`created_ms`, `id` of the previous page's last row).
+    pub fn export_requests_page(
+        &self,
+        range: TimeRange,
+        after: Option<&(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<LoggedRequest>> {
+        self.conns
+            .with(|c| Ok(export_requests_page(c, range, after, limit)?))
+    }
+
     /// Totals per group in the window, by cost then group.
     pub fn usage_in_range(&self, range: TimeRange, by: GroupBy) -> Result<Vec<UsageRow>> {
         self.conns.with(|c| Ok(usage_in_range(c, range, by)?))
@@ -468,6 +503,19 @@ impl SqliteStore {
 
     /// Sets how often a key's spend limit resets (`daily`, `weekly`, `monthly`, or never);
     /// `false` if there is no such key.
+    /// Sets a key's provider-proxy permission (`None` = the default); `false` if no such key.
+    pub fn set_key_proxy(&self, hash: &str, proxy: Option<bool>) -> Result<bool> {
+        let changed = self.conns.with(|c| {
+            let n = c.execute(
+                "UPDATE keys SET proxy = ?2, updated_at = ?3 WHERE hash = ?1",
+                params![hash, proxy, crate::keys::unix_now_s()],
+            )?;
+            Ok(n > 0)
+        })?;
+        self.refresh_keys()?;
+        Ok(changed)
+    }
+
     pub fn set_key_limit_reset(&self, hash: &str, reset: Option<&str>) -> Result<bool> {
         if let Some(r) = reset {
             if !LIMIT_RESETS.contains(&r) {

@@ -15,7 +15,12 @@ const MAX_IDLE: usize = 4;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`; `PRAGMA user_version` holds how many have run.
 /// Never edit a shipped migration: append a new one.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, crate::rollup::MIGRATION];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    crate::rollup::MIGRATION,
+    crate::keys::PROXY_MIGRATION,
+];
 
 const MIGRATION_1: &str = "
 CREATE TABLE keys (

@@ -7,7 +7,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const KEY_COLUMNS: &str = "hash, name, admin, disabled, rpm, limit_pusd, limit_reset, created_at";
+const KEY_COLUMNS: &str =
+    "hash, name, admin, disabled, rpm, limit_pusd, limit_reset, created_at, proxy";
+
+/// The provider-proxy permission per key: NULL = the default (allowed for keys without a
+/// budget), 0 = refused, 1 = granted.
+pub(crate) const PROXY_MIGRATION: &str = "ALTER TABLE keys ADD COLUMN proxy INTEGER NULL;";
 
 /// Changes to a key; `None` leaves a field as it is (`Some(None)` clears a limit).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,17 +24,76 @@ pub struct KeyPatch {
 }
 
 /// Keys by hash, as the router's auth sees them. Swapped whole on reload.
-#[derive(Default)]
-pub(crate) struct KeyCache(RwLock<HashMap<String, KeyInfo>>);
+pub(crate) struct KeyCache {
+    keys: RwLock<HashMap<String, KeyInfo>>,
+    /// Bumped by every reload: a negative answer is good until the keys change.
+    generation: std::sync::atomic::AtomicU64,
+    /// Hashes looked up and not found, with the generation they were missed at.
+    misses: parking_lot::Mutex<HashMap<String, u64>>,
+    /// When a miss last made us re-read the table.
+    last_miss_reload: parking_lot::Mutex<Option<std::time::Instant>>,
+}
+
+/// Misses remembered at most (an attacker cycling keys just refills it).
+const MAX_MISSES: usize = 4096;
+/// Re-reads caused by misses, at most one per this interval: unknown keys from a web page
+/// (`<img src=…?key=x>`) cannot turn into a database read per request.
+const MISS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            keys: RwLock::new(HashMap::new()),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            misses: parking_lot::Mutex::new(HashMap::new()),
+            last_miss_reload: parking_lot::Mutex::new(None),
+        }
+    }
+}
 
 impl KeyCache {
     pub(crate) fn get(&self, hash: &str) -> Option<KeyInfo> {
-        self.0.read().get(hash).cloned()
+        self.keys.read().get(hash).cloned()
     }
 
+    /// Installs a fresh key list; forgets every remembered miss (a key created anywhere, by
+    /// the API, the CLI or another instance, works at once).
     pub(crate) fn replace(&self, keys: Vec<KeyInfo>) {
         let map: HashMap<String, KeyInfo> = keys.into_iter().map(|k| (k.hash.clone(), k)).collect();
-        *self.0.write() = map;
+        *self.keys.write() = map;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.misses.lock().clear();
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a miss for `hash` should re-read the table: not if it already missed since the
+    /// last reload, nor if another miss re-read it very recently.
+    pub(crate) fn should_reload_for(&self, hash: &str) -> bool {
+        let gen = self.generation();
+        if self.misses.lock().get(hash) == Some(&gen) {
+            return false;
+        }
+        let mut last = self.last_miss_reload.lock();
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < MISS_RELOAD_EVERY) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
+    /// Remembers that `hash` is unknown as of the current keys.
+    pub(crate) fn remember_miss(&self, hash: &str) {
+        let gen = self.generation();
+        let mut misses = self.misses.lock();
+        if misses.len() >= MAX_MISSES {
+            misses.clear();
+        }
+        misses.insert(hash.to_string(), gen);
     }
 }
 
@@ -63,6 +127,7 @@ fn key_from_row(row: &Row) -> rusqlite::Result<KeyInfo> {
         limit_pusd: row.get("limit_pusd")?,
         limit_reset: reset.as_deref().and_then(LimitReset::parse),
         created_at: row.get("created_at")?,
+        proxy: row.get("proxy")?,
     })
 }
 
@@ -118,6 +183,7 @@ pub(crate) fn create(
         limit_pusd,
         limit_reset: None,
         created_at: unix_now_s(),
+        proxy: None,
     };
     let inserted = conn.execute(
         "INSERT INTO keys (hash, name, label, admin, disabled, rpm, limit_pusd, created_at, \

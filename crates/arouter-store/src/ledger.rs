@@ -1,28 +1,44 @@
 //! The usage ledger writer: a bounded channel into one thread that owns the write connection
-//! and inserts records in batches, one transaction per batch.
+//! and inserts records in batches, one transaction per batch. The request path never waits:
+//! a full channel spills rows to a bounded in-memory overflow, stored bodies are bounded in
+//! bytes (over budget, a row is kept without its bodies), and a batch that cannot be written
+//! (disk full, database locked) is kept and retried, not dropped.
 
 use crate::raw::{Param, RawStatement};
 use crate::rollup::{count, BatchRollup};
 use arouter_core::store::{StoredJson, UsageRecord};
 use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Records the channel holds before `record` starts dropping them.
+/// Records the channel holds before `record` spills to the overflow.
 const CAPACITY: usize = 65_536;
-/// Rows per transaction at most.
+/// Rows per transaction at most (while writes succeed).
 const MAX_BATCH: usize = 2000;
 /// How long the writer waits for more rows after the first of a batch. Fewer, larger commits
 /// rewrite the hot index pages into the WAL less often.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// How often a collecting writer looks for more rows (and for a flush request).
 const POLL: Duration = Duration::from_millis(5);
-/// Tries per batch before its rows are given up (e.g. another process holds the lock too long).
-const WRITE_ATTEMPTS: u32 = 3;
+/// Stored-body bytes queued (channel, overflow and unwritten batch) at most; past it a row is
+/// queued without its bodies. Rows themselves are a few hundred bytes.
+const MAX_QUEUED_BODY_BYTES: usize = 64 << 20;
+/// One stored body at most; a larger one is replaced by a marker saying it was truncated.
+pub(crate) const MAX_STORED_BODY: usize = 4 << 20;
+/// Rows the overflow holds (bodies stripped, ~0.5 KiB each) before rows are lost.
+const MAX_OVERFLOW: usize = 200_000;
+/// Rows an unwritable batch may grow to while retrying before the writer stops taking more
+/// (the channel and overflow then hold the rest).
+const MAX_PENDING: usize = 200_000;
+/// Longest pause between retries of a failing batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After shutdown is asked, how long a failing batch is still retried before its rows are
+/// counted lost.
+const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
 
 const INSERT_REQUEST: &str = "INSERT INTO requests (id, created_ms, app, key_hash, \
     surface, endpoint, requested_model, served_model, provider, input_tokens, output_tokens, \
@@ -49,11 +65,42 @@ enum Msg {
     Flush(SyncSender<()>),
 }
 
+/// What the request path and the writer share.
+#[derive(Default)]
+struct Shared {
+    /// Rows lost for good (overflow full, ledger shut down, or unwritable at shutdown).
+    lost: AtomicU64,
+    /// Rows kept without their stored bodies (body budget exceeded).
+    bodies_dropped: AtomicU64,
+    /// Stored-body bytes queued and not yet written.
+    body_bytes: AtomicUsize,
+    /// Rows the channel had no room for, waiting for the writer.
+    overflow: Mutex<Vec<UsageRecord>>,
+}
+
 /// The handle the store keeps: the sending side and the writer thread.
 pub(crate) struct Ledger {
     tx: RwLock<Option<SyncSender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    lost: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+}
+
+fn body_len(rec: &UsageRecord) -> usize {
+    rec.request_body.as_ref().map_or(0, |b| b.0.len())
+        + rec.response_body.as_ref().map_or(0, |b| b.0.len())
+}
+
+/// A body over [`MAX_STORED_BODY`] becomes a small JSON marker (still valid JSON for readers).
+fn cap_body(body: &mut Option<StoredJson>) {
+    if let Some(b) = body {
+        if b.0.len() > MAX_STORED_BODY {
+            let marker = format!(
+                "{{\"arouter_truncated\":true,\"original_bytes\":{}}}",
+                b.0.len()
+            );
+            *b = StoredJson(marker.into_bytes().into());
+        }
+    }
 }
 
 impl Ledger {
@@ -61,40 +108,71 @@ impl Ledger {
     pub(crate) fn start(conn: Connection) -> anyhow::Result<Self> {
         tune_writer(&conn)?;
         let (tx, rx) = sync_channel(CAPACITY);
-        let lost = Arc::new(AtomicU64::new(0));
-        let writer_lost = Arc::clone(&lost);
+        let shared = Arc::new(Shared::default());
+        let writer_shared = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("arouter-ledger".into())
-            .spawn(move || run_writer(conn, rx, &writer_lost))?;
+            .spawn(move || run_writer(conn, rx, &writer_shared))?;
         Ok(Self {
             tx: RwLock::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
-            lost,
+            shared,
         })
     }
 
-    /// Queues a record without blocking; counts it as lost if the queue is full or closed.
-    pub(crate) fn record(&self, rec: UsageRecord) {
+    /// Queues a record without blocking or touching the disk. Bodies past the byte budget are
+    /// left out (the row is kept); a full channel spills to the overflow; only a full overflow
+    /// or a shut-down ledger loses the row (counted and logged).
+    pub(crate) fn record(&self, mut rec: UsageRecord) {
+        cap_body(&mut rec.request_body);
+        cap_body(&mut rec.response_body);
+        let mut bytes = body_len(&rec);
+        if bytes > 0
+            && self.shared.body_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes
+                > MAX_QUEUED_BODY_BYTES
+        {
+            self.shared.body_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            strip_bodies(&mut rec);
+            bytes = 0;
+            let n = self.shared.bodies_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(
+                    rows = n,
+                    "ledger body budget full: rows kept without their stored bodies"
+                );
+            }
+        }
         let guard = self.tx.read();
         let Some(tx) = guard.as_ref() else {
-            self.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(id = %rec.id, "usage record dropped: the ledger is shut down");
+            self.shared.body_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            let lost = self.shared.lost.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(id = %rec.id, lost, "usage record lost: the ledger is shut down");
             return;
         };
         match tx.try_send(Msg::Record(Box::new(rec))) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::error!(lost, "usage record dropped: the ledger queue is full");
+            Err(TrySendError::Full(Msg::Record(mut rec)))
+            | Err(TrySendError::Disconnected(Msg::Record(mut rec))) => {
+                self.shared.body_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                strip_bodies(&mut rec);
+                let mut overflow = self.shared.overflow.lock();
+                if overflow.len() < MAX_OVERFLOW {
+                    overflow.push(*rec);
+                    if overflow.len().is_power_of_two() {
+                        tracing::warn!(rows = overflow.len(), "ledger queue full: rows spilled");
+                    }
+                } else {
+                    drop(overflow);
+                    let lost = self.shared.lost.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::error!(lost, "usage record lost: the ledger overflow is full");
+                }
             }
-            Err(TrySendError::Disconnected(_)) => {
-                let lost = self.lost.fetch_add(1, Ordering::Relaxed) + 1;
-                tracing::error!(lost, "usage record dropped: the ledger writer has stopped");
-            }
+            Err(_) => {}
         }
     }
 
-    /// Blocks until every record queued before this call is committed (or given up).
+    /// Blocks until every record queued before this call is committed (or its write failed
+    /// once; it stays queued and is retried).
     pub(crate) fn flush(&self) {
         let Some(tx) = self.tx.read().clone() else {
             return; // Shut down: the writer already drained everything.
@@ -117,10 +195,20 @@ impl Ledger {
         }
     }
 
-    /// Records dropped (queue full, closed, or unwritable) since start.
+    /// Records lost for good since start.
     pub(crate) fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
+        self.shared.lost.load(Ordering::Relaxed)
     }
+
+    /// Rows kept without their stored bodies since start.
+    pub(crate) fn bodies_dropped(&self) -> u64 {
+        self.shared.bodies_dropped.load(Ordering::Relaxed)
+    }
+}
+
+fn strip_bodies(rec: &mut UsageRecord) {
+    rec.request_body = None;
+    rec.response_body = None;
 }
 
 /// Settings of the writer's own connection.
@@ -134,21 +222,76 @@ fn tune_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", false)
 }
 
-fn run_writer(conn: Connection, rx: Receiver<Msg>, lost: &AtomicU64) {
+fn run_writer(conn: Connection, rx: Receiver<Msg>, shared: &Shared) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut acks = Vec::new();
     // Declared after `conn`, so dropped (finalized) before it closes.
     let mut inserts = None;
+    let mut failures = 0u32;
+    let mut open = true;
     batch_scheduling();
-    while let Ok(first) = rx.recv() {
-        let open = collect_batch(&rx, first, &mut batch, &mut acks);
-        write_batch(&conn, &mut inserts, &mut batch, lost);
+    while open {
+        if batch.is_empty() {
+            let spilled = std::mem::take(&mut *shared.overflow.lock());
+            if spilled.is_empty() {
+                match rx.recv() {
+                    Ok(first) => open = collect_batch(&rx, first, &mut batch, &mut acks),
+                    Err(_) => break,
+                }
+            } else {
+                batch.extend(spilled);
+            }
+        } else if batch.len() < MAX_PENDING {
+            // Retrying: keep the channel drained so the request path does not spill.
+            loop {
+                match rx.try_recv() {
+                    Ok(Msg::Record(rec)) => batch.push(*rec),
+                    Ok(Msg::Flush(ack)) => acks.push(ack),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+                if batch.len() >= MAX_PENDING {
+                    break;
+                }
+            }
+            batch.append(&mut shared.overflow.lock());
+        }
+        if write_batch(&conn, &mut inserts, &mut batch, shared) {
+            if failures > 0 {
+                tracing::warn!(failures, "ledger writes succeed again; no rows were lost");
+            }
+            failures = 0;
+        } else {
+            failures += 1;
+            let pause = (Duration::from_millis(100) * failures).min(MAX_BACKOFF);
+            for ack in acks.drain(..) {
+                let _ = ack.send(());
+            }
+            std::thread::sleep(pause);
+        }
         for ack in acks.drain(..) {
             let _ = ack.send(());
         }
-        if !open {
+    }
+    // Closed: write what is left, retrying for a while, then count the rest as lost.
+    batch.append(&mut shared.overflow.lock());
+    let deadline = Instant::now() + SHUTDOWN_RETRY;
+    while !batch.is_empty() && !write_batch(&conn, &mut inserts, &mut batch, shared) {
+        if Instant::now() >= deadline {
+            let total =
+                shared.lost.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
+            tracing::error!(
+                rows = batch.len(),
+                lost = total,
+                "usage records lost: the ledger could not be written before shutdown"
+            );
+            batch.clear();
             break;
         }
+        std::thread::sleep(Duration::from_millis(200));
     }
     tracing::debug!("ledger writer stopped");
 }
@@ -223,39 +366,85 @@ impl<'c> Inserts<'c> {
     }
 }
 
+/// Writes `batch` in one transaction; on success empties it and releases its body bytes. On
+/// failure the rows stay in `batch` for the next try.
 fn write_batch<'c>(
     conn: &'c Connection,
     inserts: &mut Option<Inserts<'c>>,
     batch: &mut Vec<UsageRecord>,
-    lost: &AtomicU64,
-) {
+    shared: &Shared,
+) -> bool {
     if batch.is_empty() {
-        return;
+        return true;
     }
-    for attempt in 1..=WRITE_ATTEMPTS {
-        let written = match inserts {
-            Some(inserts) => insert_batch(conn, inserts, batch),
-            None => Inserts::prepare(conn)
-                .and_then(|prepared| insert_batch(conn, inserts.insert(prepared), batch)),
-        };
-        match written {
-            Ok(()) => {
-                batch.clear();
-                return;
+    let written = match inserts {
+        Some(inserts) => insert_batch(conn, inserts, batch),
+        None => Inserts::prepare(conn)
+            .and_then(|prepared| insert_batch(conn, inserts.insert(prepared), batch)),
+    };
+    match written {
+        Ok(()) => {
+            let bytes: usize = batch.iter().map(body_len).sum();
+            shared.body_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            batch.clear();
+            true
+        }
+        Err(e) if is_transient(&e) => {
+            tracing::warn!(rows = batch.len(), error = %e, "ledger batch write failed; will retry");
+            false
+        }
+        Err(e) => {
+            // A row SQLite refuses for what it holds would block every later row: write the
+            // rows one by one and give up only on those refused for good.
+            tracing::warn!(rows = batch.len(), error = %e, "ledger batch refused; writing rows one by one");
+            let Some(inserts) = inserts.as_mut() else {
+                return false;
+            };
+            let mut kept = Vec::new();
+            for rec in batch.drain(..) {
+                let r = insert_batch(conn, inserts, std::slice::from_ref(&rec));
+                match r {
+                    Ok(()) => shared
+                        .body_bytes
+                        .fetch_sub(body_len(&rec), Ordering::AcqRel),
+                    Err(e) if is_transient(&e) => {
+                        kept.push(rec);
+                        continue;
+                    }
+                    Err(e) => {
+                        shared
+                            .body_bytes
+                            .fetch_sub(body_len(&rec), Ordering::AcqRel);
+                        let lost = shared.lost.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::error!(id = %rec.id, lost, error = %e, "usage record lost: SQLite refused it");
+                        continue;
+                    }
+                };
             }
-            Err(e) => {
-                tracing::warn!(attempt, rows = batch.len(), error = %e, "ledger batch write failed");
-                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
-            }
+            *batch = kept;
+            batch.is_empty()
         }
     }
-    let total = lost.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
-    tracing::error!(
-        rows = batch.len(),
-        lost = total,
-        "usage records dropped after repeated write failures"
-    );
-    batch.clear();
+}
+
+/// Errors that pass: a full disk, a lock held by another process, I/O trouble.
+fn is_transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => matches!(
+            f.code,
+            DatabaseBusy
+                | DatabaseLocked
+                | DiskFull
+                | SystemIoFailure
+                | ReadOnly
+                | CannotOpen
+                | OutOfMemory
+                | FileLockingProtocolFailed
+                | DatabaseCorrupt
+        ),
+        _ => false,
+    }
 }
 
 fn insert_batch(

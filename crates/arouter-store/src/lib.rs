@@ -6,6 +6,7 @@ pub mod batches;
 mod db;
 mod keys;
 mod ledger;
+pub mod private;
 mod queries;
 mod raw;
 mod rollup;
@@ -56,14 +57,12 @@ impl SqliteStore {
     /// the ledger writer and the key watcher.
     pub fn open(db_path: &Path) -> Result<Arc<SqliteStore>> {
         if let Some(dir) = db_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            private::create_private_dir(dir)
                 .with_context(|| format!("cannot create directory {}", dir.display()))?;
         }
-        let is_new = !db_path.exists();
+        private::create_private_file(db_path)
+            .with_context(|| format!("cannot create {}", db_path.display()))?;
         let mut setup = db::open_connection(db_path)?;
-        if is_new {
-            restrict_to_owner(db_path);
-        }
         db::migrate(&mut setup)?;
         let keys = Arc::new(KeyCache::default());
         let watcher = KeyWatcher::start(db::open_connection(db_path)?, Arc::clone(&keys))
@@ -99,7 +98,8 @@ impl SqliteStore {
         }
     }
 
-    /// Records dropped because the queue was full, the ledger was shut down, or writes failed.
+    /// Records lost for good: the overflow was full, the ledger was shut down, or SQLite
+    /// refused a row (transient write failures are retried, not counted).
     pub fn dropped_records(&self) -> u64 {
         self.ledger.lost()
     }
@@ -167,6 +167,26 @@ impl SqliteStore {
             .with(|c| Ok(queries::key_usage_pusd(c, hash, since_ms)?))
     }
 
+    /// Deletes stored request/response bodies of requests created before `before_ms` (unix
+    /// ms), in slices so readers and the ledger writer are never held up long. Returns how
+    /// many were deleted. Blocking.
+    pub fn purge_bodies(&self, before_ms: i64) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let n = self.conns.with(|c| {
+                Ok(c.execute(
+                    "DELETE FROM request_bodies WHERE id IN (SELECT r.id FROM requests r \
+                     JOIN request_bodies b ON b.id = r.id WHERE r.created_ms < ?1 LIMIT 500)",
+                    [before_ms],
+                )?)
+            })?;
+            total += n as u64;
+            if n < 500 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Re-reads the key table into the cache now.
     fn refresh_keys(&self) -> Result<()> {
         let list = self.conns.with(|c| Ok(keys::load_all(c)?))?;
@@ -184,6 +204,20 @@ impl Store for SqliteStore {
         if let Err(e) = self.refresh_keys() {
             tracing::warn!(error = %e, "cannot reload keys");
         }
+    }
+
+    fn find_key_or_reload(&self, hash: &str) -> Option<KeyInfo> {
+        if let Some(k) = self.keys.get(hash) {
+            return Some(k);
+        }
+        if self.keys.should_reload_for(hash) {
+            self.reload_keys();
+            if let Some(k) = self.keys.get(hash) {
+                return Some(k);
+            }
+        }
+        self.keys.remember_miss(hash);
+        None
     }
 
     fn record(&self, rec: UsageRecord) {
@@ -208,6 +242,14 @@ impl Store for SqliteStore {
         self.key_usage_pusd(hash, since_ms)
             .map_err(|e| format!("cannot read the key's spend: {e}"))
     }
+
+    fn lost_records(&self) -> u64 {
+        self.ledger.lost()
+    }
+
+    fn rows_without_bodies(&self) -> u64 {
+        self.ledger.bodies_dropped()
+    }
 }
 
 impl Drop for SqliteStore {
@@ -215,15 +257,3 @@ impl Drop for SqliteStore {
         self.shutdown();
     }
 }
-
-/// The ledger may hold request and response bodies: keep the file private to the user.
-#[cfg(unix)]
-fn restrict_to_owner(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot restrict database permissions");
-    }
-}
-
-#[cfg(not(unix))]
-fn restrict_to_owner(_path: &Path) {}

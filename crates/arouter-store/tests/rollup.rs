@@ -323,7 +323,9 @@ fn the_migration_backfills_existing_rows() -> TestResult {
     {
         // Simulate a database written before the rollup existed.
         let conn = Connection::open(&db)?;
-        conn.execute_batch("DROP TABLE usage_daily; PRAGMA user_version = 2;")?;
+        conn.execute_batch(
+            "DROP TABLE usage_daily; ALTER TABLE keys DROP COLUMN proxy; PRAGMA user_version = 2;",
+        )?;
     }
     let store = SqliteStore::open(&db)?;
     assert_matches_brute_force(&store, &db, &mut rng)?;

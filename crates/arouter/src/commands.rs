@@ -180,6 +180,7 @@ impl Ctx {
         KeyringSecrets::new()
             .set(id, key)
             .map_err(|m| anyhow::anyhow!(m))?;
+        paths::signal_credentials_changed(&self.data_dir);
         println!("stored the key for {id} in the OS keychain");
         Ok(())
     }

@@ -21,7 +21,7 @@ pub fn config_path(flag: Option<PathBuf>, data_dir: &Path) -> PathBuf {
 
 /// Creates the data dir and a commented config on first start, then loads and validates it.
 pub fn load_or_init(data_dir: &Path, config_path: &Path) -> anyhow::Result<Config> {
-    std::fs::create_dir_all(data_dir)
+    arouter_store::private::create_private_dir(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     if !config_path.exists() {
         if let Some(parent) = config_path.parent() {
@@ -32,4 +32,18 @@ pub fn load_or_init(data_dir: &Path, config_path: &Path) -> anyhow::Result<Confi
         tracing::info!("wrote a starter config to {}", config_path.display());
     }
     Config::load(config_path)
+}
+
+/// A file in the data dir the CLI rewrites after changing a provider credential; a running
+/// router watches it and forgets its cached credentials.
+pub const CREDENTIALS_CHANGED: &str = "credentials.changed";
+
+/// Tells a running router (if any) that keychain credentials changed.
+pub fn signal_credentials_changed(data_dir: &Path) {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    if let Err(e) = std::fs::write(data_dir.join(CREDENTIALS_CHANGED), stamp.to_string()) {
+        tracing::warn!("cannot tell a running router about the new key: {e}");
+    }
 }

@@ -76,6 +76,7 @@ pub async fn run(
         ..
     } = bound;
     let watcher = spawn_config_watcher(app.clone());
+    let purger = spawn_body_purger(app.clone(), store.clone());
     let model_facts = spawn_model_facts(app.clone());
     let worker = BatchWorker::start(app.clone(), store.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -107,6 +108,7 @@ pub async fn run(
         tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping");
     }
     watcher.abort();
+    purger.abort();
     model_facts.abort();
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.shutdown()).await?;
@@ -140,19 +142,56 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Deletes stored bodies older than `server.body_retention_days` (0 keeps them), at start and
+/// hourly.
+fn spawn_body_purger(app: Arc<App>, store: Arc<SqliteStore>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let days = app.config().server.body_retention_days;
+            if days == 0 {
+                continue;
+            }
+            let now_ms = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let before = now_ms - (days as i64) * 86_400_000;
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.purge_bodies(before)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!("purged {n} stored bodies older than {days} days"),
+                Ok(Err(e)) => tracing::warn!("cannot purge old stored bodies: {e}"),
+                Err(e) => tracing::warn!("body purge failed: {e}"),
+            }
+        }
+    })
+}
+
 fn mtime(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Re-reads `config.toml` when it changes on disk; an invalid file is refused with a
 /// field-named error and the running config stays. Host and port changes need a restart.
+/// Also drops cached keychain credentials when the CLI signals a `providers set-key`.
 fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let path = app.config_path.clone();
         let mut last = mtime(&path);
+        let signal = app.data_dir.join(crate::paths::CREDENTIALS_CHANGED);
+        let mut last_signal = mtime(&signal);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
+            let signalled = mtime(&signal);
+            if signalled != last_signal {
+                last_signal = signalled;
+                for id in app.config().providers.keys() {
+                    app.forget_credential(id);
+                }
+                tracing::info!("provider credentials changed: cached keychain entries dropped");
+            }
             let now = mtime(&path);
             if now == last {
                 continue;

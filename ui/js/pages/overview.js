@@ -16,6 +16,7 @@ export async function render(root, ctx) {
   ]);
   fill(root,
     pageHeader('Overview', `ARouter ${settings.version || ''} is running.`),
+    ledgerWarning(settings.ledger),
     toolsCard(ctx),
     connectCard(ctx.base, settings.default_model),
     h('div', { class: 'grid-2' },
@@ -24,6 +25,13 @@ export async function render(root, ctx) {
     topApps(month.data),
     healthCard(providers),
   );
+}
+
+/** A usage row that could never be written is money the totals below do not show. */
+function ledgerWarning(ledger) {
+  if (!ledger || !ledger.rows_lost) return null;
+  return h('div', { class: 'alert alert-error', role: 'alert', 'data-testid': 'ledger-lost' },
+    `${formatInt(ledger.rows_lost)} usage rows could not be written to the database since ARouter started; totals below miss them. See the log.`);
 }
 
 /** @param {string} base @param {string|null} model */

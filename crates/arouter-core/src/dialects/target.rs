@@ -8,7 +8,8 @@ use crate::sse::SseEvent;
 use bytes::Bytes;
 
 /// Where a hub request goes: the provider instance, the model name it knows, its credential.
-#[derive(Debug, Clone, Copy)]
+/// (`Debug` in `redact.rs` leaves the credential out.)
+#[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub provider: &'a ProviderConfig,
     /// The upstream model name (everything after the first `/` of the ARouter id).
@@ -19,7 +20,8 @@ pub struct Target<'a> {
 }
 
 /// A ready-to-send upstream HTTP request (always POST with a JSON body).
-#[derive(Debug, Clone)]
+/// (`Debug` in `redact.rs` leaves credentials out.)
+#[derive(Clone)]
 pub struct UpstreamRequest {
     pub url: String,
     pub headers: Vec<(&'static str, String)>,

@@ -170,8 +170,9 @@ impl Job {
     async fn prepare(&self, cand: &Candidate) -> Result<Prepared<'_>, ApiError> {
         let cfg = &self.ctx.cfg;
         let provider = crate::app::App::provider(cfg, &cand.provider)?;
-        let key = self.ctx.app.credential(provider).await?;
         let pricing = catalog::pricing(cfg, provider, &cand.model);
+        crate::budget::refuse_unpriced(&self.ctx.caller.key, &pricing, &provider.id, &cand.model)?;
+        let key = self.ctx.app.credential(provider).await?;
         if provider.kind == self.codec.native_kind() {
             let request =
                 self.codec

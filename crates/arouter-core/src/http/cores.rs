@@ -4,6 +4,7 @@
 //! relay all run on one thread, so no wake-up crosses threads on the request path; a
 //! work-stealing runtime paid futex wake-ups and context switches for that on every request.
 
+use super::conn::{self, Admission, Limits};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
@@ -15,22 +16,28 @@ use tokio::sync::{mpsc, watch};
 
 pub use crate::upstream::serving_threads as thread_count;
 
+/// A socket handed to a serving thread, with its slot under the connection cap.
+type Incoming = (std::net::TcpStream, tokio::sync::OwnedSemaphorePermit);
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// every open connection to finish its in-flight requests.
 pub async fn serve(
     router: Router,
     listener: TcpListener,
     threads: usize,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let admission = Admission::new(limits.max_connections);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut queues = Vec::with_capacity(threads);
     let mut finished = Vec::with_capacity(threads);
     for index in 0..threads {
-        let (tx, rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
+        let (tx, rx) = mpsc::unbounded_channel::<Incoming>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
         let router = router.clone();
         let stop = stop_rx.clone();
+        let admission = admission.clone();
         std::thread::Builder::new()
             .name(format!("arouter-http-{index}"))
             .spawn(move || {
@@ -40,7 +47,7 @@ pub async fn serve(
                     .build()
                 {
                     Ok(rt) => {
-                        rt.block_on(serve_thread(router, rx, stop));
+                        rt.block_on(serve_thread(router, rx, stop, limits, admission));
                         // Idle pooled upstream connections end with the runtime; a keychain
                         // call stuck in its blocking pool must not hold up the exit.
                         rt.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -55,6 +62,12 @@ pub async fn serve(
     tokio::pin!(shutdown);
     let mut next = 0usize;
     loop {
+        // The cap: wait for a free slot (idle connections are asked to make one) before
+        // taking another socket off the backlog.
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = admission.admit() => p,
+        };
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => accepted,
@@ -72,7 +85,7 @@ pub async fn serve(
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let _ = queues[next % threads].send(stream);
+        let _ = queues[next % threads].send((stream, permit));
         next = next.wrapping_add(1);
     }
     drop(listener);
@@ -88,11 +101,16 @@ pub async fn serve(
 /// them finish what they are doing.
 async fn serve_thread(
     router: Router,
-    mut incoming: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    mut incoming: mpsc::UnboundedReceiver<Incoming>,
     mut stop: watch::Receiver<bool>,
+    limits: Limits,
+    admission: Admission,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // Bounds header size and count; hyper's own header timer stays off (the watchdog times
+    // heads and idle keep-alive separately).
+    builder.http1().max_buf_size(64 * 1024);
     loop {
         let stream = tokio::select! {
             _ = stop.wait_for(|&s| s) => break,
@@ -101,16 +119,32 @@ async fn serve_thread(
                 None => break,
             },
         };
+        let (stream, permit) = stream;
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let (io, state) = conn::watch_io(stream);
+        let service = {
+            let state = state.clone();
+            let router = router.clone();
+            tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let (req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
+                let call = tower::ServiceExt::oneshot(router.clone(), req);
+                async move { call.await.map(finish) }
+            })
+        };
+        let service = TowerToHyperService::new(service);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         let conn = graceful.watch(conn.into_owned());
+        let dog = conn::watchdog(state, limits, admission.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection ended: {e}");
+            tokio::select! {
+                r = conn => if let Err(e) = r {
+                    tracing::debug!("connection ended: {e}");
+                },
+                why = dog => tracing::debug!("connection closed: {why:?}"),
             }
+            drop(permit);
         });
     }
     graceful.shutdown().await;

@@ -2,7 +2,9 @@
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
 pub mod authed;
+pub mod conn;
 pub mod cores;
+pub mod guard;
 pub mod models;
 pub mod openapi;
 pub mod proxy;
@@ -12,7 +14,7 @@ use crate::surfaces::{anthropic, gemini, openai_chat as openai};
 
 use crate::app::App;
 pub use crate::ctx::Ctx;
-use crate::error::{ApiError, ErrorKind};
+use crate::error::ErrorKind;
 pub use crate::raw_json;
 pub use authed::{authed, AnthropicApi, Authed, GeminiApi, ModelsApi, OpenAiApi};
 use axum::body::Body;
@@ -22,7 +24,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
-use respond::Surface;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -58,14 +59,21 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         // reserved ids that still land here get `not_found`.
         .route("/{provider}/{*path}", any(proxy::handle))
         .fallback(respond::not_found)
+        .method_not_allowed_fallback(guard::method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
+        .layer(middleware::from_fn(guard::catch_panic))
         .with_state(app)
 }
 
-async fn healthz() -> Response {
-    respond::json_response(
-        &serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
-    )
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    respond::json_response(&serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "ledger": {
+            "rows_lost": app.store.lost_records(),
+            "rows_without_bodies": app.store.rows_without_bodies(),
+        },
+    }))
 }
 
 async fn chat(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Response {
@@ -80,59 +88,17 @@ async fn embeddings(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Respon
     openai::handle(ctx, openai::Endpoint::Embeddings, body).await
 }
 
-/// Is this `Host` header (or origin host) a loopback name?
-fn is_loopback_host(host: &str) -> bool {
-    let h = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        })
-    };
-    let h = h.trim_end_matches('.').to_ascii_lowercase();
-    h == "localhost"
-        || h.ends_with(".localhost")
-        || h == "::1"
-        || h.parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn origin_allowed(origin: &str) -> bool {
-    if origin == "tauri://localhost" {
-        return true;
-    }
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    (scheme == "http" || scheme == "https")
-        && is_loopback_host(rest.split('/').next().unwrap_or(""))
-}
-
 /// DNS-rebinding guard and CORS: requests must name a loopback host (or the configured bind
-/// host); cross-origin browsers get a CORS grant only from loopback origins (the UI, Tauri).
+/// host) in ASCII and have a decodable path; only the desktop window's origin gets a CORS grant.
 async fn hygiene(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
     let bind_host = app.config().server.host.clone();
-    let host_ok = host.is_empty()
-        || is_loopback_host(host)
-        || host.split(':').next() == Some(bind_host.as_str()) && bind_host != "0.0.0.0";
-    if !host_ok {
-        return (
-            StatusCode::FORBIDDEN,
-            respond::json_response(&Surface::OpenAi.error_body(&ApiError::new(
-                ErrorKind::Forbidden,
-                format!("Host \"{host}\" is not allowed: ARouter only answers to loopback names"),
-            ))),
-        )
-            .into_response();
+    if let Err(why) = guard::check_host(req.headers(), &bind_host) {
+        let surface = guard::surface_of(req.uri().path(), req.headers());
+        return guard::refuse(surface, ErrorKind::Forbidden, 403, why);
+    }
+    if let Err(why) = guard::check_path(req.uri().path()) {
+        let surface = guard::surface_of(req.uri().path(), req.headers());
+        return guard::refuse(surface, ErrorKind::BadRequest, 400, why);
     }
     let origin = req
         .headers()
@@ -141,7 +107,7 @@ async fn hygiene(State(app): State<Arc<App>>, req: Request, next: Next) -> Respo
         .map(str::to_string);
     let granted = origin
         .as_deref()
-        .filter(|o| origin_allowed(o))
+        .filter(|o| guard::origin_allowed(o))
         .map(str::to_string);
     if req.method() == Method::OPTIONS && origin.is_some() {
         let mut resp = if granted.is_some() {
@@ -191,10 +157,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = conn::Limits::from_config(&app.config().server);
     cores::serve(
         router(app, extra),
         listener,
         cores::thread_count(),
+        limits,
         shutdown,
     )
     .await
@@ -203,32 +171,6 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        for h in [
-            "localhost",
-            "localhost:8402",
-            "127.0.0.1:8402",
-            "[::1]:8402",
-            "127.0.0.2",
-            "app.localhost",
-        ] {
-            assert!(is_loopback_host(h), "{h}");
-        }
-        for h in [
-            "evil.com",
-            "evil.com:8402",
-            "192.168.1.2",
-            "localhost.evil.com",
-            "127.0.0.1.evil.com",
-        ] {
-            assert!(!is_loopback_host(h), "{h}");
-        }
-        assert!(origin_allowed("http://127.0.0.1:8402"));
-        assert!(origin_allowed("tauri://localhost"));
-        assert!(!origin_allowed("https://evil.com"));
-    }
 
     /// The proxy's capture never shadows static routes such as the binary's `/ui/…`.
     #[tokio::test]

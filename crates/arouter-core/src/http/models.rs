@@ -197,13 +197,7 @@ async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
 }
 
 pub async fn generation(Authed { ctx, .. }: Authed<OpenAiApi>, uri: Uri) -> Response {
-    let id = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == "id")
-        .map(|(_, v)| v.to_string());
+    let id = crate::query::param(uri.query(), "id").map(|v| v.into_owned());
     let Some(id) = id else {
         return ctx
             .finish(Surface::OpenAi.error(&ApiError::bad_request("id: required query parameter")));

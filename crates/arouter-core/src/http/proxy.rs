@@ -68,11 +68,21 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .as_ref()
         .map_or(Surface::OpenAi, |p| kind_surface(p.kind));
     let (parts, body) = req.into_parts();
-    let ctx =
-        match super::authed::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
-            Ok(c) => c,
-            Err(resp) => return resp,
-        };
+    let ctx = match super::authed::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    if !ctx.caller.key.may_proxy() {
+        let e = ApiError::new(
+            ErrorKind::Forbidden,
+            "This key may not use the provider proxy: keys with a budget need it granted \
+             (PATCH /api/v1/keys/{hash} with {\"proxy\": true})",
+        );
+        return ctx.finish(surface.error(&e));
+    }
+    if let Err(e) = super::guard::check_proxy_rest(&rest) {
+        return ctx.finish(surface.error(&e));
+    }
     let Some(provider) = provider else {
         let known: Vec<&str> = cfg.providers.keys().map(String::as_str).collect();
         let e = ApiError::not_found(format!(
@@ -134,14 +144,10 @@ fn split_path(path: &str) -> (&str, &str) {
 /// `{base_url}{rest}` plus the query without our `key=` parameter.
 fn upstream_url(base_url: &str, rest: &str, query: Option<&str>) -> String {
     let mut url = format!("{base_url}{rest}");
-    let kept: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some("key"))
-        .collect();
+    let kept = crate::query::without(query.unwrap_or(""), "key");
     if !kept.is_empty() {
         url.push('?');
-        url.push_str(&kept.join("&"));
+        url.push_str(&kept);
     }
     url
 }
@@ -348,6 +354,7 @@ async fn budgeted_body(
         .or_else(|| json.as_ref().and_then(body_model))
         .unwrap_or_default();
     let pricing = catalog::pricing(&ctx.cfg, &call.provider, &model);
+    crate::budget::refuse_unpriced(&ctx.caller.key, &pricing, &call.provider.id, &model)?;
     let amount =
         budget::max_cost_pusd(&pricing, json.as_ref().and_then(max_tokens_of), bytes.len());
     let hold = ctx

@@ -129,8 +129,11 @@ pub async fn read_bytes(headers: &HeaderMap, body: Body, limit: usize) -> Result
         }
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
-        if format!("{e:?}").contains("LengthLimit") || e.to_string().contains("length limit") {
+        let debug = format!("{e:?}");
+        if debug.contains("LengthLimit") || e.to_string().contains("length limit") {
             too_big()
+        } else if debug.contains("BodyTimeout") {
+            ApiError::new(ErrorKind::Timeout, format!("Request body stalled: {e}")).with_status(408)
         } else {
             ApiError::bad_request(format!("Could not read the request body: {e}"))
         }

@@ -73,7 +73,7 @@ async fn dispatch(
         ("GET", None) => model_resource(ctx, model),
         ("POST", Some(Method::GenerateContent)) => generate(ctx, model, body, None).await,
         ("POST", Some(Method::StreamGenerateContent)) => {
-            let framing = if query_param(uri.query(), "alt") == Some("sse") {
+            let framing = if crate::query::param(uri.query(), "alt").as_deref() == Some("sse") {
                 Framing::Sse
             } else {
                 Framing::JsonArray
@@ -83,14 +83,6 @@ async fn dispatch(
         ("POST", Some(Method::CountTokens)) => count_tokens(ctx, model, body).await,
         _ => Err(ApiError::not_found(format!("No route for {method} {path}"))),
     }
-}
-
-fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 /// The candidates for a model named in a Gemini path: an ARouter id, alias or catalog name,

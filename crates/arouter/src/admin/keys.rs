@@ -58,6 +58,7 @@ fn key_json(v: &KeyView) -> Value {
         "updated_at": time::iso_secs(v.meta.as_ref().map_or(k.created_at, |m| m.updated_at)),
         "rpm": k.rpm,
         "admin": k.admin,
+        "proxy": k.may_proxy(),
     })
 }
 
@@ -141,7 +142,11 @@ pub async fn current(call: Call<false>) -> Response {
 pub async fn create(mut call: Call) -> Response {
     let r = async {
         let body = call.json().await?;
-        only(&body, &["name", "limit", "limit_reset", "rpm", "admin"])?;
+        only(
+            &body,
+            &["name", "limit", "limit_reset", "rpm", "admin", "proxy"],
+        )?;
+        let proxy = boolean(&body, "proxy")?.value();
         let name = name(&body)?.required("name")?;
         let limit = amount(&body, "limit")?.value().map(usd_to_pusd);
         let reset = limit_reset(&body)?.value();
@@ -154,6 +159,16 @@ pub async fn create(mut call: Call) -> Response {
                 }
                 let (raw, info) = s.create_key(&name, admin, rpm, limit)?;
                 s.set_key_limit_reset(&info.hash, reset.as_deref())?;
+                let info = match proxy {
+                    Some(p) => {
+                        s.set_key_proxy(&info.hash, Some(p))?;
+                        KeyInfo {
+                            proxy: Some(p),
+                            ..info
+                        }
+                    }
+                    None => info,
+                };
                 Ok(Ok((raw, load_view(s, info)?)))
             })
             .await??;
@@ -167,7 +182,11 @@ pub async fn create(mut call: Call) -> Response {
 pub async fn update(Path(hash): Path<String>, mut call: Call) -> Response {
     let r = async {
         let body = call.json().await?;
-        only(&body, &["name", "disabled", "limit", "limit_reset", "rpm"])?;
+        only(
+            &body,
+            &["name", "disabled", "limit", "limit_reset", "rpm", "proxy"],
+        )?;
+        let proxy = boolean(&body, "proxy")?.patch();
         let patch = KeyPatch {
             name: name(&body)?.value(),
             disabled: match boolean(&body, "disabled")? {
@@ -186,9 +205,13 @@ pub async fn update(Path(hash): Path<String>, mut call: Call) -> Response {
                         return Ok(Err(conflict(n)));
                     }
                 }
-                let Some(info) = s.update_key(&h, &patch)? else {
+                let Some(mut info) = s.update_key(&h, &patch)? else {
                     return Ok(Err(not_found(&h)));
                 };
+                if let Some(p) = proxy {
+                    s.set_key_proxy(&h, p)?;
+                    info.proxy = p;
+                }
                 if let Some(reset) = reset {
                     s.set_key_limit_reset(&h, reset.as_deref())?;
                 }

@@ -13,7 +13,7 @@ mod usage;
 use arouter_core::app::App;
 use arouter_core::error::ApiError;
 use arouter_core::http::respond::{json_response, read_bytes, Surface};
-use arouter_core::http::{authed, Ctx};
+use arouter_core::http::Ctx;
 use arouter_store::{SqliteStore, TimeRange};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Query, Request};
@@ -88,6 +88,31 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
         .layer(Extension(store))
 }
 
+/// Authenticates a management request. Unlike the API surfaces it ignores the tray's pause:
+/// the UI must keep working to show the pause and lift it.
+async fn management_authed(
+    app: &Arc<App>,
+    headers: axum::http::HeaderMap,
+    query: Option<&str>,
+    admin_only: bool,
+) -> Result<Ctx, Response> {
+    match arouter_core::auth::authenticate(app, &headers, query, admin_only).await {
+        Ok(caller) => Ok(Ctx {
+            app: app.clone(),
+            cfg: app.config(),
+            caller,
+            headers: Arc::new(headers),
+        }),
+        Err(refusal) => {
+            let mut resp = Surface::OpenAi.error(&refusal.error);
+            if let Some(rate) = &refusal.rate {
+                arouter_core::auth::rate_headers(rate, resp.headers_mut());
+            }
+            Err(resp)
+        }
+    }
+}
+
 /// An authenticated management request: admin keys only unless `ADMIN` is false.
 pub(crate) struct Call<const ADMIN: bool = true> {
     pub ctx: Ctx,
@@ -106,14 +131,7 @@ impl<const ADMIN: bool> FromRequest<Arc<App>> for Call<ADMIN> {
             .get::<Arc<SqliteStore>>()
             .cloned()
             .ok_or_else(|| Surface::OpenAi.error(&ApiError::internal("store not attached")))?;
-        let ctx = authed(
-            app,
-            parts.headers,
-            parts.uri.query(),
-            Surface::OpenAi,
-            ADMIN,
-        )
-        .await?;
+        let ctx = management_authed(app, parts.headers, parts.uri.query(), ADMIN).await?;
         let query = match Query::<HashMap<String, String>>::try_from_uri(&parts.uri) {
             Ok(Query(q)) => q,
             Err(e) => {

@@ -26,6 +26,10 @@ fn settings_json(app: &Arc<App>) -> Value {
             "store_content": s.store_content,
             "max_body_mb": s.max_body_bytes / (1024 * 1024),
         },
+        "ledger": {
+            "rows_lost": app.store.lost_records(),
+            "rows_without_bodies": app.store.rows_without_bodies(),
+        },
         "data_dir": app.data_dir.display().to_string(),
         "config_path": app.config_path.display().to_string(),
         "version": env!("CARGO_PKG_VERSION"),

@@ -183,12 +183,19 @@ pub async fn request_detail(Path(id): Path<String>, call: Call) -> Response {
     call.reply(r)
 }
 
-/// One CSV field, quoted when it holds a separator, quote or line break.
+/// One CSV field: text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab or CR
+/// first: app names come from request headers) gets a leading `'`; quoted when it holds a
+/// separator, quote or line break.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -216,14 +223,50 @@ fn csv_line(l: &LoggedRequest) -> String {
     fields.join(",") + "\r\n"
 }
 
+/// Rows per page read for the CSV export.
+const CSV_PAGE: i64 = 1000;
+
+/// The CSV export, streamed: the window is read page by page on a blocking thread and each
+/// page is sent as it is formatted (at most a few pages in memory, whatever the window).
 pub async fn csv(call: Call) -> Response {
     let r = async {
         let range = call.range()?;
-        let rows = call.blocking(move |s| s.export_requests(range)).await?;
-        let mut out = String::from(CSV_HEADER);
-        for row in &rows {
-            out.push_str(&csv_line(row));
-        }
+        let store = call.store.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+        tokio::task::spawn_blocking(move || {
+            store.flush();
+            if tx
+                .blocking_send(Ok(bytes::Bytes::from_static(CSV_HEADER.as_bytes())))
+                .is_err()
+            {
+                return;
+            }
+            let mut after: Option<(i64, String)> = None;
+            loop {
+                let page = match store.export_requests_page(range, after.as_ref(), CSV_PAGE) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!("CSV export stopped: {e:#}");
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                        return;
+                    }
+                };
+                let mut out = String::with_capacity(page.len() * 128);
+                for row in &page {
+                    out.push_str(&csv_line(row));
+                }
+                after = page
+                    .last()
+                    .map(|l| (l.record.created_ms, l.record.id.clone()));
+                if !out.is_empty() && tx.blocking_send(Ok(bytes::Bytes::from(out))).is_err() {
+                    return; // The client left.
+                }
+                if (page.len() as i64) < CSV_PAGE {
+                    return;
+                }
+            }
+        });
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
         Ok((
             [
                 (
@@ -235,7 +278,7 @@ pub async fn csv(call: Call) -> Response {
                     HeaderValue::from_static("attachment; filename=\"arouter-usage.csv\""),
                 ),
             ],
-            out,
+            axum::body::Body::from_stream(stream),
         )
             .into_response())
     }
@@ -252,5 +295,15 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn csv_formulas_are_neutralised() {
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("+1"), "'+1");
+        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("my-app"), "my-app");
     }
 }

@@ -4,6 +4,7 @@
 
 use super::{blocking, Call};
 use arouter_core::app::App;
+use arouter_core::budget::{self, Hold};
 use arouter_core::catalog;
 use arouter_core::config::{ProviderConfig, ProviderKind};
 use arouter_core::dialects::anthropic::inbound as wire;
@@ -48,6 +49,35 @@ pub(super) fn plan(ctx: &Ctx, requests: &[(String, Value)]) -> Result<Option<Pla
     };
     let kind = App::provider(&ctx.cfg, &provider)?.kind;
     Ok((kind == ProviderKind::Anthropic).then_some(Plan { provider, models }))
+}
+
+/// Reservations held by forwarded batches (in memory: a restart releases them, and the spend
+/// is then counted when the results are recorded).
+pub(super) type Holds = std::sync::Arc<parking_lot::Mutex<std::collections::HashMap<String, Hold>>>;
+
+/// Reserves a forwarded batch's worst case against a budgeted key, like any request: every
+/// request at its `max_tokens` and prompt size, at the batch price. Unpriced models are refused.
+pub(super) async fn reserve(
+    ctx: &Ctx,
+    plan: &Plan,
+    requests: &[(String, Value)],
+) -> Result<Option<Hold>, ApiError> {
+    let key = &ctx.caller.key;
+    if key.limit_pusd.is_none() {
+        return Ok(None);
+    }
+    let provider = App::provider(&ctx.cfg, &plan.provider)?;
+    let mut worst = 0i64;
+    for ((_, params), model) in requests.iter().zip(&plan.models) {
+        let pricing = catalog::pricing(&ctx.cfg, provider, model);
+        budget::refuse_unpriced(key, &pricing, &provider.id, model)?;
+        let max_tokens = params.get("max_tokens").and_then(Value::as_u64);
+        let bytes = params.to_string().len();
+        worst = worst.saturating_add(
+            budget::max_cost_pusd(&pricing, max_tokens, bytes) / BATCH_PRICE_DIVISOR,
+        );
+    }
+    ctx.app.budgets.reserve(&ctx.app.store, key, worst).await
 }
 
 /// Creates the batch upstream with each request's model set to the upstream name.
@@ -200,7 +230,10 @@ pub(super) async fn results(call: &Call, row: &BatchRow) -> Result<Bytes, ApiErr
     let id = row.id.clone();
     let claimed = blocking(&call.shared.store, move |s| s.claim_results_recording(&id)).await?;
     if claimed {
-        let recorded = record_usage(call, row, provider, &body);
+        let (recorded, cost) = record_usage(call, row, provider, &body);
+        if let Some(hold) = call.shared.holds.lock().remove(&row.id) {
+            hold.settle(cost);
+        }
         tracing::info!(batch = %row.id, recorded, "recorded forwarded batch usage");
     }
     Ok(body)
@@ -209,10 +242,16 @@ pub(super) async fn results(call: &Call, row: &BatchRow) -> Result<Bytes, ApiErr
 /// Anthropic bills batch requests at half the standard price.
 const BATCH_PRICE_DIVISOR: i64 = 2;
 
-/// One ledger row per succeeded line; returns how many.
-fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[u8]) -> usize {
+/// One ledger row per succeeded line; returns how many, and their cost.
+fn record_usage(
+    call: &Call,
+    row: &BatchRow,
+    provider: &ProviderConfig,
+    body: &[u8],
+) -> (usize, i64) {
     let cfg = &call.ctx.cfg;
     let mut n = 0;
+    let mut total = 0i64;
     for line in body
         .split(|&b| b == b'\n')
         .filter(|l| !l.trim_ascii().is_empty())
@@ -235,6 +274,8 @@ fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[
         let pricing = catalog::pricing(cfg, provider, model);
         let native = message.get("stop_reason").and_then(Value::as_str);
         let served = format!("{}/{model}", provider.id);
+        let cost_pusd = pricing.prices.cost_pusd(&usage) / BATCH_PRICE_DIVISOR;
+        total = total.saturating_add(cost_pusd);
         call.ctx.app.store.record(UsageRecord {
             id: new_generation_id(),
             created_ms: now_ms(),
@@ -246,7 +287,7 @@ fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[
             served_model: served,
             provider: provider.id.clone(),
             usage,
-            cost_pusd: pricing.prices.cost_pusd(&usage) / BATCH_PRICE_DIVISOR,
+            cost_pusd,
             priced: pricing.priced,
             finish_reason: native.map(|s| reasons::hub_stop_reason(Some(s)).as_str().to_string()),
             native_finish_reason: native.map(str::to_string),
@@ -255,5 +296,5 @@ fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[
         });
         n += 1;
     }
-    n
+    (n, total)
 }

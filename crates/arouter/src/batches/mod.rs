@@ -32,7 +32,8 @@ use std::sync::Arc;
 
 /// Requests per batch, as Anthropic allows.
 const MAX_REQUESTS: usize = 100_000;
-/// Largest create body (Anthropic's batch size limit).
+/// Largest create body (Anthropic's batch size limit); the server's `max_body_mb` applies
+/// first, so a batch cannot bring in more than any other request.
 const MAX_BODY: usize = 256 * 1024 * 1024;
 /// Batches expire 24 hours after creation.
 const EXPIRY_MS: i64 = 24 * 3600 * 1000;
@@ -46,6 +47,8 @@ const JSONL: &str = "application/x-jsonl";
 struct Shared {
     store: Arc<SqliteStore>,
     waker: Waker,
+    /// Budget reservations of forwarded batches, by batch id, until their usage is recorded.
+    holds: forward::Holds,
 }
 
 /// Every batch route under `/v1` and `/api/v1`.
@@ -70,7 +73,11 @@ pub fn routes(store: Arc<SqliteStore>, waker: Waker) -> Router<Arc<App>> {
                 get(results),
             );
     }
-    r.layer(Extension(Shared { store, waker }))
+    r.layer(Extension(Shared {
+        store,
+        waker,
+        holds: Default::default(),
+    }))
 }
 
 /// An authenticated batch request; errors in Anthropic's shape.
@@ -104,7 +111,8 @@ impl FromRequest<Arc<App>> for Call {
                 ))))
             }
         };
-        let body = match read_bytes(&ctx.headers, body, MAX_BODY).await {
+        let limit = MAX_BODY.min(ctx.cfg.server.max_body_bytes);
+        let body = match read_bytes(&ctx.headers, body, limit).await {
             Ok(b) => b,
             Err(e) => return Err(fail(e)),
         };
@@ -335,7 +343,11 @@ async fn create_batch(call: &mut Call) -> Result<Response, ApiError> {
     };
     match forward::plan(ctx, &requests)? {
         Some(plan) => {
+            let hold = forward::reserve(ctx, &plan, &requests).await?;
             let (forward, upstream) = forward::create(ctx, &plan, &requests).await?;
+            if let Some(hold) = hold {
+                call.shared.holds.lock().insert(batch.id.clone(), hold);
+            }
             batch.forward = Some(forward);
             batch.snapshot = Some(upstream);
         }
@@ -392,6 +404,7 @@ async fn delete(Path(id): Path<String>, call: Call) -> Response {
         let row = fresh(&call, &id).await?;
         if row.forward.is_some() {
             forward::delete(&call, &row).await?;
+            call.shared.holds.lock().remove(&id);
         } else if row.status != state::ENDED {
             return Err(ApiError::bad_request(format!(
                 "Message Batch {id} cannot be deleted while it is processing; cancel it first"

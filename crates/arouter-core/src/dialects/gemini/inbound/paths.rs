@@ -75,26 +75,14 @@ pub fn strip_models_prefix(model: &str) -> &str {
 
 /// Decodes `%XX` escapes (model ids with `/` arrive as `oa%2Fgpt-4o-mini`).
 fn percent_decode(s: &str) -> Result<String, ApiError> {
-    if !s.contains('%') {
-        return Ok(s.to_string());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| ApiError::bad_request(format!("bad %-escape in path \"{s}\"")))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out)
-        .map_err(|_| ApiError::bad_request(format!("path \"{s}\" is not UTF-8 once decoded")))
+    crate::query::decode_path(s)
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|e| match e {
+            crate::query::DecodeError::BadEscape => {
+                ApiError::bad_request(format!("bad %-escape in path \"{s}\""))
+            }
+            crate::query::DecodeError::NotUtf8 => {
+                ApiError::bad_request(format!("path \"{s}\" is not UTF-8 once decoded"))
+            }
+        })
 }

@@ -1,0 +1,363 @@
+//! The browser-facing guards and the last line of defence: which surface a caller speaks (for
+//! errors answered before any handler runs), the Host and Origin rules, path checks, 405s, and
+//! the catch-panic layer that turns a panic into a 500 in the caller's error shape.
+
+use super::respond::Surface;
+use crate::error::{ApiError, ErrorKind};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// The error shape a request expects, judged from its path and headers alone (no handler has
+/// run): Gemini for `/v1beta…` or `x-goog-api-key`, Anthropic for `…/v1/messages…` or an
+/// `anthropic-version` header, OpenAI otherwise.
+pub fn surface_of(path: &str, headers: &HeaderMap) -> Surface {
+    if path.starts_with("/v1beta")
+        || path.contains("/v1beta/")
+        || headers.contains_key("x-goog-api-key")
+    {
+        Surface::Gemini
+    } else if path.contains("/v1/messages") || headers.contains_key("anthropic-version") {
+        Surface::Anthropic
+    } else {
+        Surface::OpenAi
+    }
+}
+
+/// Is this `Host` header (or origin host) a loopback name?
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    let h = h.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost"
+        || h.ends_with(".localhost")
+        || h == "::1"
+        || h.parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The `Host` check against DNS rebinding. `Err` carries the text to show. A header that is
+/// present but not visible ASCII is refused (it used to read as absent, and pass).
+pub fn check_host(headers: &HeaderMap, bind_host: &str) -> Result<(), String> {
+    let mut values = headers.get_all(axum::http::header::HOST).iter();
+    let Some(value) = values.next() else {
+        return Ok(());
+    };
+    if values.next().is_some() {
+        return Err("more than one Host header".into());
+    }
+    let Ok(host) = value.to_str() else {
+        return Err("the Host header is not ASCII".into());
+    };
+    if host.is_empty()
+        || is_loopback_host(host)
+        || (bind_host != "0.0.0.0" && host.split(':').next() == Some(bind_host))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "Host \"{host}\" is not allowed: ARouter only answers to loopback names"
+        ))
+    }
+}
+
+/// Origins granted CORS: only the desktop window's own (Tauri serves its pages from
+/// `tauri://localhost` on macOS and Linux, `http(s)://tauri.localhost` on Windows; the
+/// "not running" page from the `arouter` scheme). The web UI is same-origin and needs none.
+pub fn origin_allowed(origin: &str) -> bool {
+    matches!(
+        origin,
+        "tauri://localhost"
+            | "http://tauri.localhost"
+            | "https://tauri.localhost"
+            | "arouter://localhost"
+            | "http://arouter.localhost"
+            | "https://arouter.localhost"
+    )
+}
+
+/// A path whose percent-decoding is not UTF-8, or has a bad escape, is refused here in the
+/// caller's shape, so no `Path<String>` extractor downstream can reject it as plain text.
+pub fn check_path(path: &str) -> Result<(), &'static str> {
+    match crate::query::decode_path(path) {
+        Ok(_) => Ok(()),
+        Err(crate::query::DecodeError::BadEscape) => Err("the path has a bad %-escape"),
+        Err(crate::query::DecodeError::NotUtf8) => Err("the path is not UTF-8 once decoded"),
+    }
+}
+
+/// The provider proxy's path after `/{provider}`: no `.` or `..` segment (raw or
+/// percent-encoded) and no empty segment, so a request can never leave the provider's base
+/// URL (with the credential attached) once an upstream normalises the path.
+pub fn check_proxy_rest(rest: &str) -> Result<(), ApiError> {
+    let decoded = crate::query::decode_path(rest)
+        .map_err(|_| ApiError::bad_request("the path has a bad %-escape"))?;
+    let segments: Vec<&str> = decoded
+        .strip_prefix('/')
+        .unwrap_or(&decoded)
+        .split('/')
+        .collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        if *seg == "." || *seg == ".." || seg.contains('\\') || (seg.is_empty() && i != last) {
+            return Err(ApiError::bad_request(format!(
+                "the proxied path \"{rest}\" has an empty, \".\" or \"..\" segment"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An error answered by the guards, in the shape `surface` expects.
+pub fn refuse(
+    surface: Surface,
+    kind: ErrorKind,
+    status: u16,
+    message: impl Into<String>,
+) -> Response {
+    surface.error(&ApiError::new(kind, message).with_status(status))
+}
+
+/// The router's 405 handler: the caller's shape instead of an empty body.
+pub async fn method_not_allowed(req: Request) -> Response {
+    let surface = surface_of(req.uri().path(), req.headers());
+    refuse(
+        surface,
+        ErrorKind::BadRequest,
+        405,
+        format!(
+            "Method {} is not allowed on {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Catch-panic layer: a panic in a handler answers 500 in the caller's shape (the connection
+/// stays up); a panic while a body streams ends that body with an error.
+pub async fn catch_panic(req: Request, next: Next) -> Response {
+    let surface = surface_of(req.uri().path(), req.headers());
+    let what = format!("{} {}", req.method(), req.uri().path());
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(resp) => resp.map(|b| {
+            Body::new(PanicFuse {
+                inner: b,
+                done: false,
+            })
+        }),
+        Err(p) => {
+            tracing::error!("panic while serving {what}: {}", panic_text(&*p));
+            let mut resp = refuse(
+                surface,
+                ErrorKind::Internal,
+                500,
+                "internal error in ARouter (logged)",
+            );
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        }
+    }
+}
+
+/// A response body that turns a panic in its producer into an error frame.
+struct PanicFuse {
+    inner: Body,
+    done: bool,
+}
+
+impl HttpBody for PanicFuse {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let this = &mut *self;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            Pin::new(&mut this.inner).poll_frame(cx)
+        })) {
+            Ok(p) => p,
+            Err(p) => {
+                this.done = true;
+                tracing::error!("panic while streaming a response: {}", panic_text(&*p));
+                Poll::Ready(Some(Err(axum::Error::new("response body panicked"))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[test]
+    fn loopback_hosts_and_origins() {
+        for h in [
+            "localhost",
+            "localhost:8402",
+            "127.0.0.1:8402",
+            "[::1]:8402",
+            "127.0.0.2",
+            "app.localhost",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.com",
+            "evil.com:8402",
+            "192.168.1.2",
+            "localhost.evil.com",
+            "127.0.0.1.evil.com",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+        assert!(origin_allowed("tauri://localhost"));
+        assert!(origin_allowed("http://tauri.localhost"));
+        assert!(!origin_allowed("http://127.0.0.1:8402"));
+        assert!(!origin_allowed("http://localhost:3000"));
+        assert!(!origin_allowed("https://evil.com"));
+    }
+
+    #[test]
+    fn non_ascii_host_is_refused() {
+        let mut h = HeaderMap::new();
+        assert!(check_host(&h, "127.0.0.1").is_ok());
+        h.insert("host", "127.0.0.1:8402".parse().unwrap());
+        assert!(check_host(&h, "127.0.0.1").is_ok());
+        h.insert(
+            "host",
+            axum::http::HeaderValue::from_bytes(b"\xe9vil.com").unwrap(),
+        );
+        assert!(check_host(&h, "127.0.0.1").is_err());
+        h.insert("host", "evil.com".parse().unwrap());
+        assert!(check_host(&h, "127.0.0.1").is_err());
+        h.insert("host", "10.0.0.5:1".parse().unwrap());
+        assert!(check_host(&h, "10.0.0.5").is_ok());
+        assert!(check_host(&h, "0.0.0.0").is_err());
+    }
+
+    #[test]
+    fn surfaces_from_paths() {
+        let h = HeaderMap::new();
+        assert_eq!(surface_of("/v1/messages", &h), Surface::Anthropic);
+        assert_eq!(
+            surface_of("/ant/v1/messages/batches", &h),
+            Surface::Anthropic
+        );
+        assert_eq!(
+            surface_of("/v1beta/models/x:generateContent", &h),
+            Surface::Gemini
+        );
+        assert_eq!(surface_of("/v1/chat/completions", &h), Surface::OpenAi);
+        assert!(check_path("/v1/models/oa%2Fgpt").is_ok());
+        assert!(check_path("/v1/models/%FF").is_err());
+        assert!(check_path("/v1/models/%G1").is_err());
+        assert!(check_proxy_rest("/v1/chat/completions").is_ok());
+        assert!(check_proxy_rest("/v1beta/models/gemini:generateContent").is_ok());
+        assert!(check_proxy_rest("").is_ok());
+        assert!(check_proxy_rest("/v1/").is_ok());
+        for bad in [
+            "/../x",
+            "/v1/%2e%2e/x",
+            "/v1/%2E%2E%2Fx",
+            "//evil.com/x",
+            "/./x",
+            "/a%5c..%5cb",
+        ] {
+            assert!(check_proxy_rest(bad).is_err(), "{bad}");
+        }
+    }
+
+    async fn call(router: Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let req = Request::builder().uri(path).body(Body::empty()).unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        let status = resp.status();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await;
+        let v = body
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(serde_json::Value::Null);
+        (status, v)
+    }
+
+    #[tokio::test]
+    async fn panics_answer_500_in_the_callers_shape() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        async fn stream_boom() -> Response {
+            let s = futures_util::stream::iter([0u8, 1]).map(|i| {
+                if i == 1 {
+                    panic!("mid-stream");
+                }
+                Ok::<_, std::io::Error>(Bytes::from_static(b"data: x\n\n"))
+            });
+            Response::new(Body::from_stream(s))
+        }
+        use futures_util::StreamExt;
+        let router = Router::new()
+            .route("/v1/messages", get(boom))
+            .route("/v1/chat/completions", get(boom))
+            .route("/v1beta/models/x", get(boom))
+            .route("/stream", get(stream_boom))
+            .layer(axum::middleware::from_fn(catch_panic));
+        let (s, v) = call(router.clone(), "/v1/messages").await;
+        assert_eq!(s, 500);
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "api_error");
+        let (s, v) = call(router.clone(), "/v1/chat/completions").await;
+        assert_eq!(s, 500);
+        assert_eq!(v["error"]["code"], 500);
+        let (s, v) = call(router.clone(), "/v1beta/models/x").await;
+        assert_eq!(s, 500);
+        assert_eq!(v["error"]["status"], "INTERNAL");
+        let req = Request::builder()
+            .uri("/stream")
+            .body(Body::empty())
+            .unwrap();
+        let resp = router.oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .is_err());
+    }
+}
