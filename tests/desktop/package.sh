@@ -181,8 +181,11 @@ for f in /usr/bin/arouter-desktop /usr/bin/arouter /usr/lib/systemd/user/arouter
   /usr/share/applications/arouter.desktop /usr/share/icons/hicolor/128x128/apps/arouter-desktop.png; do
   grep -qx "$f" "$art/rpm-files.txt" || fail "the .rpm lacks $f"
 done
-rpm -qp --requires "$rpm" 2>/dev/null | grep -q 'libwebkit2gtk-4.1.so.0' || fail "the .rpm does not require WebKitGTK"
-echo "ok: rpm -qip / -qlp: arouter $version with both binaries, unit, desktop entry and icons"
+rpm -qp --requires "$rpm" >"$art/rpm-requires.txt" 2>/dev/null
+for so in $(objdump -p "$work/deb/usr/bin/arouter-desktop" "$work/deb/usr/bin/arouter" | awk '/NEEDED/{print $2}' | sort -u); do
+  grep -qxF "$so()(64bit)" "$art/rpm-requires.txt" || fail "the .rpm does not require $so, which the binaries link"
+done
+echo "ok: rpm -qip / -qlp: arouter $version with both binaries, unit, desktop entry and icons; Requires cover every linked library"
 
 # 4. Install with apt: the Depends are resolved from the archive.
 if dpkg-query -W -f '${Status}' arouter 2>/dev/null | grep -q 'install ok installed'; then
