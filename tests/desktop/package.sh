@@ -126,8 +126,11 @@ trap 'rm -rf "$work"' EXIT
 export AROUTER_PACKAGE_WORK=$work
 
 # 1. Build, exactly as the README says.
+# (AROUTER_PACKAGE_PREBUILT=1 checks the packages already built, for re-runs by hand.)
 t0=$(date +%s)
-bash scripts/package.sh | tee "$art/package.log"
+if [ "${AROUTER_PACKAGE_PREBUILT:-0}" != 1 ]; then
+  bash scripts/package.sh | tee "$art/package.log"
+fi
 build_s=$(($(date +%s) - t0))
 version=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "arouter-desktop"))')
@@ -159,7 +162,7 @@ for n in $needed; do
 done
 echo "ok: Depends are unique, known to apt and cover every linked library ($(echo "$names" | wc -l) packages)"
 
-contents=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|')
+contents=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./||; s|^|/|')
 for f in /usr/bin/arouter-desktop /usr/bin/arouter /usr/lib/systemd/user/arouter.service \
   /usr/share/applications/arouter.desktop /usr/share/icons/hicolor/32x32/apps/arouter-desktop.png \
   /usr/share/icons/hicolor/128x128/apps/arouter-desktop.png \
