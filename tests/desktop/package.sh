@@ -160,6 +160,8 @@ needed=$(cd "$work/deb" && dpkg-shlibdeps -O -e usr/bin/arouter-desktop -e usr/b
 for n in $needed; do
   echo "$names" | grep -qx "$n" || fail "Depends lacks $n (the binaries link a library from it)"
 done
+# The tray library is dlopened (dpkg-shlibdeps cannot see it): without it there is no tray.
+echo "$names" | grep -qx libayatana-appindicator3-1 || fail "Depends lacks libayatana-appindicator3-1 (the tray)"
 echo "ok: Depends are unique, known to apt and cover every linked library ($(echo "$names" | wc -l) packages)"
 
 contents=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./||; s|^|/|')
