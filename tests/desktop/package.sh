@@ -126,8 +126,11 @@ trap 'rm -rf "$work"' EXIT
 export AROUTER_PACKAGE_WORK=$work
 
 # 1. Build, exactly as the README says.
+# (AROUTER_PACKAGE_PREBUILT=1 checks the packages already built, for re-runs by hand.)
 t0=$(date +%s)
-bash scripts/package.sh | tee "$art/package.log"
+if [ "${AROUTER_PACKAGE_PREBUILT:-0}" != 1 ]; then
+  bash scripts/package.sh | tee "$art/package.log"
+fi
 build_s=$(($(date +%s) - t0))
 version=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "arouter-desktop"))')
@@ -157,9 +160,11 @@ needed=$(cd "$work/deb" && dpkg-shlibdeps -O -e usr/bin/arouter-desktop -e usr/b
 for n in $needed; do
   echo "$names" | grep -qx "$n" || fail "Depends lacks $n (the binaries link a library from it)"
 done
+# The tray library is dlopened (dpkg-shlibdeps cannot see it): without it there is no tray.
+echo "$names" | grep -qx libayatana-appindicator3-1 || fail "Depends lacks libayatana-appindicator3-1 (the tray)"
 echo "ok: Depends are unique, known to apt and cover every linked library ($(echo "$names" | wc -l) packages)"
 
-contents=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|')
+contents=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./||; s|^|/|')
 for f in /usr/bin/arouter-desktop /usr/bin/arouter /usr/lib/systemd/user/arouter.service \
   /usr/share/applications/arouter.desktop /usr/share/icons/hicolor/32x32/apps/arouter-desktop.png \
   /usr/share/icons/hicolor/128x128/apps/arouter-desktop.png \
@@ -181,8 +186,11 @@ for f in /usr/bin/arouter-desktop /usr/bin/arouter /usr/lib/systemd/user/arouter
   /usr/share/applications/arouter.desktop /usr/share/icons/hicolor/128x128/apps/arouter-desktop.png; do
   grep -qx "$f" "$art/rpm-files.txt" || fail "the .rpm lacks $f"
 done
-rpm -qp --requires "$rpm" 2>/dev/null | grep -q 'libwebkit2gtk-4.1.so.0' || fail "the .rpm does not require WebKitGTK"
-echo "ok: rpm -qip / -qlp: arouter $version with both binaries, unit, desktop entry and icons"
+rpm -qp --requires "$rpm" >"$art/rpm-requires.txt" 2>/dev/null
+for so in $(objdump -p "$work/deb/usr/bin/arouter-desktop" "$work/deb/usr/bin/arouter" | awk '/NEEDED/{print $2}' | sort -u); do
+  grep -qxF "$so()(64bit)" "$art/rpm-requires.txt" || fail "the .rpm does not require $so, which the binaries link"
+done
+echo "ok: rpm -qip / -qlp: arouter $version with both binaries, unit, desktop entry and icons; Requires cover every linked library"
 
 # 4. Install with apt: the Depends are resolved from the archive.
 if dpkg-query -W -f '${Status}' arouter 2>/dev/null | grep -q 'install ok installed'; then
