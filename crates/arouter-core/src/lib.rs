@@ -7,6 +7,7 @@ pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod config_edit;
+pub mod dialects;
 pub mod error;
 pub mod health;
 pub mod http;
