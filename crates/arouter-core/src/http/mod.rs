@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod raw_json;
 pub mod relay;
 pub mod respond;
+pub mod responses;
 
 use crate::app::App;
 use crate::auth::{self, Caller};
@@ -93,6 +94,16 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
             .route(
                 &format!("{prefix}/chat/completions/{{id}}"),
                 get(models::stored_completion),
+            )
+            .route(&format!("{prefix}/responses"), post(responses::create))
+            .route(&format!("{prefix}/responses/compact"), post(responses::compact))
+            .route(
+                &format!("{prefix}/responses/{{id}}"),
+                get(responses::get).delete(responses::delete),
+            )
+            .route(
+                &format!("{prefix}/responses/{{id}}/input_items"),
+                get(responses::input_items),
             );
     }
     r = gemini::routes(r);

@@ -167,6 +167,15 @@ pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
     if gemini {
         return ctx.finish(json_response(&super::gemini::list_body(&ctx.cfg)));
     }
+    // Codex (`GET /models?client_version=…`) decodes its own `{"models": [...]}` shape and
+    // fails on OpenAI's list; an empty list makes it use its built-in model defaults.
+    let codex = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("client_version=")));
+    if codex {
+        return ctx.finish(json_response(&json!({"models": []})));
+    }
     let models = routable(&ctx.cfg);
     let body = if anthropic {
         let data: Vec<Value> = models
@@ -237,7 +246,7 @@ pub async fn get_one(
 }
 
 /// Reads a ledger row off the async threads; app keys see only their own requests.
-async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
+pub(crate) async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
     let store = ctx.app.store.clone();
     let id_owned = id.to_string();
     let row = tokio::task::spawn_blocking(move || {

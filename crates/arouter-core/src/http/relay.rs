@@ -51,8 +51,33 @@ pub trait Codec: Send + Sync + 'static {
     fn surface(&self) -> Surface;
     /// The provider kind speaking this surface's own dialect: relayed, not translated.
     fn native_kind(&self) -> ProviderKind;
+    /// Whether a provider is relayed rather than translated. `responses`: the provider (an
+    /// openai kind) is called on OpenAI's Responses API for this model.
+    fn is_native(&self, provider: &ProviderConfig, responses: bool) -> bool {
+        provider.kind == self.native_kind() && !responses
+    }
     /// The hub form of the request; `None` when the endpoint has none (embeddings…).
     fn hub(&self) -> Option<&ChatRequest>;
+    /// Why a provider that is not native cannot serve the request (when `hub` is `None`).
+    fn no_hub(&self, provider: &ProviderConfig) -> ApiError {
+        ApiError::bad_request(format!(
+            "this endpoint is only available from {}-kind providers; \"{}\" is a {} provider",
+            self.native_kind().as_str(),
+            provider.id,
+            provider.kind.as_str()
+        ))
+    }
+    /// Whether reasoning text is returned (false when the caller asked `reasoning.exclude`).
+    fn include_reasoning(&self) -> bool {
+        !self
+            .hub()
+            .and_then(|h| h.reasoning.as_ref())
+            .is_some_and(|r| r.exclude)
+    }
+    /// What the ledger keeps of a finished stream (its events, by default).
+    fn stored(&self, transcript: Vec<Value>) -> StoredJson {
+        Value::Array(transcript).into()
+    }
     /// The upstream request for a same-dialect provider.
     fn native_request(
         &self,
@@ -120,7 +145,11 @@ pub struct Job {
 
 enum Mode {
     Native,
-    Hub(ProviderKind),
+    /// Translated; `responses`: the upstream is an OpenAI Responses API.
+    Hub {
+        kind: ProviderKind,
+        responses: bool,
+    },
 }
 
 struct Prepared<'a> {
@@ -152,11 +181,7 @@ impl Job {
             model: cand.id(),
             provider: cand.provider.clone(),
             created: now_ms() / 1000,
-            include_reasoning: !self
-                .codec
-                .hub()
-                .and_then(|h| h.reasoning.as_ref())
-                .is_some_and(|r| r.exclude),
+            include_reasoning: self.codec.include_reasoning(),
         }
     }
 
@@ -165,7 +190,8 @@ impl Job {
         let provider = crate::app::App::provider(cfg, &cand.provider)?;
         let key = self.ctx.app.credential(provider).await?;
         let pricing = catalog::pricing(cfg, provider, &cand.model);
-        if provider.kind == self.codec.native_kind() {
+        let responses = cfg.speaks_responses(provider, &cand.model);
+        if self.codec.is_native(provider, responses) {
             let request =
                 self.codec
                     .native_request(provider, &cand.model, key.as_deref(), self.stream)?;
@@ -177,12 +203,7 @@ impl Job {
             });
         }
         let Some(hub) = self.codec.hub() else {
-            return Err(ApiError::bad_request(format!(
-                "this endpoint is only available from {}-kind providers; \"{}\" is a {} provider",
-                self.codec.native_kind().as_str(),
-                provider.id,
-                provider.kind.as_str()
-            )));
+            return Err(self.codec.no_hub(provider));
         };
         let mut req = hub.clone();
         req.model = cand.model.clone();
@@ -198,11 +219,18 @@ impl Job {
                 .unwrap_or(4096)
                 .min(32_000),
         };
-        let request = providers::build_chat(&req, &target)?;
+        let request = if responses {
+            crate::dialects::openai_responses::upstream::build(&req, &target)?
+        } else {
+            providers::build_chat(&req, &target)?
+        };
         Ok(Prepared {
             provider,
             pricing,
-            mode: Mode::Hub(provider.kind),
+            mode: Mode::Hub {
+                kind: provider.kind,
+                responses,
+            },
             request,
         })
     }
@@ -287,8 +315,12 @@ impl Job {
         let ids = self.ids(cand);
         let (body, outcome) = match p.mode {
             Mode::Native => self.codec.native_response(&bytes, &ids, &p.pricing)?,
-            Mode::Hub(kind) => {
-                let parsed = providers::parse_chat(kind, &cand.provider, &bytes)?;
+            Mode::Hub { kind, responses } => {
+                let parsed = if responses {
+                    crate::dialects::openai_responses::response::to_hub(&cand.provider, &bytes)?
+                } else {
+                    providers::parse_chat(kind, &cand.provider, &bytes)?
+                };
                 let cost = p.pricing.prices.cost_pusd(&parsed.usage);
                 let body = self.codec.render(&parsed, &ids, pusd_to_usd(cost));
                 let outcome = Outcome {
@@ -380,13 +412,19 @@ impl Job {
         let ids = self.ids(cand);
         let mut relay = match p.mode {
             Mode::Native => Relay::Native(self.codec.native_stream(&ids)),
-            Mode::Hub(kind) => Relay::Hub {
-                decoder: providers::stream_decoder(kind, &cand.provider),
+            Mode::Hub { kind, responses } => Relay::Hub {
+                decoder: if responses {
+                    Box::new(crate::dialects::openai_responses::Decoder::new(
+                        &cand.provider,
+                    ))
+                } else {
+                    providers::stream_decoder(kind, &cand.provider)
+                },
                 encoder: self.codec.encoder(&ids),
                 outcome: Outcome::default(),
             },
         };
-        let store = self.ctx.cfg.server.store_content;
+        let store = rec.stores_content();
         let mut transcript: Vec<Value> = Vec::new();
         let mut sse = SseDecoder::new();
         let mut events: Vec<SseEvent> = Vec::new();
@@ -454,7 +492,7 @@ impl Job {
                 }
                 // Record before the last bytes go out: once the client has the whole body a
                 // graceful shutdown may stop this task.
-                rec.done(200, None, store.then(|| Value::Array(transcript).into()));
+                rec.done(200, None, store.then(|| self.codec.stored(transcript)));
                 for frame in frames {
                     if tx.send(Out::Frame(frame)).await.is_err() {
                         return;
@@ -466,7 +504,7 @@ impl Job {
                 rec.done(
                     e.status,
                     Some(&e),
-                    store.then(|| Value::Array(transcript).into()),
+                    store.then(|| self.codec.stored(transcript)),
                 );
                 let _ = tx.send(Out::Fail(e)).await;
             }

@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     OpenAi,
+    /// OpenAI's own `{"error":{message,type,param,code}}` (the Responses API's clients read
+    /// string codes such as `rate_limit_exceeded`).
+    OpenAiResponses,
     Anthropic,
     Gemini,
 }
@@ -31,6 +34,7 @@ impl Surface {
                 }
                 json!({ "error": err })
             }
+            Surface::OpenAiResponses => crate::dialects::openai_responses::errors::error_body(e),
             Surface::Anthropic => json!({
                 "type": "error",
                 "error": {"type": e.anthropic_type(), "message": e.message}

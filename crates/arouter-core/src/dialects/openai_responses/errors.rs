@@ -88,14 +88,13 @@ pub fn from_failed(provider: &str, error: Option<&Value>, raw: &[u8]) -> ApiErro
     with_code(upstream_error(provider, status, message, raw), error)
 }
 
-/// Keeps the upstream's `code` (and `param`) so the caller sees OpenAI's own vocabulary.
-fn with_code(mut e: ApiError, error: Option<&Value>) -> ApiError {
+/// Keeps an OpenAI error's string `code` (and `param`) so callers see OpenAI's own vocabulary.
+/// The kind still follows the HTTP status (a 429 `insufficient_quota` may fall back to another
+/// provider), except that a context overflow is never retried elsewhere as is.
+pub fn with_code(mut e: ApiError, error: Option<&Value>) -> ApiError {
     let code = error.and_then(|e| e.get("code")).filter(|c| c.is_string());
-    match code.and_then(Value::as_str) {
-        Some("context_length_exceeded") => e.kind = ErrorKind::ContextLength,
-        Some("insufficient_quota") => e.kind = ErrorKind::PaymentRequired,
-        Some("rate_limit_exceeded") => e.kind = ErrorKind::RateLimited,
-        _ => {}
+    if code.and_then(Value::as_str) == Some("context_length_exceeded") {
+        e.kind = ErrorKind::ContextLength;
     }
     if let (Some(meta), Some(code)) = (e.metadata.as_mut().and_then(Value::as_object_mut), code) {
         meta.insert("code".into(), code.clone());
