@@ -111,7 +111,10 @@ impl Wire {
         match s {
             "chat" => Ok(Wire::Chat),
             "responses" => Ok(Wire::Responses),
-            other => Err(err(field, format!("unknown wire \"{other}\" (expected chat or responses)"))),
+            other => Err(err(
+                field,
+                format!("unknown wire \"{other}\" (expected chat or responses)"),
+            )),
         }
     }
 }
@@ -157,7 +160,8 @@ impl Config {
                         let mut p = p.clone();
                         if let Some(w) = p.as_table_mut().and_then(|t| t.remove("wire")) {
                             let field = format!("providers.{id}.wire");
-                            cfg.wire.insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
+                            cfg.wire
+                                .insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
                         }
                         cfg.providers.insert(id.clone(), provider(id, &p)?);
                     }
@@ -185,7 +189,8 @@ impl Config {
                         let mut m = m.clone();
                         if let Some(w) = m.as_table_mut().and_then(|t| t.remove("wire")) {
                             let field = format!("{field}.wire");
-                            cfg.wire.insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
+                            cfg.wire
+                                .insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
                         }
                         let o: ModelOverride = m
                             .try_into()

@@ -93,6 +93,22 @@ const ITEM_TYPES: &[&str] = &[
     "compaction",
 ];
 
+/// Request settings the response object repeats, as OpenAI's does.
+const ECHOED: &[&str] = &[
+    "instructions",
+    "max_output_tokens",
+    "parallel_tool_calls",
+    "reasoning",
+    "temperature",
+    "text",
+    "tool_choice",
+    "tools",
+    "top_p",
+    "truncation",
+    "user",
+    "metadata",
+];
+
 /// What the mock signs its reasoning with; anything else is not OpenAI's.
 const ENCRYPTED_PREFIX: &str = "enc_mock_";
 
@@ -174,6 +190,15 @@ pub(super) fn responses(state: &State, req: &RecordedRequest) -> Result<Reply, R
         custom,
         include_encrypted,
         store: body.get("store").and_then(Value::as_bool).unwrap_or(true),
+        echo: ECHOED
+            .iter()
+            .filter_map(|k| {
+                Some((
+                    k.to_string(),
+                    body.get(*k).filter(|v| !v.is_null())?.clone(),
+                ))
+            })
+            .collect(),
     };
     Ok(generate(
         state,
@@ -401,6 +426,7 @@ struct Responses {
     custom: Vec<String>,
     include_encrypted: bool,
     store: bool,
+    echo: Map<String, Value>,
 }
 
 impl Responses {
@@ -416,7 +442,7 @@ impl Responses {
     }
 
     fn object(&self, status: &str, output: Vec<Value>, usage: Value) -> Value {
-        json!({
+        let mut o = json!({
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "background": false, "error": null, "incomplete_details": null, "instructions": null,
             "max_output_tokens": null, "model": self.model, "output": output,
@@ -425,7 +451,11 @@ impl Responses {
             "temperature": 1.0, "text": {"format": {"type": "text"}, "verbosity": "medium"},
             "tool_choice": "auto", "tools": [], "top_p": 1.0, "truncation": "disabled",
             "usage": usage, "user": null, "metadata": {},
-        })
+        });
+        for (k, v) in &self.echo {
+            o[k.as_str()] = v.clone();
+        }
+        o
     }
 
     fn reasoning_item(&self, out: &Output, done: bool) -> Option<Value> {

@@ -96,7 +96,10 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
                 get(models::stored_completion),
             )
             .route(&format!("{prefix}/responses"), post(responses::create))
-            .route(&format!("{prefix}/responses/compact"), post(responses::compact))
+            .route(
+                &format!("{prefix}/responses/compact"),
+                post(responses::compact),
+            )
             .route(
                 &format!("{prefix}/responses/{{id}}"),
                 get(responses::get).delete(responses::delete),

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::catalog::Pricing;
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::dialects::openai_responses::{
-    encode, errors, request, response, usage as wire_usage, wire, CustomTools, Encoder,
+    encode, errors, reasoning, request, response, usage as wire_usage, wire, CustomTools, Encoder,
 };
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{ChatRequest, ChatResponse, Dialect, StreamEvent, Usage};
@@ -58,17 +58,15 @@ pub async fn create(State(app): State<Arc<App>>, req: Request) -> Response {
 
 async fn job(ctx: &Ctx, body: Body) -> Result<(Job, Recorder), ApiError> {
     let raw = read_bytes(&ctx.headers, body, ctx.cfg.server.max_body_bytes).await?;
-    let req = request::parse(&raw)?;
+    let mut req = request::parse(&raw)?;
+    let input = req.input.take();
     let mut items = match &req.previous_response_id {
         Some(prev) => conversation(ctx, prev).await?,
         None => Vec::new(),
     };
     let expanded = req.previous_response_id.is_some();
-    items.extend(req.input.clone().map(wire::Input::into_items).unwrap_or_default());
-    let models = super::openai::string_list(
-        &Value::Object(req.extra.clone()),
-        "models",
-    )?;
+    items.extend(input.map(wire::Input::into_items).unwrap_or_default());
+    let models = super::openai::string_list(&Value::Object(req.extra.clone()), "models")?;
     let names = routing::requested(&ctx.cfg, req.model.as_deref(), &models)?;
     let requested = names.join(",");
     let candidates = routing::resolve(&ctx.cfg, &names)?;
@@ -125,9 +123,10 @@ pub fn new_response_id() -> String {
 /// What routing must find in a model, read off the wire request (no hub conversion).
 fn needs(req: &wire::Request, items: &[Value]) -> routing::Needs {
     let has_image = |v: &Value| {
-        v.get("content")
-            .and_then(Value::as_array)
-            .is_some_and(|c| c.iter().any(|p| p.get("type") == Some(&json!("input_image"))))
+        v.get("content").and_then(Value::as_array).is_some_and(|c| {
+            c.iter()
+                .any(|p| p.get("type") == Some(&json!("input_image")))
+        })
     };
     routing::Needs {
         tools: req.tools.as_ref().is_some_and(|t| !t.is_empty()),
@@ -158,8 +157,11 @@ async fn conversation(ctx: &Ctx, id: &str) -> Result<Vec<Value>, ApiError> {
             )));
         }
         let row = stored(ctx, &cur).await.map_err(|_| {
-            let mut e = ApiError::bad_request(format!("Previous response with id '{cur}' not found."));
-            e.metadata = Some(json!({"param": "previous_response_id", "code": "previous_response_not_found"}));
+            let mut e =
+                ApiError::bad_request(format!("Previous response with id '{cur}' not found."));
+            e.metadata = Some(
+                json!({"param": "previous_response_id", "code": "previous_response_not_found"}),
+            );
             e
         })?;
         let (request, response) = row;
@@ -203,11 +205,7 @@ async fn stored(ctx: &Ctx, id: &str) -> Result<(Value, Value), ApiError> {
 }
 
 /// `GET /v1/responses/{id}`
-pub async fn get(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    req: Request,
-) -> Response {
+pub async fn get(State(app): State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
     let ctx = match ctx_of(&app, req.headers().clone(), req.uri().query()).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -249,7 +247,8 @@ pub async fn input_items(
                 .enumerate()
                 .map(|(i, mut item)| {
                     if let Some(o) = item.as_object_mut() {
-                        o.entry("id").or_insert_with(|| json!(format!("msg_{base}_in{i}")));
+                        o.entry("id")
+                            .or_insert_with(|| json!(format!("msg_{base}_in{i}")));
                         o.entry("type").or_insert_with(|| json!("message"));
                     }
                     item
@@ -270,11 +269,7 @@ pub async fn input_items(
 }
 
 /// `DELETE /v1/responses/{id}`: the stored bodies go; the ledger row (usage, cost) stays.
-pub async fn delete(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    req: Request,
-) -> Response {
+pub async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
     let ctx = match ctx_of(&app, req.headers().clone(), req.uri().query()).await {
         Ok(c) => c,
         Err(r) => return r,
@@ -403,19 +398,29 @@ impl Codec for ResponsesCodec {
         _stream: bool,
     ) -> Result<UpstreamRequest, ApiError> {
         let mut set: Vec<(&str, Value)> = vec![("model", Value::String(model.to_string()))];
+        // Another vendor's reasoning (a conversation that switched models) cannot go to OpenAI;
+        // a cheap scan of the bytes keeps the usual request free of a tree walk.
+        let foreign = self.all_items.iter().any(reasoning::is_foreign);
         if let Some(items) = &self.items {
             set.push(("input", Value::Array(items.clone())));
+        } else if foreign {
+            set.push(("input", Value::Array(self.all_items.clone())));
+        }
+        if foreign {
+            if let Some((_, Value::Array(items))) = set.iter_mut().find(|(k, _)| *k == "input") {
+                items.retain(|i| !reasoning::is_foreign(i));
+            }
         }
         let expanded = self.items.is_some();
-        let skip = |k: &str| {
-            ROUTER_ONLY_FIELDS.contains(&k) || (expanded && k == "previous_response_id")
-        };
+        let skip =
+            |k: &str| ROUTER_ONLY_FIELDS.contains(&k) || (expanded && k == "previous_response_id");
         // The raw edit copies every other member as received; the tree is built only for a
         // body it cannot handle (escaped or repeated keys).
         let body = match super::raw_json::edit_object(&self.raw, &skip, &set) {
             Some(edited) => Bytes::from(edited),
             None => {
-                let base = serde_json::to_value(&self.req).unwrap_or_default();
+                let mut base = serde_json::to_value(&self.req).unwrap_or_default();
+                base["input"] = Value::Array(self.all_items.clone());
                 super::raw_json::edited_object(None, &base, &skip, &set)
             }
         };
@@ -480,7 +485,13 @@ impl Codec for ResponsesCodec {
             let next = progress.load(Ordering::Relaxed);
             let mut out = Vec::new();
             let mut seq = if next == NOT_STARTED { 0 } else { next };
-            let failed = meta.object("failed", Vec::new(), None, None, Some(errors::response_error(e)));
+            let failed = meta.object(
+                "failed",
+                Vec::new(),
+                None,
+                None,
+                Some(errors::response_error(e)),
+            );
             if next == NOT_STARTED {
                 let created = meta.object("in_progress", Vec::new(), None, None, None);
                 let ev = json!({"type": "response.created", "sequence_number": seq, "response": created});
@@ -562,17 +573,14 @@ fn outcome_of(v: &Value) -> Outcome {
     let incomplete = v
         .pointer("/incomplete_details/reason")
         .and_then(Value::as_str);
-    let has_call = v
-        .get("output")
-        .and_then(Value::as_array)
-        .is_some_and(|o| {
-            o.iter().any(|i| {
-                matches!(
-                    i.get("type").and_then(Value::as_str),
-                    Some("function_call" | "custom_tool_call")
-                )
-            })
-        });
+    let has_call = v.get("output").and_then(Value::as_array).is_some_and(|o| {
+        o.iter().any(|i| {
+            matches!(
+                i.get("type").and_then(Value::as_str),
+                Some("function_call" | "custom_tool_call")
+            )
+        })
+    });
     let reason = wire_usage::stop_reason(status, incomplete, has_call);
     Outcome {
         usage,
@@ -614,7 +622,8 @@ fn edit_response(body: &[u8], ids: &Ids, previous: Option<&str>) -> Option<(Byte
             }
             "output" => {
                 let text = v.get();
-                has_call = text.contains("\"function_call\"") || text.contains("\"custom_tool_call\"");
+                has_call =
+                    text.contains("\"function_call\"") || text.contains("\"custom_tool_call\"");
                 put_raw(&mut out, k, v);
             }
             _ => put_raw(&mut out, k, v),
@@ -654,7 +663,11 @@ impl NativeStream for Passthrough {
             return Ok(());
         }
         let mut v: Value = serde_json::from_str(data).map_err(|_| {
-            providers::bad_body(&self.ids.provider, "stream event is not JSON", data.as_bytes())
+            providers::bad_body(
+                &self.ids.provider,
+                "stream event is not JSON",
+                data.as_bytes(),
+            )
         })?;
         let kind = v
             .get("type")
@@ -664,7 +677,11 @@ impl NativeStream for Passthrough {
         let kind = kind.as_str();
         if kind == "error" {
             let error = v.get("error").cloned().unwrap_or_else(|| v.clone());
-            return Err(errors::from_failed(&self.ids.provider, Some(&error), data.as_bytes()));
+            return Err(errors::from_failed(
+                &self.ids.provider,
+                Some(&error),
+                data.as_bytes(),
+            ));
         }
         let terminal = matches!(
             kind,

@@ -83,3 +83,13 @@ fn plain(text: String) -> Vec<Part> {
         signature: None,
     }]
 }
+
+/// Whether an item is a reasoning item whose `encrypted_content` ARouter handed out for another
+/// vendor (OpenAI rejects what it cannot verify, and the item's id is unknown to it).
+pub fn is_foreign(item: &Value) -> bool {
+    item.get("type").and_then(Value::as_str) == Some("reasoning")
+        && item
+            .get("encrypted_content")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.starts_with("arouter:"))
+}
