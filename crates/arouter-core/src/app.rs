@@ -21,8 +21,8 @@ pub struct App {
     pub data_dir: PathBuf,
     pub store: Arc<dyn Store>,
     pub secrets: Arc<dyn Secrets>,
-    /// Upstream clients: one per serving thread (see `http::cores`), then one for the rest.
-    http: Vec<crate::upstream::Client>,
+    /// Upstream clients, one per serving thread.
+    http: crate::upstream::Clients,
     pub limiter: RateLimiter,
     /// Per-key USD budgets: reservations of requests in flight and spend per window.
     pub budgets: Budgets,
@@ -49,9 +49,7 @@ impl App {
         store: Arc<dyn Store>,
         secrets: Arc<dyn Secrets>,
     ) -> anyhow::Result<Arc<App>> {
-        let http = (0..=crate::http::cores::thread_count())
-            .map(|_| crate::upstream::Client::new())
-            .collect();
+        let http = crate::upstream::Clients::new(crate::upstream::serving_threads());
         Ok(Arc::new(App {
             config: ArcSwap::from_pointee(config),
             config_path,
@@ -73,9 +71,7 @@ impl App {
     /// The upstream client of the calling thread: a serving thread's own (its pooled
     /// connections are driven on that thread), else the shared one.
     pub fn http(&self) -> &crate::upstream::Client {
-        let last = self.http.len() - 1;
-        let i = crate::http::cores::serving_thread().map_or(last, |i| i.min(last));
-        &self.http[i]
+        self.http.get()
     }
 
     /// A consistent snapshot of the config for the whole of one request.

@@ -3,9 +3,9 @@
 //! all under one lock, so concurrent requests can never spend past the limit.
 
 use crate::catalog::{pusd_to_decimal, Pricing};
+use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::ChatRequest;
-use crate::record::now_ms;
 use crate::store::{KeyInfo, LimitReset, Store};
 use parking_lot::Mutex;
 use serde_json::json;

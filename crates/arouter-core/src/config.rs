@@ -191,6 +191,10 @@ impl Config {
                             let field = format!("{field}.wire");
                             cfg.wire
                                 .insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
+                            // A table that only sets the wire overrides no price.
+                            if m.as_table().is_some_and(|t| t.is_empty()) {
+                                continue;
+                            }
                         }
                         let o: ModelOverride = m
                             .try_into()

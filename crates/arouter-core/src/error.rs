@@ -82,39 +82,6 @@ impl ApiError {
         }
     }
 
-    /// Anthropic's `error.type` for this error.
-    pub fn anthropic_type(&self) -> &'static str {
-        match self.kind {
-            ErrorKind::BadRequest | ErrorKind::ContextLength => "invalid_request_error",
-            ErrorKind::Unauthorized => "authentication_error",
-            ErrorKind::PaymentRequired => "billing_error",
-            ErrorKind::Forbidden => "permission_error",
-            ErrorKind::NotFound => "not_found_error",
-            ErrorKind::PayloadTooLarge => "request_too_large",
-            ErrorKind::RateLimited => "rate_limit_error",
-            ErrorKind::Overloaded | ErrorKind::Unavailable => "overloaded_error",
-            ErrorKind::Timeout => "timeout_error",
-            _ => "api_error",
-        }
-    }
-
-    /// Google's `error.status` for this error.
-    pub fn google_status(&self) -> &'static str {
-        match self.kind {
-            ErrorKind::BadRequest | ErrorKind::ContextLength | ErrorKind::PayloadTooLarge => {
-                "INVALID_ARGUMENT"
-            }
-            ErrorKind::Unauthorized => "UNAUTHENTICATED",
-            ErrorKind::PaymentRequired | ErrorKind::RateLimited => "RESOURCE_EXHAUSTED",
-            ErrorKind::Forbidden => "PERMISSION_DENIED",
-            ErrorKind::NotFound => "NOT_FOUND",
-            ErrorKind::Overloaded | ErrorKind::Unavailable => "UNAVAILABLE",
-            ErrorKind::Timeout => "DEADLINE_EXCEEDED",
-            ErrorKind::NotImplemented => "UNIMPLEMENTED",
-            _ => "INTERNAL",
-        }
-    }
-
     /// Whether a router may try the next candidate after this failure.
     pub fn is_retryable(&self) -> bool {
         matches!(

@@ -59,7 +59,7 @@ impl ProviderHealth {
         let mut map = self.map.lock();
         let h = map.entry(provider.to_string()).or_default();
         h.recent_failures = 0;
-        h.last_success_at = Some(crate::record::now_ms());
+        h.last_success_at = Some(crate::clock::now_ms());
     }
 
     pub fn record_failure(&self, provider: &str, message: &str) {
@@ -67,7 +67,7 @@ impl ProviderHealth {
         let h = map.entry(provider.to_string()).or_default();
         h.recent_failures = h.recent_failures.saturating_add(1);
         h.last_error = Some(message.to_string());
-        h.last_error_at = Some(crate::record::now_ms());
+        h.last_error_at = Some(crate::clock::now_ms());
     }
 
     /// Folds one successful request's timings into the moving averages.
@@ -125,7 +125,7 @@ mod tests {
         for _ in 0..COOLDOWN_AFTER {
             h.record_failure("a", "down");
         }
-        let now = crate::record::now_ms();
+        let now = crate::clock::now_ms();
         assert!(h.snapshot("a").cooling_down(now));
         assert!(!h.snapshot("a").cooling_down(now + 16_000));
         h.record_timing("a", Some(100), 50, 1000);

@@ -3,22 +3,17 @@
 //! gone), so no request escapes the ledger.
 
 use crate::app::App;
+use crate::auth::Caller;
 use crate::budget::Hold;
 use crate::catalog::Pricing;
 use crate::error::ApiError;
-use crate::http::Ctx;
 use crate::model::Usage;
 use crate::store::{StoredJson, UsageRecord};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ms;
 
 /// A new generation id, `gen-<unix seconds>-<20 random alphanumerics>`.
 pub fn new_generation_id() -> String {
@@ -28,6 +23,17 @@ pub fn new_generation_id() -> String {
         now_ms() / 1000,
         Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
     )
+}
+
+/// What a request's ledger row starts with.
+pub struct Start<'a> {
+    /// The dialect it arrived in (`openai`, `anthropic`, `gemini`, `proxy`).
+    pub surface: &'a str,
+    pub endpoint: &'a str,
+    pub id: String,
+    pub requested_model: String,
+    pub body: Option<&'a Bytes>,
+    pub streamed: bool,
 }
 
 pub struct Recorder {
@@ -42,20 +48,19 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts the ledger row of a request; the raw body is kept (shared, not copied) when
-    /// content logging is on.
-    pub fn new(
-        ctx: &Ctx,
-        surface: &str,
-        endpoint: &str,
-        id: String,
-        requested_model: String,
-        body: Option<&Bytes>,
-        streamed: bool,
-    ) -> Recorder {
-        let app = ctx.app.clone();
-        let caller = &ctx.caller;
+    /// content logging (`store_content`) is on.
+    pub fn new(app: &Arc<App>, caller: &Caller, store_content: bool, start: Start<'_>) -> Recorder {
+        let Start {
+            surface,
+            endpoint,
+            id,
+            requested_model,
+            body,
+            streamed,
+        } = start;
+        let app = app.clone();
         let request_body = body
-            .filter(|_| ctx.cfg.server.store_content)
+            .filter(|_| store_content)
             .map(|b| StoredJson(b.clone()));
         app.request_started();
         Recorder {
@@ -76,7 +81,7 @@ impl Recorder {
             }),
             started: Instant::now(),
             attempts: 0,
-            store_content: ctx.cfg.server.store_content,
+            store_content,
             hold: None,
         }
     }

@@ -2,12 +2,13 @@
 //! and stream decoding under every two-way split of the byte stream.
 
 use arouter_core::config::{ProviderConfig, ProviderKind};
+use arouter_core::dialects::anthropic::outbound as anthropic;
 use arouter_core::error::{ApiError, ErrorKind};
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatRequest, Dialect, Effort, MediaSource, Message, Part, Reasoning,
     ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
-use arouter_core::providers::{anthropic, StreamDecoder, Target};
+use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

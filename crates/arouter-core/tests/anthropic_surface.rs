@@ -1,6 +1,11 @@
 //! The Anthropic Messages surface's pure parts: request → hub, hub → message object, hub stream
 //! → Anthropic SSE events (decoded back with the SSE decoder), and the local token estimate.
 
+use arouter_core::dialects::anthropic::errors::error_type;
+use arouter_core::dialects::anthropic::inbound::{
+    count_request_to_internal, from_internal, to_internal, EventEncoder,
+};
+use arouter_core::dialects::openai_chat::estimate::{estimate_openai_tokens, image_size, Encoding};
 use arouter_core::error::ErrorKind;
 use arouter_core::http::respond::sse_event;
 use arouter_core::model::{
@@ -8,10 +13,6 @@ use arouter_core::model::{
     Reasoning, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use arouter_core::sse::SseDecoder;
-use arouter_core::surfaces::anthropic::{
-    count_request_to_internal, estimate_openai_tokens, from_internal, image_size, to_internal,
-    Encoding, EventEncoder,
-};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -289,7 +290,7 @@ fn validation_errors_name_the_field() {
         let err = to_internal(&body).expect_err(prefix);
         assert_eq!(err.kind, ErrorKind::BadRequest, "{prefix}");
         assert_eq!(err.status, 400);
-        assert_eq!(err.anthropic_type(), "invalid_request_error");
+        assert_eq!(error_type(&err), "invalid_request_error");
         assert!(
             err.message.starts_with(prefix),
             "{:?} should start with {prefix:?}",

@@ -2,12 +2,12 @@
 //! parsing, and stream decoding under every byte split.
 
 use arouter_core::config::{ProviderConfig, ProviderKind};
+use arouter_core::dialects::gemini::outbound::{self as gemini, Decoder};
 use arouter_core::error::ErrorKind;
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatRequest, Dialect, Effort, MediaSource, Message, Part, Reasoning,
     ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
-use arouter_core::providers::gemini::{self, Decoder};
 use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
 use serde_json::{json, Value};

@@ -2,15 +2,16 @@
 //! the `models/{model}:method` path grammar.
 
 use arouter_core::config::Config;
+use arouter_core::dialects::gemini::errors::status_code;
+use arouter_core::dialects::gemini::inbound::{
+    from_internal, include_thoughts, parse_model_path, to_internal, Method, StreamEncoder,
+};
 use arouter_core::error::ErrorKind;
-use arouter_core::http::gemini::{candidates, model_url, ArrayFramer};
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatResponse, Dialect, Effort, MediaSource, Part, ResponseFormat, Role,
     StopReason, StreamEvent, ToolChoice, Usage,
 };
-use arouter_core::surfaces::gemini::{
-    from_internal, include_thoughts, parse_model_path, to_internal, Method, StreamEncoder,
-};
+use arouter_core::surfaces::gemini::{candidates, model_url, ArrayFramer};
 use serde_json::{json, Value};
 
 fn fixture(name: &str) -> Value {
@@ -245,7 +246,7 @@ fn invalid_requests_name_the_field() {
         let err = to_internal(&body, "m").expect_err(want);
         assert_eq!(err.kind, ErrorKind::BadRequest, "{want}");
         assert_eq!(err.status, 400);
-        assert_eq!(err.google_status(), "INVALID_ARGUMENT");
+        assert_eq!(status_code(&err), "INVALID_ARGUMENT");
         assert!(
             err.message.starts_with(want),
             "{:?} does not start with {want:?}",
@@ -461,7 +462,7 @@ fn model_paths_parse() {
 
     let e = parse_model_path("gemini-2.5-flash:embedContent").unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotImplemented);
-    assert_eq!(e.google_status(), "UNIMPLEMENTED");
+    assert_eq!(status_code(&e), "UNIMPLEMENTED");
     assert!(parse_model_path("oa%2").is_err());
     assert!(parse_model_path("models/:generateContent").is_err());
 }

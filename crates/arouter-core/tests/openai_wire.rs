@@ -1,17 +1,19 @@
 //! Wire tests for the OpenAI chat-completions surface and the `openai` provider adapter.
 
 use arouter_core::config::{ProviderConfig, ProviderKind};
+use arouter_core::dialects::openai_chat::errors::{error_body, stream_error_chunk};
+use arouter_core::dialects::openai_chat::inbound::{
+    from_internal, to_internal, ChunkEncoder, ResponseIds,
+};
+use arouter_core::dialects::openai_chat::outbound::{self as adapter, Decoder};
+use arouter_core::dialects::openai_chat::usage::usage_json;
 use arouter_core::error::{ApiError, ErrorKind};
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Effort, MediaSource, Message, Part,
     ResponseFormat, Role, StopReason, StreamEvent, ToolChoice, Usage,
 };
-use arouter_core::providers::openai::{self as adapter, Decoder};
 use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
-use arouter_core::surfaces::openai::{
-    error_body, from_internal, to_internal, usage_json, ChunkEncoder, ResponseIds,
-};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -583,17 +585,19 @@ fn chunk_encoder_skips_reasoning_when_excluded() {
 fn error_chunk_and_body_use_openrouter_shape() {
     let err = ApiError::new(ErrorKind::UpstreamError, "up: boom")
         .with_metadata(json!({"provider_name": "up"}));
-    let enc = ChunkEncoder::new(ids(true));
-    let chunk = enc.error_chunk(&err);
+    let chunk = stream_error_chunk(&err, "gen-1", "a/m", 7, false);
     assert_eq!(chunk["object"], json!("chat.completion.chunk"));
     assert_eq!(chunk["id"], json!("gen-1"));
-    assert_eq!(chunk["provider"], json!("anthropic"));
+    assert_eq!(chunk["model"], json!("a/m"));
     assert_eq!(
         chunk["error"],
         json!({"code": 502, "message": "up: boom", "metadata": {"provider_name": "up"}})
     );
     assert_eq!(chunk["choices"][0]["finish_reason"], json!("error"));
-    assert_eq!(chunk["choices"][0]["delta"], json!({}));
+    assert_eq!(chunk["choices"][0]["delta"], json!({"content": ""}));
+    let legacy = stream_error_chunk(&err, "gen-1", "a/m", 7, true);
+    assert_eq!(legacy["object"], json!("text_completion"));
+    assert_eq!(legacy["choices"][0]["text"], json!(""));
 
     let body = error_body(&ApiError::bad_request(
         "messages: must be a non-empty array",

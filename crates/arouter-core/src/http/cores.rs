@@ -9,30 +9,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use std::cell::Cell;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-thread_local! {
-    /// Which serving thread this is (`None` off the serving threads).
-    static SERVING_THREAD: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
-/// The serving thread the caller runs on, if any (picks its upstream client).
-pub fn serving_thread() -> Option<usize> {
-    SERVING_THREAD.with(Cell::get)
-}
-
-/// How many serving threads: `AROUTER_HTTP_THREADS`, else one per core.
-pub fn thread_count() -> usize {
-    std::env::var("AROUTER_HTTP_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .min(64)
-}
+pub use crate::upstream::serving_threads as thread_count;
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// every open connection to finish its in-flight requests.
@@ -53,7 +34,7 @@ pub async fn serve(
         std::thread::Builder::new()
             .name(format!("arouter-http-{index}"))
             .spawn(move || {
-                SERVING_THREAD.with(|t| t.set(Some(index)));
+                crate::upstream::set_serving_thread(index);
                 match tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()

@@ -1,21 +1,18 @@
 //! The HTTP server: one axum router for every surface, the hygiene layer (Host guard against
 //! DNS rebinding, no CORS for foreign origins), and graceful serving.
 
-pub mod anthropic;
 pub mod cores;
-pub mod gemini;
 pub mod models;
-pub mod openai;
 pub mod openapi;
 pub mod proxy;
 pub mod raw_json;
-pub mod relay;
 pub mod respond;
-pub mod responses;
+
+use crate::surfaces::{anthropic, gemini, openai_chat as openai, openai_responses as responses};
 
 use crate::app::App;
-use crate::auth::{self, Caller};
-use crate::config::Config;
+use crate::auth;
+pub use crate::ctx::Ctx;
 use crate::error::{ApiError, ErrorKind};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -26,24 +23,6 @@ use axum::Router;
 use respond::Surface;
 use std::future::Future;
 use std::sync::Arc;
-
-/// Everything a handler needs about one authenticated request.
-#[derive(Clone)]
-pub struct Ctx {
-    pub app: Arc<App>,
-    pub cfg: Arc<Config>,
-    pub caller: Caller,
-    /// Shared: a request's context is cloned into its job, its headers need not be.
-    pub headers: Arc<HeaderMap>,
-}
-
-impl Ctx {
-    /// Adds the `X-RateLimit-*` headers every authenticated response carries.
-    pub fn finish(&self, mut resp: Response) -> Response {
-        auth::rate_headers(&self.caller.rate, resp.headers_mut());
-        resp
-    }
-}
 
 /// Authenticates a request for a surface; on failure returns the response to send.
 pub async fn authed(

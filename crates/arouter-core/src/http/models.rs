@@ -165,7 +165,7 @@ pub async fn list(State(app): State<Arc<App>>, req: Request) -> Response {
         Err(r) => return r,
     };
     if gemini {
-        return ctx.finish(json_response(&super::gemini::list_body(&ctx.cfg)));
+        return ctx.finish(json_response(&crate::surfaces::gemini::list_body(&ctx.cfg)));
     }
     // Codex (`GET /models?client_version=…`) decodes its own `{"models": [...]}` shape and
     // fails on OpenAI's list; an empty list makes it use its built-in model defaults.
@@ -212,7 +212,7 @@ pub async fn get_one(
 ) -> Response {
     // `{model}:method` paths, and google-genai clients (which send x-goog-api-key), speak Gemini.
     if rest.contains(':') || req.headers().contains_key("x-goog-api-key") {
-        return super::gemini::handle(State(app), req).await;
+        return crate::surfaces::gemini::handle(State(app), req).await;
     }
     let ctx = match authed(
         &app,

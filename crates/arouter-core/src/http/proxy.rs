@@ -8,11 +8,12 @@ use crate::app::App;
 use crate::budget;
 use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind, RESERVED_PROVIDER_IDS};
+use crate::dialects;
 use crate::error::{ApiError, ErrorKind};
 use crate::json_path;
 use crate::model::{StreamEvent, Usage};
 use crate::providers::{self, StreamDecoder};
-use crate::record::{new_generation_id, Recorder};
+use crate::record::{new_generation_id, Recorder, Start};
 use crate::sse::{SseDecoder, SseEvent};
 use crate::store::StoredJson;
 use crate::upstream;
@@ -52,7 +53,7 @@ const HOP_BY_HOP: &[&str] = &[
 /// Most of a JSON body (either way) kept for usage and the stored exchange.
 const TEE_CAP: usize = 8 * 1024 * 1024;
 /// Anthropic's API version when the client names none.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
+use crate::dialects::anthropic::API_VERSION as ANTHROPIC_VERSION;
 
 /// The handler of `/{provider}/{*path}`.
 pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -372,15 +373,14 @@ fn body_model(v: &Value) -> Option<String> {
 /// provider's dialect.
 async fn forward(ctx: &Ctx, call: Call, body: Body, id: String) -> Response {
     let surface = kind_surface(call.provider.kind);
-    let mut rec = Recorder::new(
-        ctx,
-        "proxy",
-        &call.endpoint,
+    let mut rec = ctx.recorder(Start {
+        surface: "proxy",
+        endpoint: &call.endpoint,
         id,
-        call.path_model.clone().unwrap_or_default(),
-        None,
-        false,
-    );
+        requested_model: call.path_model.clone().unwrap_or_default(),
+        body: None,
+        streamed: false,
+    });
     match send(ctx, &call, body, &mut rec).await {
         Ok((resp, copy)) => relay(ctx, call, resp, copy, rec),
         Err(e) => {
@@ -767,56 +767,37 @@ impl Tap {
     }
 }
 
-/// Usage from any vendor's usage object: OpenAI `usage.prompt_tokens`, Anthropic / Responses
-/// `usage.input_tokens`, Gemini `usageMetadata`.
-fn usage_of(kind: ProviderKind, v: &Value) -> Option<Usage> {
-    let n = |v: &Value, p: &str| {
-        json_path::pointer(v, p)
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    if let Some(m) = v.get("usageMetadata").filter(|m| m.is_object()) {
-        let thoughts = n(m, "/thoughtsTokenCount");
-        return Some(Usage {
-            input_tokens: n(m, "/promptTokenCount"),
-            output_tokens: n(m, "/candidatesTokenCount") + thoughts,
-            reasoning_tokens: thoughts,
-            cache_read_tokens: n(m, "/cachedContentTokenCount"),
-            cache_write_tokens: 0,
-        });
+/// Usage from any vendor's body or event, read by that vendor's dialect: OpenAI
+/// `usage.prompt_tokens`, Anthropic `usage.input_tokens` (also under `message`), Gemini
+/// `usageMetadata`, and OpenAI Responses `response.usage`.
+pub(crate) fn usage_of(kind: ProviderKind, v: &Value) -> Option<Usage> {
+    if let Some(u) = dialects::gemini::usage::usage_of(v) {
+        return Some(u);
     }
     let u = v
         .get("usage")
         .or_else(|| json_path::at(v, &["response", "usage"]))
         .or_else(|| json_path::at(v, &["message", "usage"]))
         .filter(|u| u.is_object())?;
-    if u.get("prompt_tokens").is_some() {
-        return Some(Usage {
-            input_tokens: n(u, "/prompt_tokens"),
-            output_tokens: n(u, "/completion_tokens"),
-            reasoning_tokens: n(u, "/completion_tokens_details/reasoning_tokens"),
-            cache_read_tokens: n(u, "/prompt_tokens_details/cached_tokens"),
-            cache_write_tokens: n(u, "/prompt_tokens_details/cache_write_tokens"),
-        });
+    if dialects::openai_chat::usage::is_openai_shape(u) {
+        return Some(dialects::openai_chat::usage::from_value(Some(u)));
     }
     u.get("input_tokens").or_else(|| u.get("output_tokens"))?;
     if kind == ProviderKind::Anthropic {
-        let read = n(u, "/cache_read_input_tokens");
-        let write = n(u, "/cache_creation_input_tokens");
-        return Some(Usage {
-            input_tokens: n(u, "/input_tokens") + read + write,
-            output_tokens: n(u, "/output_tokens"),
-            reasoning_tokens: 0,
-            cache_read_tokens: read,
-            cache_write_tokens: write,
-        });
+        return Some(dialects::anthropic::usage::from_value(u));
     }
-    // OpenAI's Responses API: input_tokens includes the cached ones.
+    // OpenAI's Responses API: input_tokens includes the cached ones. (Moves into
+    // `dialects::openai_responses` when that dialect lands.)
+    let n = |p: &str| {
+        json_path::pointer(u, p)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     Some(Usage {
-        input_tokens: n(u, "/input_tokens"),
-        output_tokens: n(u, "/output_tokens"),
-        reasoning_tokens: n(u, "/output_tokens_details/reasoning_tokens"),
-        cache_read_tokens: n(u, "/input_tokens_details/cached_tokens"),
+        input_tokens: n("/input_tokens"),
+        output_tokens: n("/output_tokens"),
+        reasoning_tokens: n("/output_tokens_details/reasoning_tokens"),
+        cache_read_tokens: n("/input_tokens_details/cached_tokens"),
         cache_write_tokens: 0,
     })
 }

@@ -1,11 +1,12 @@
 //! Response helpers shared by every surface: errors in each vendor's shape, JSON bodies with a
 //! size limit, and the committed-or-not SSE response with keep-alive comments.
 
+use crate::dialects;
 use crate::error::{ApiError, ErrorKind};
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,23 +26,13 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// The error body in this dialect (each dialect's `errors::error_body`).
     pub fn error_body(self, e: &ApiError) -> Value {
         match self {
-            Surface::OpenAi => {
-                let mut err = json!({"code": e.status, "message": e.message});
-                if let Some(m) = &e.metadata {
-                    err["metadata"] = m.clone();
-                }
-                json!({ "error": err })
-            }
-            Surface::OpenAiResponses => crate::dialects::openai_responses::errors::error_body(e),
-            Surface::Anthropic => json!({
-                "type": "error",
-                "error": {"type": e.anthropic_type(), "message": e.message}
-            }),
-            Surface::Gemini => json!({
-                "error": {"code": e.status, "message": e.message, "status": e.google_status()}
-            }),
+            Surface::OpenAi => dialects::openai_chat::errors::error_body(e),
+            Surface::OpenAiResponses => dialects::openai_responses::errors::error_body(e),
+            Surface::Anthropic => dialects::anthropic::errors::error_body(e),
+            Surface::Gemini => dialects::gemini::errors::error_body(e),
         }
     }
 

@@ -1,44 +1,16 @@
-//! Outbound provider adapters, one per wire format, and the one dispatch point from a
-//! provider's kind to its adapter. Adapters are pure: build a request, parse a response,
-//! decode a stream. All HTTP lives in `upstream.rs`.
+//! Outbound targets: what a provider instance is (URL, credential, model), which dialect its
+//! kind speaks, and the one dispatch point from a kind to that dialect's outbound adapter
+//! (`dialects::<name>::outbound`). Adapters are pure: build a request, parse a response,
+//! decode a stream. All HTTP lives in `upstream`.
 
-pub mod anthropic;
-pub mod gemini;
-pub mod openai;
+use crate::dialects::anthropic::outbound as anthropic;
+use crate::dialects::gemini::outbound as gemini;
+use crate::dialects::openai_chat::outbound as openai;
 
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::ProviderKind;
+pub use crate::dialects::target::{bad_body, StreamDecoder, Target, UpstreamRequest};
 use crate::error::ApiError;
-use crate::model::{ChatRequest, ChatResponse, StreamEvent};
-use crate::sse::SseEvent;
-use bytes::Bytes;
-
-/// Where a hub request goes: the provider instance, the model name it knows, its credential.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub provider: &'a ProviderConfig,
-    /// The upstream model name (everything after the first `/` of the ARouter id).
-    pub model: &'a str,
-    pub api_key: Option<&'a str>,
-    /// Output token cap to send when the request has none and the vendor requires one.
-    pub default_max_tokens: u32,
-}
-
-/// A ready-to-send upstream HTTP request (always POST with a JSON body).
-#[derive(Debug, Clone)]
-pub struct UpstreamRequest {
-    pub url: String,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
-}
-
-/// Turns a vendor's SSE events into hub stream events. Stateful (block indexes, usage so far).
-pub trait StreamDecoder: Send {
-    /// Handles one SSE event; an upstream error event becomes `Err` (the stream then ends).
-    fn event(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ApiError>;
-    /// The upstream closed the stream. Returns `Err` if it ended before the vendor's own end
-    /// marker (a dropped stream), after closing any open blocks in `out`.
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ApiError>;
-}
+use crate::model::{ChatRequest, ChatResponse};
 
 /// Builds the upstream request for a hub chat request.
 pub fn build_chat(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiError> {
@@ -47,6 +19,42 @@ pub fn build_chat(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest,
         ProviderKind::Anthropic => anthropic::build(req, target),
         ProviderKind::Gemini => gemini::build(req, target),
     }
+}
+
+/// Token counting on a provider: the request to its kind's count endpoint for a hub request,
+/// or `None` when the kind has none (openai: [`estimate_count`] counts locally).
+pub fn build_count(
+    req: &ChatRequest,
+    target: &Target,
+) -> Result<Option<UpstreamRequest>, ApiError> {
+    let mut req = req.clone();
+    req.model = target.model.to_string();
+    req.stream = false;
+    match target.provider.kind {
+        ProviderKind::OpenAi => Ok(None),
+        ProviderKind::Anthropic => {
+            crate::dialects::anthropic::count::count_tokens_request(&req, target).map(Some)
+        }
+        ProviderKind::Gemini => gemini::count_tokens_request(&req, target).map(Some),
+    }
+}
+
+/// The token count in a 2xx answer of [`build_count`]'s request.
+pub fn parse_count(kind: ProviderKind, provider: &str, body: &[u8]) -> Result<u64, ApiError> {
+    match kind {
+        ProviderKind::Anthropic => {
+            crate::dialects::anthropic::count::parse_count_tokens(provider, body)
+        }
+        ProviderKind::Gemini => gemini::parse_count_tokens(provider, body),
+        ProviderKind::OpenAi => Err(ApiError::internal(
+            "openai-kind providers have no count endpoint",
+        )),
+    }
+}
+
+/// A local count for kinds without a count endpoint (OpenAI's tokenizers).
+pub fn estimate_count(req: &ChatRequest, model: &str) -> Result<u64, ApiError> {
+    crate::dialects::openai_chat::estimate::estimate_openai_tokens(req, model)
 }
 
 /// Parses a 2xx non-streaming upstream body.
@@ -77,14 +85,4 @@ pub fn stream_decoder(kind: ProviderKind, provider: &str) -> Box<dyn StreamDecod
         ProviderKind::Anthropic => Box::new(anthropic::Decoder::new(provider)),
         ProviderKind::Gemini => Box::new(gemini::Decoder::new(provider)),
     }
-}
-
-/// A garbage 2xx body: the upstream answered but not in its own format.
-pub fn bad_body(provider: &str, what: &str, body: &[u8]) -> ApiError {
-    crate::error::upstream_error(
-        provider,
-        502,
-        format!("invalid response body: {what}"),
-        body,
-    )
 }

@@ -12,9 +12,47 @@ use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Uri};
 use parking_lot::RwLock;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
+
+thread_local! {
+    /// Which serving thread this is (`None` off the serving threads).
+    static SERVING_THREAD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// Marks the calling thread as serving thread `index` (it then uses its own client).
+pub fn set_serving_thread(index: usize) {
+    SERVING_THREAD.with(|t| t.set(Some(index)));
+}
+
+/// How many serving threads the server runs: `AROUTER_HTTP_THREADS`, else one per core.
+pub fn serving_threads() -> usize {
+    std::env::var("AROUTER_HTTP_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(64)
+}
+
+/// Upstream clients: one per serving thread (its pooled connections are driven on that
+/// thread), then one shared by every other thread.
+pub struct Clients(Vec<Client>);
+
+impl Clients {
+    pub fn new(serving_threads: usize) -> Self {
+        Clients((0..=serving_threads).map(|_| Client::new()).collect())
+    }
+
+    /// The calling thread's client.
+    pub fn get(&self) -> &Client {
+        let last = self.0.len() - 1;
+        let i = SERVING_THREAD.with(Cell::get).map_or(last, |i| i.min(last));
+        &self.0[i]
+    }
+}
 
 /// Largest upstream error body read (the excerpt we keep is much shorter).
 const MAX_ERROR_BODY: usize = 64 * 1024;

@@ -6,13 +6,14 @@ use super::{blocking, Call};
 use arouter_core::app::App;
 use arouter_core::catalog;
 use arouter_core::config::{ProviderConfig, ProviderKind};
+use arouter_core::dialects::anthropic::inbound as wire;
+use arouter_core::dialects::anthropic::{reasons, usage};
 use arouter_core::error::ApiError;
-use arouter_core::http::anthropic::{self, ClientHeaders};
 use arouter_core::http::Ctx;
 use arouter_core::providers;
 use arouter_core::record::{new_generation_id, now_ms};
 use arouter_core::store::UsageRecord;
-use arouter_core::surfaces::anthropic as wire;
+use arouter_core::surfaces::anthropic::{self, ClientHeaders};
 use arouter_core::upstream;
 use arouter_store::batches::{self as state, BatchRow, Forward};
 use axum::body::Bytes;
@@ -33,7 +34,7 @@ pub(super) fn plan(ctx: &Ctx, requests: &[(String, Value)]) -> Result<Option<Pla
     let mut single = true;
     for (i, (_, params)) in requests.iter().enumerate() {
         let (_, candidates) =
-            anthropic::candidates(ctx, params).map_err(|e| super::in_request(i, e))?;
+            anthropic::candidates(ctx, params, None).map_err(|e| super::in_request(i, e))?;
         match candidates.as_slice() {
             [only] if provider.as_ref().is_none_or(|p| *p == only.provider) => {
                 provider = Some(only.provider.clone());
@@ -229,7 +230,7 @@ fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[
         let model = message.get("model").and_then(Value::as_str).unwrap_or("");
         let usage = message
             .get("usage")
-            .map(wire::usage_from_anthropic)
+            .map(usage::from_value)
             .unwrap_or_default();
         let pricing = catalog::pricing(cfg, provider, model);
         let native = message.get("stop_reason").and_then(Value::as_str);
@@ -247,7 +248,7 @@ fn record_usage(call: &Call, row: &BatchRow, provider: &ProviderConfig, body: &[
             usage,
             cost_pusd: pricing.prices.cost_pusd(&usage) / BATCH_PRICE_DIVISOR,
             priced: pricing.priced,
-            finish_reason: native.map(|s| wire::hub_stop_reason(s).as_str().to_string()),
+            finish_reason: native.map(|s| reasons::hub_stop_reason(Some(s)).as_str().to_string()),
             native_finish_reason: native.map(str::to_string),
             status: 200,
             ..Default::default()

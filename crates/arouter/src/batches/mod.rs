@@ -3,7 +3,7 @@
 //! here, persisted in SQLite and worked off by [`BatchWorker`].
 //!
 //! The handlers live in this crate (not in arouter-core) because they need the SQLite store
-//! directly, like the management API; core lends `http::anthropic::run_unary` and the routing.
+//! directly, like the management API; core lends `surfaces::anthropic::run_unary` and the routing.
 
 mod forward;
 mod worker;
@@ -12,12 +12,12 @@ pub use worker::{BatchWorker, Waker};
 
 use crate::admin::time::iso;
 use arouter_core::app::App;
+use arouter_core::dialects::anthropic::inbound as wire;
 use arouter_core::error::ApiError;
-use arouter_core::http::anthropic::ClientHeaders;
 use arouter_core::http::respond::{json_response, read_bytes, Surface};
 use arouter_core::http::{authed, Ctx};
 use arouter_core::record::now_ms;
-use arouter_core::surfaces::anthropic as wire;
+use arouter_core::surfaces::anthropic::ClientHeaders;
 use arouter_store::batches::{self as state, BatchRow, Cursor, NewBatch};
 use arouter_store::SqliteStore;
 use axum::body::Bytes;

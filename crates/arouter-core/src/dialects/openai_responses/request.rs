@@ -470,12 +470,13 @@ fn content_part(p: &Value, path: &str) -> Result<Part, ApiError> {
 
 fn media(url: &str, path: &str) -> Result<MediaSource, ApiError> {
     if url.starts_with("data:") {
-        let (media_type, data) = crate::surfaces::openai::parse_data_url(url).ok_or_else(|| {
-            bad(
-                path,
-                "expected a data URL of the form data:<mime>;base64,<data>",
-            )
-        })?;
+        let (media_type, data) = crate::dialects::openai_chat::inbound::parse_data_url(url)
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    "expected a data URL of the form data:<mime>;base64,<data>",
+                )
+            })?;
         return Ok(MediaSource::Base64 { media_type, data });
     }
     if url.starts_with("http://") || url.starts_with("https://") {

@@ -682,3 +682,30 @@ fn hub_request_to_responses_wire_for_chat_callers() {
         json!({"type": "function_call_output", "call_id": "c1", "output": "r"})
     );
 }
+
+#[test]
+fn wire_responses_is_set_per_provider_or_per_model() {
+    use crate::config::Config;
+    let cfg = Config::parse(
+        "[providers.oa]\nkind=\"openai\"\nbase_url=\"http://x/v1\"\n\
+         [providers.oar]\nkind=\"openai\"\nbase_url=\"http://y/v1\"\nwire=\"responses\"\n\
+         [models.\"oa/gpt-5-pro\"]\nwire=\"responses\"\n\
+         [models.\"oar/gpt-4o\"]\nwire=\"chat\"\n",
+    )
+    .unwrap();
+    let (oa, oar) = (&cfg.providers["oa"], &cfg.providers["oar"]);
+    assert!(!cfg.speaks_responses(oa, "gpt-4o-mini"));
+    assert!(cfg.speaks_responses(oa, "gpt-5-pro"));
+    assert!(cfg.speaks_responses(oar, "gpt-5-codex"));
+    assert!(!cfg.speaks_responses(oar, "gpt-4o"));
+    assert!(cfg.models.is_empty(), "wire-only tables override no price");
+    let e = Config::parse(
+        "[providers.an]\nkind=\"anthropic\"\nbase_url=\"http://x\"\nwire=\"responses\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "providers.an.wire");
+    let e =
+        Config::parse("[providers.oa]\nkind=\"openai\"\nbase_url=\"http://x\"\nwire=\"grpc\"\n")
+            .unwrap_err();
+    assert!(e.message.contains("unknown wire"), "{e}");
+}

@@ -145,7 +145,7 @@ fn text_format(f: &ResponseFormat) -> Value {
 }
 
 fn media_url(source: &MediaSource) -> String {
-    crate::surfaces::openai::media_url(source)
+    crate::dialects::openai_chat::inbound::media_url(source)
 }
 
 fn input_part(p: &Part) -> Result<Option<Value>, ApiError> {

@@ -1,14 +1,19 @@
 //! The `openai` wire format adapter: hub → chat-completions request for any OpenAI-compatible
 //! upstream (OpenAI, Groq, OpenRouter, Ollama, vLLM…), and its responses and streams → hub.
 
-use super::{bad_body, StreamDecoder, Target, UpstreamRequest};
+use super::errors::error_from_value;
+pub use super::errors::parse_error;
+use super::inbound::media_url;
+use super::reasons::stop_reason;
+#[allow(unused_imports)]
+use super::{errors, reasons, usage};
+use crate::dialects::target::{bad_body, StreamDecoder, Target, UpstreamRequest};
 use crate::error::{upstream_error, ApiError};
 use crate::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, Message, Part,
     ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use crate::sse::SseEvent;
-use crate::surfaces::openai::media_url;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
@@ -321,7 +326,7 @@ pub fn parse(provider: &str, body: &[u8]) -> Result<ChatResponse, ApiError> {
         content,
         native_stop_reason: native,
         stop_sequence: None,
-        usage: v.get("usage").map(parse_usage).unwrap_or_default(),
+        usage: usage::from_value(v.get("usage")),
     })
 }
 
@@ -420,93 +425,6 @@ fn detail_part(d: &Value) -> Option<Part> {
     }
 }
 
-fn stop_reason(native: Option<&str>, has_tool_use: bool) -> StopReason {
-    let reason = match native {
-        Some("length") => StopReason::Length,
-        Some("tool_calls" | "function_call") => StopReason::ToolCalls,
-        Some("content_filter") => StopReason::ContentFilter,
-        Some("error") => StopReason::Error,
-        _ => StopReason::Stop,
-    };
-    // Some servers (older Ollama, llama.cpp) report "stop" after emitting tool calls.
-    if reason == StopReason::Stop && has_tool_use {
-        StopReason::ToolCalls
-    } else {
-        reason
-    }
-}
-
-fn parse_usage(u: &Value) -> Usage {
-    let n = |v: Option<&Value>| v.and_then(Value::as_u64).unwrap_or(0);
-    let prompt_details = u.get("prompt_tokens_details");
-    let cached = prompt_details
-        .and_then(|d| d.get("cached_tokens"))
-        .or_else(|| u.get("prompt_cache_hit_tokens")); // DeepSeek
-    Usage {
-        input_tokens: n(u.get("prompt_tokens")),
-        output_tokens: n(u.get("completion_tokens")),
-        reasoning_tokens: n(u
-            .get("completion_tokens_details")
-            .and_then(|d| d.get("reasoning_tokens"))),
-        cache_read_tokens: n(cached),
-        cache_write_tokens: n(prompt_details.and_then(|d| d.get("cache_write_tokens"))),
-    }
-}
-
-/// Maps a non-2xx answer: OpenAI `{"error":{"message","type","code"}}`, OpenRouter
-/// `{"error":{"code":<int>,"message"}}`, `{"error":"…"}` (Ollama), `{"message"}` (vLLM).
-pub fn parse_error(provider: &str, status: u16, body: &[u8]) -> ApiError {
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return upstream_error(provider, status, fallback_message(status, body), body);
-    };
-    match v.get("error").filter(|e| !e.is_null()) {
-        Some(err) => error_from_value(provider, status, err, body),
-        None => {
-            let message = ["message", "detail"]
-                .iter()
-                .find_map(|k| v.get(*k).and_then(Value::as_str))
-                .map(str::to_string)
-                .unwrap_or_else(|| fallback_message(status, body));
-            upstream_error(provider, status, message, body)
-        }
-    }
-}
-
-/// An `error` value (object or string). An integer `code` that is an HTTP status (OpenRouter)
-/// overrides `status` when the transport status says nothing (2xx bodies, stream chunks).
-fn error_from_value(provider: &str, status: u16, err: &Value, raw: &[u8]) -> ApiError {
-    let message = match err {
-        Value::String(s) => s.clone(),
-        _ => err
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| fallback_message(status, raw)),
-    };
-    let code = err
-        .get("code")
-        .and_then(Value::as_u64)
-        .and_then(|c| u16::try_from(c).ok())
-        .filter(|c| (400..600).contains(c));
-    let status = match code {
-        Some(code) if status < 400 || status == 502 => code,
-        _ => status,
-    };
-    crate::dialects::openai_responses::errors::with_code(
-        upstream_error(provider, status, message, raw),
-        Some(err),
-    )
-}
-
-fn fallback_message(status: u16, body: &[u8]) -> String {
-    let text = crate::error::excerpt(body, 200);
-    if text.trim().is_empty() {
-        format!("HTTP {status}")
-    } else {
-        text
-    }
-}
-
 /// What the currently open hub block is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -566,7 +484,7 @@ impl Decoder {
             .get("usage")
             .or_else(|| v.get("x_groq").and_then(|x| x.get("usage")));
         if let Some(u) = usage.filter(|u| u.is_object()) {
-            self.usage = Some(parse_usage(u));
+            self.usage = Some(usage::from_value(Some(u)));
         }
         let Some(choice) = v
             .get("choices")

@@ -1,20 +1,26 @@
 //! The `anthropic` wire format adapter: hub requests to the Messages API (`POST /v1/messages`),
 //! and its answers, errors and SSE streams back to the hub.
 
-use super::{StreamDecoder, Target, UpstreamRequest};
-use crate::error::{excerpt, upstream_error, ApiError, ErrorKind};
+pub use super::errors::parse_error;
+use super::errors::WireError;
+use super::usage::WireUsage;
+#[allow(unused_imports)]
+use super::{errors, reasons, usage};
+use crate::dialects::target::{StreamDecoder, Target, UpstreamRequest};
+use crate::error::{upstream_error, ApiError};
 use crate::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, MediaSource, Message, Part,
-    Reasoning, ResponseFormat, Role, StopReason, StreamEvent, ToolChoice, Usage,
+    Reasoning, ResponseFormat, Role, StreamEvent, ToolChoice,
 };
 use crate::sse::SseEvent;
+#[cfg(test)]
+use crate::{error::ErrorKind, model::StopReason, model::Usage};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-const API_VERSION: &str = "2023-06-01";
 /// Anthropic rejects `thinking.budget_tokens` below this.
 const MIN_THINKING_BUDGET: u32 = 1024;
 /// Anthropic has no schemaless JSON mode; `response_format: json_object` becomes this instruction.
@@ -269,7 +275,7 @@ fn headers(target: &Target) -> Vec<(&'static str, String)> {
     if let Some(key) = target.api_key {
         headers.push(("x-api-key", key.to_string()));
     }
-    headers.push(("anthropic-version", API_VERSION.to_string()));
+    headers.push(("anthropic-version", super::API_VERSION.to_string()));
     headers.push(("content-type", "application/json".to_string()));
     headers
 }
@@ -672,525 +678,11 @@ fn tool_result_content(parts: &[Part]) -> Result<Option<WireToolResultContent<'_
     Ok(Some(content))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Response wire types and parse
-// ---------------------------------------------------------------------------------------------
+mod decode;
 
-#[derive(Deserialize)]
-struct WireResponse {
-    id: String,
-    model: String,
-    content: Vec<Value>,
-    #[serde(default)]
-    stop_reason: Option<String>,
-    #[serde(default)]
-    stop_sequence: Option<String>,
-    #[serde(default)]
-    usage: WireUsage,
-}
-
-/// Anthropic usage; every field optional because `message_delta` sends only what changed.
-#[derive(Deserialize, Default, Debug, Clone, Copy)]
-struct WireUsage {
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-}
-
-impl WireUsage {
-    /// Later counts replace earlier ones (Anthropic's stream counts are cumulative).
-    fn merge(&mut self, newer: &WireUsage) {
-        self.input_tokens = newer.input_tokens.or(self.input_tokens);
-        self.output_tokens = newer.output_tokens.or(self.output_tokens);
-        self.cache_creation_input_tokens = newer
-            .cache_creation_input_tokens
-            .or(self.cache_creation_input_tokens);
-        self.cache_read_input_tokens = newer
-            .cache_read_input_tokens
-            .or(self.cache_read_input_tokens);
-    }
-
-    /// Anthropic's `input_tokens` excludes cached tokens; the hub's includes them.
-    fn to_hub(self) -> Usage {
-        let read = self.cache_read_input_tokens.unwrap_or(0);
-        let write = self.cache_creation_input_tokens.unwrap_or(0);
-        Usage {
-            input_tokens: self.input_tokens.unwrap_or(0) + read + write,
-            output_tokens: self.output_tokens.unwrap_or(0),
-            reasoning_tokens: 0,
-            cache_read_tokens: read,
-            cache_write_tokens: write,
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireContentBlock {
-    Text {
-        text: String,
-    },
-    Thinking {
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Option<Value>,
-    },
-}
-
-const MODELLED_BLOCKS: &[&str] = &["text", "thinking", "redacted_thinking", "tool_use"];
-
-/// Parses a 2xx `/v1/messages` body.
-pub fn parse(provider: &str, body: &[u8]) -> Result<ChatResponse, ApiError> {
-    let wire: WireResponse = serde_json::from_slice(body)
-        .map_err(|e| super::bad_body(provider, &format!("not an Anthropic message ({e})"), body))?;
-    let content = wire
-        .content
-        .into_iter()
-        .map(response_part)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|what| super::bad_body(provider, &what, body))?;
-    Ok(ChatResponse {
-        id: wire.id,
-        model: wire.model,
-        content,
-        stop_reason: stop_reason(wire.stop_reason.as_deref()),
-        native_stop_reason: wire.stop_reason,
-        stop_sequence: wire.stop_sequence,
-        usage: wire.usage.to_hub(),
-    })
-}
-
-fn response_part(value: Value) -> Result<Part, String> {
-    let kind = match value.get("type").and_then(Value::as_str) {
-        Some(kind) if MODELLED_BLOCKS.contains(&kind) => kind.to_string(),
-        _ => {
-            return Ok(Part::Unknown {
-                dialect: Dialect::Anthropic,
-                value,
-            })
-        }
-    };
-    let block: WireContentBlock =
-        serde_json::from_value(value).map_err(|e| format!("malformed {kind} block ({e})"))?;
-    Ok(match block {
-        WireContentBlock::Text { text } => Part::text(text),
-        WireContentBlock::Thinking {
-            thinking,
-            signature,
-        } => Part::Thinking {
-            text: thinking,
-            signature,
-        },
-        WireContentBlock::RedactedThinking { data } => Part::RedactedThinking { data },
-        WireContentBlock::ToolUse { id, name, input } => Part::ToolUse {
-            id,
-            name,
-            arguments: compact_json(&input.unwrap_or_else(|| Value::Object(Map::new()))),
-            signature: None,
-        },
-    })
-}
-
-fn compact_json(value: &Value) -> String {
-    // Serializing a `Value` cannot fail (its map keys are strings).
-    serde_json::to_string(value).unwrap_or_default()
-}
-
-fn stop_reason(native: Option<&str>) -> StopReason {
-    match native {
-        Some("max_tokens" | "model_context_window_exceeded") => StopReason::Length,
-        Some("tool_use") => StopReason::ToolCalls,
-        Some("refusal") => StopReason::ContentFilter,
-        // end_turn, stop_sequence, pause_turn, and reasons newer than this adapter.
-        _ => StopReason::Stop,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-struct WireErrorEnvelope {
-    error: WireError,
-}
-
-#[derive(Deserialize)]
-struct WireError {
-    #[serde(rename = "type", default)]
-    kind: String,
-    #[serde(default)]
-    message: String,
-}
-
-/// Maps a non-2xx answer (`{"type":"error","error":{"type","message"}}`) to an error.
-pub fn parse_error(provider: &str, status: u16, body: &[u8]) -> ApiError {
-    match serde_json::from_slice::<WireErrorEnvelope>(body) {
-        Ok(envelope) => api_error(provider, status, &envelope.error, body),
-        Err(_) => {
-            let text = excerpt(body, 200);
-            let message = match text.trim() {
-                "" => format!("HTTP {status} with an empty body"),
-                t if t.starts_with('<') => format!("HTTP {status} (non-JSON body)"),
-                t => format!("HTTP {status}: {t}"),
-            };
-            upstream_error(provider, status, message, body)
-        }
-    }
-}
-
-fn api_error(provider: &str, status: u16, error: &WireError, raw: &[u8]) -> ApiError {
-    let message = if error.message.is_empty() {
-        error.kind.clone()
-    } else {
-        error.message.clone()
-    };
-    let err = upstream_error(provider, status, message, raw);
-    refine_kind(err, &error.kind)
-}
-
-/// Anthropic's error type is more precise than a generic status (an `overloaded_error` may come
-/// with 500 or mid-stream with no status at all).
-fn refine_kind(mut err: ApiError, error_type: &str) -> ApiError {
-    let kind = match error_type {
-        "overloaded_error" => ErrorKind::Overloaded,
-        "rate_limit_error" => ErrorKind::RateLimited,
-        "timeout_error" => ErrorKind::Timeout,
-        _ => return err,
-    };
-    if err.kind != kind {
-        err.kind = kind;
-        let error_type = err.error_type();
-        if let Some(Value::Object(meta)) = err.metadata.as_mut() {
-            meta.insert("error_type".into(), error_type.into());
-        }
-    }
-    err
-}
-
-/// The HTTP status Anthropic uses for each error type (for errors that arrive inside a stream).
-fn status_for_error_type(error_type: &str) -> u16 {
-    match error_type {
-        "invalid_request_error" => 400,
-        "authentication_error" => 401,
-        "billing_error" => 402,
-        "permission_error" => 403,
-        "not_found_error" => 404,
-        "request_too_large" => 413,
-        "rate_limit_error" => 429,
-        "api_error" => 500,
-        "timeout_error" => 504,
-        "overloaded_error" => 529,
-        _ => 502,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Streaming
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireEvent {
-    MessageStart {
-        message: WireStartMessage,
-    },
-    ContentBlockStart {
-        index: u64,
-        content_block: WireStartBlock,
-    },
-    ContentBlockDelta {
-        index: u64,
-        delta: WireDelta,
-    },
-    ContentBlockStop {
-        index: u64,
-    },
-    MessageDelta {
-        delta: WireMessageDelta,
-        #[serde(default)]
-        usage: Option<WireUsage>,
-    },
-    MessageStop,
-    Ping,
-    Error {
-        error: WireError,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct WireStartMessage {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-    #[serde(default)]
-    usage: WireUsage,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireStartBlock {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Option<Value>,
-    },
-    /// Server tool blocks and future types: the hub stream has no slot for them.
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum WireDelta {
-    TextDelta {
-        text: String,
-    },
-    ThinkingDelta {
-        thinking: String,
-    },
-    SignatureDelta {
-        signature: String,
-    },
-    InputJsonDelta {
-        partial_json: String,
-    },
-    /// e.g. `citations_delta`.
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct WireMessageDelta {
-    #[serde(default)]
-    stop_reason: Option<String>,
-    #[serde(default)]
-    stop_sequence: Option<String>,
-}
-
-/// Anthropic SSE (`message_start` … `message_stop`) to hub stream events.
-pub struct Decoder {
-    provider: String,
-    /// Upstream block index → dense hub index, for the block types the hub models.
-    indexes: HashMap<u64, usize>,
-    next_index: usize,
-    /// Hub indexes started and not yet stopped, in start order.
-    open: Vec<usize>,
-    usage: WireUsage,
-    /// `message_stop` seen: the stream is complete.
-    complete: bool,
-    /// An `error` event or a garbled event ended the stream (already reported as `Err`).
-    failed: bool,
-}
-
-impl Decoder {
-    pub fn new(provider: &str) -> Self {
-        Decoder {
-            provider: provider.to_string(),
-            indexes: HashMap::new(),
-            next_index: 0,
-            open: Vec::new(),
-            usage: WireUsage::default(),
-            complete: false,
-            failed: false,
-        }
-    }
-
-    fn block_start(&mut self, upstream: u64, block: WireStartBlock, out: &mut Vec<StreamEvent>) {
-        if self.indexes.contains_key(&upstream) {
-            return;
-        }
-        let (start, first_deltas) = match block {
-            WireStartBlock::Text { text } => (BlockStart::Text, vec![BlockDelta::Text(text)]),
-            WireStartBlock::Thinking {
-                thinking,
-                signature,
-            } => (
-                BlockStart::Thinking,
-                vec![
-                    BlockDelta::Thinking(thinking),
-                    BlockDelta::Signature(signature.unwrap_or_default()),
-                ],
-            ),
-            WireStartBlock::RedactedThinking { data } => {
-                (BlockStart::RedactedThinking { data }, Vec::new())
-            }
-            WireStartBlock::ToolUse { id, name, input } => {
-                // The start carries `input: {}`; the arguments follow as input_json_delta.
-                let initial = input
-                    .filter(|v| !v.as_object().is_some_and(Map::is_empty))
-                    .map(|v| compact_json(&v))
-                    .unwrap_or_default();
-                (
-                    BlockStart::ToolUse { id, name },
-                    vec![BlockDelta::ToolInput(initial)],
-                )
-            }
-            WireStartBlock::Other => return,
-        };
-        let index = self.next_index;
-        self.next_index += 1;
-        self.indexes.insert(upstream, index);
-        self.open.push(index);
-        out.push(StreamEvent::BlockStart {
-            index,
-            block: start,
-        });
-        for delta in first_deltas.into_iter().filter(|d| !delta_is_empty(d)) {
-            out.push(StreamEvent::BlockDelta { index, delta });
-        }
-    }
-
-    fn block_delta(&mut self, upstream: u64, delta: WireDelta, out: &mut Vec<StreamEvent>) {
-        let Some(&index) = self.indexes.get(&upstream) else {
-            return;
-        };
-        let delta = match delta {
-            WireDelta::TextDelta { text } => BlockDelta::Text(text),
-            WireDelta::ThinkingDelta { thinking } => BlockDelta::Thinking(thinking),
-            WireDelta::SignatureDelta { signature } => BlockDelta::Signature(signature),
-            WireDelta::InputJsonDelta { partial_json } => BlockDelta::ToolInput(partial_json),
-            WireDelta::Other => return,
-        };
-        if !delta_is_empty(&delta) {
-            out.push(StreamEvent::BlockDelta { index, delta });
-        }
-    }
-
-    fn block_stop(&mut self, upstream: u64, out: &mut Vec<StreamEvent>) {
-        let Some(&index) = self.indexes.get(&upstream) else {
-            return;
-        };
-        if let Some(pos) = self.open.iter().position(|&i| i == index) {
-            self.open.remove(pos);
-            out.push(StreamEvent::BlockStop { index });
-        }
-    }
-
-    fn message_delta(
-        &mut self,
-        delta: WireMessageDelta,
-        usage: Option<WireUsage>,
-        out: &mut Vec<StreamEvent>,
-    ) {
-        if let Some(usage) = usage {
-            self.usage.merge(&usage);
-        }
-        out.push(StreamEvent::Usage(self.usage.to_hub()));
-        if let Some(native) = delta.stop_reason {
-            out.push(StreamEvent::Finish {
-                reason: stop_reason(Some(&native)),
-                native: Some(native),
-                stop_sequence: delta.stop_sequence,
-            });
-        }
-    }
-
-    fn close_open_blocks(&mut self, out: &mut Vec<StreamEvent>) {
-        for index in self.open.drain(..) {
-            out.push(StreamEvent::BlockStop { index });
-        }
-    }
-}
-
-fn delta_is_empty(delta: &BlockDelta) -> bool {
-    match delta {
-        BlockDelta::Text(s)
-        | BlockDelta::Thinking(s)
-        | BlockDelta::Signature(s)
-        | BlockDelta::ToolInput(s) => s.is_empty(),
-    }
-}
-
-impl StreamDecoder for Decoder {
-    fn event(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ApiError> {
-        if self.complete || self.failed {
-            return Ok(());
-        }
-        let event: WireEvent = match serde_json::from_str(&ev.data) {
-            Ok(event) => event,
-            Err(e) => {
-                self.failed = true;
-                let what = format!("invalid stream event ({e})");
-                return Err(super::bad_body(&self.provider, &what, ev.data.as_bytes()));
-            }
-        };
-        match event {
-            WireEvent::MessageStart { message } => {
-                out.push(StreamEvent::Start {
-                    id: message.id,
-                    model: message.model,
-                });
-                self.usage.merge(&message.usage);
-                out.push(StreamEvent::Usage(self.usage.to_hub()));
-            }
-            WireEvent::ContentBlockStart {
-                index,
-                content_block,
-            } => self.block_start(index, content_block, out),
-            WireEvent::ContentBlockDelta { index, delta } => self.block_delta(index, delta, out),
-            WireEvent::ContentBlockStop { index } => self.block_stop(index, out),
-            WireEvent::MessageDelta { delta, usage } => self.message_delta(delta, usage, out),
-            WireEvent::MessageStop => self.complete = true,
-            WireEvent::Ping | WireEvent::Other => {}
-            WireEvent::Error { error } => {
-                self.failed = true;
-                let status = status_for_error_type(&error.kind);
-                return Err(api_error(
-                    &self.provider,
-                    status,
-                    &error,
-                    ev.data.as_bytes(),
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), ApiError> {
-        self.close_open_blocks(out);
-        if self.complete || self.failed {
-            return Ok(());
-        }
-        Err(upstream_error(
-            &self.provider,
-            502,
-            "stream ended before message_stop".into(),
-            b"",
-        ))
-    }
-}
+#[allow(unused_imports)]
+use decode::*;
+pub use decode::{parse, Decoder};
 
 #[cfg(test)]
 mod tests {
@@ -1651,15 +1143,30 @@ mod tests {
 
     #[test]
     fn stop_reasons() {
-        assert_eq!(stop_reason(Some("end_turn")), StopReason::Stop);
-        assert_eq!(stop_reason(Some("stop_sequence")), StopReason::Stop);
-        assert_eq!(stop_reason(Some("pause_turn")), StopReason::Stop);
-        assert_eq!(stop_reason(Some("max_tokens")), StopReason::Length);
+        assert_eq!(reasons::hub_stop_reason(Some("end_turn")), StopReason::Stop);
         assert_eq!(
-            stop_reason(Some("model_context_window_exceeded")),
+            reasons::hub_stop_reason(Some("stop_sequence")),
+            StopReason::Stop
+        );
+        assert_eq!(
+            reasons::hub_stop_reason(Some("pause_turn")),
+            StopReason::Stop
+        );
+        assert_eq!(
+            reasons::hub_stop_reason(Some("max_tokens")),
             StopReason::Length
         );
-        assert_eq!(stop_reason(Some("tool_use")), StopReason::ToolCalls);
-        assert_eq!(stop_reason(Some("refusal")), StopReason::ContentFilter);
+        assert_eq!(
+            reasons::hub_stop_reason(Some("model_context_window_exceeded")),
+            StopReason::Length
+        );
+        assert_eq!(
+            reasons::hub_stop_reason(Some("tool_use")),
+            StopReason::ToolCalls
+        );
+        assert_eq!(
+            reasons::hub_stop_reason(Some("refusal")),
+            StopReason::ContentFilter
+        );
     }
 }

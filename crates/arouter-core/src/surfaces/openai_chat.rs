@@ -2,19 +2,20 @@
 //! openai-kind upstreams are relayed with surgical edits (lossless); other kinds go through
 //! the hub.
 
-use super::relay::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
-use super::respond::{read_json_raw, sse_data, ErrorFrame, Surface};
-use super::Ctx;
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::config::{ProviderConfig, ProviderKind};
+use crate::dialects::openai_chat::inbound as wire;
+use crate::dialects::openai_chat::{errors, usage};
+use crate::dispatch::candidates;
+use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::ApiError;
+use crate::http::respond::{read_json_raw, sse_data, ErrorFrame, Surface};
+use crate::http::Ctx;
 use crate::json_path;
 use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use crate::providers::{self, UpstreamRequest};
-use crate::record::{new_generation_id, Recorder};
-use crate::routing;
+use crate::record::{new_generation_id, Recorder, Start};
 use crate::sse::SseEvent;
-use crate::surfaces::openai as wire;
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -86,30 +87,17 @@ fn job(
             None
         }
     };
-    let model = match body.get("model") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return Err(ApiError::bad_request("model: expected a string")),
-    };
-    let models = string_list(&body, "models")?;
-    let names = routing::requested(&ctx.cfg, model, &models)?;
-    let requested = names.join(",");
-    let candidates = routing::resolve(&ctx.cfg, &names)?;
-    let prefs = routing::Preferences::parse(body.get("provider"))?;
-    let needs = hub.as_ref().map(routing::Needs::of).unwrap_or_default();
-    let candidates =
-        routing::arrange(&ctx.cfg, candidates, prefs.as_ref(), needs, &ctx.app.health)?;
+    let (requested, candidates) = candidates::from_body(ctx, &body, hub.as_ref())?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let id = new_generation_id();
-    let rec = Recorder::new(
-        ctx,
-        "openai",
-        endpoint.name(),
-        id.clone(),
-        requested.clone(),
-        Some(raw),
-        stream,
-    );
+    let rec = ctx.recorder(Start {
+        surface: "openai",
+        endpoint: endpoint.name(),
+        id: id.clone(),
+        requested_model: requested.clone(),
+        body: Some(raw),
+        streamed: stream,
+    });
     let codec = OpenAiCodec {
         endpoint,
         body,
@@ -127,24 +115,6 @@ fn job(
         },
         rec,
     ))
-}
-
-/// An optional list of strings (OpenRouter's `models`).
-pub fn string_list(body: &Value, field: &str) -> Result<Vec<String>, ApiError> {
-    match body.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|m| {
-                m.as_str().map(str::to_string).ok_or_else(|| {
-                    ApiError::bad_request(format!("{field}: expected a list of model ids"))
-                })
-            })
-            .collect(),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "{field}: expected a list of model ids"
-        ))),
-    }
 }
 
 /// Legacy completions and embeddings need a prompt / input.
@@ -229,21 +199,11 @@ impl Codec for OpenAiCodec {
         ids: &Ids,
         pricing: &Pricing,
     ) -> Result<(Bytes, Outcome), ApiError> {
-        if let Some(done) = edit_response(body, ids, pricing) {
-            return Ok(done);
-        }
-        // Not an object in the usual shape (or keys with escapes): the tree-based edit, which
-        // also produces the right error for a body that is not JSON.
-        let (v, outcome) = edit_response_value(body, ids, pricing)?;
-        Ok((super::respond::json_bytes(&v), outcome))
+        relay_response(body, ids, pricing)
     }
 
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream> {
-        Box::new(Passthrough {
-            ids: ids.clone(),
-            outcome: Outcome::default(),
-            done: false,
-        })
+        relay_stream(ids)
     }
 
     fn render(&self, resp: &ChatResponse, ids: &Ids, cost_usd: f64) -> Bytes {
@@ -269,34 +229,37 @@ impl Codec for OpenAiCodec {
         let ids = ids.clone();
         let endpoint = self.endpoint;
         Arc::new(move |e: &ApiError| {
-            let mut err = json!({"code": e.status, "message": e.message});
-            if let Some(m) = &e.metadata {
-                err["metadata"] = m.clone();
-            }
-            let (object, choice) = if endpoint == Endpoint::Completions {
-                (
-                    "text_completion",
-                    json!({"index": 0, "text": "", "finish_reason": "error"}),
-                )
-            } else {
-                (
-                    "chat.completion.chunk",
-                    json!({"index": 0, "delta": {"content": ""}, "finish_reason": "error"}),
-                )
-            };
-            let chunk = json!({
-                "id": ids.id,
-                "object": object,
-                "created": ids.created,
-                "model": ids.model,
-                "error": err,
-                "choices": [choice],
-            });
+            let legacy = endpoint == Endpoint::Completions;
+            let chunk = errors::stream_error_chunk(e, &ids.id, &ids.model, ids.created, legacy);
             let mut b = sse_data(&chunk).to_vec();
             b.extend_from_slice(b"data: [DONE]\n\n");
             Bytes::from(b)
         })
     }
+}
+
+/// A same-dialect response, edited for the client, and its accounting.
+pub(crate) fn relay_response(
+    body: &Bytes,
+    ids: &Ids,
+    pricing: &Pricing,
+) -> Result<(Bytes, Outcome), ApiError> {
+    if let Some(done) = edit_response(body, ids, pricing) {
+        return Ok(done);
+    }
+    // Not an object in the usual shape (or keys with escapes): the tree-based edit, which
+    // also produces the right error for a body that is not JSON.
+    let (v, outcome) = edit_response_value(body, ids, pricing)?;
+    Ok((crate::http::respond::json_bytes(&v), outcome))
+}
+
+/// A same-dialect stream relay.
+pub(crate) fn relay_stream(ids: &Ids) -> Box<dyn NativeStream> {
+    Box::new(Passthrough {
+        ids: ids.clone(),
+        outcome: Outcome::default(),
+        done: false,
+    })
 }
 
 fn response_ids<'a>(ids: &'a Ids, cost_usd: Option<f64>) -> wire::ResponseIds<'a> {
@@ -358,7 +321,7 @@ impl NativeStream for Passthrough {
         }
         let cost = match v.get("usage").filter(|u| u.is_object()) {
             Some(u) => {
-                self.outcome.usage = usage_from_openai(Some(u));
+                self.outcome.usage = usage::from_value(Some(u));
                 Some(pricing.prices.cost_pusd(&self.outcome.usage))
             }
             None => None,
@@ -428,15 +391,15 @@ fn passthrough_body(
     let skip = |k: &str| {
         ROUTER_ONLY_FIELDS.contains(&k) || official_openai && NON_OPENAI_SAMPLING.contains(&k)
     };
-    super::raw_json::edited_object(raw, body, &skip, &set)
+    crate::http::raw_json::edited_object(raw, body, &skip, &set)
 }
 
 /// The client's copy of a same-dialect chat/completions/embeddings response, edited without
 /// building a tree: the upstream's fields are copied as raw JSON text except `id`, `model`,
 /// `provider` (ours), `usage` (gains `cost`) and each choice's `native_finish_reason`.
 /// `None` when the body is not an object of that usual shape.
-fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Outcome)> {
-    use super::raw_json::{key, object, put, put_raw, RawObject};
+pub(crate) fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Outcome)> {
+    use crate::http::raw_json::{key, object, put, put_raw, RawObject};
     let top: RawObject = object(body).ok()?;
     let mut usage = Usage::default();
     let mut finish = None;
@@ -459,7 +422,7 @@ fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Ou
             }
             "usage" if v.get().starts_with('{') => {
                 let u: RawObject = object(v.get().as_bytes()).ok()?;
-                usage = raw_usage(&u)?;
+                usage = usage::from_raw(v.get())?;
                 let cost = pusd_to_usd(pricing.prices.cost_pusd(&usage));
                 key(&mut out, k);
                 out.push(b'{');
@@ -524,31 +487,8 @@ fn edit_response(body: &[u8], ids: &Ids, pricing: &Pricing) -> Option<(Bytes, Ou
     Some((Bytes::from(out), outcome))
 }
 
-/// [`usage_from_openai`] on a raw `usage` object; `None` sends the body to the tree edit.
-fn raw_usage(u: &super::raw_json::RawObject) -> Option<Usage> {
-    use super::raw_json::{object, RawObject};
-    let n = |v: Option<&serde_json::value::RawValue>| {
-        v.and_then(|v| v.get().parse::<u64>().ok()).unwrap_or(0)
-    };
-    let nested = |field: &str| -> Option<Option<RawObject>> {
-        match u.get(field) {
-            Some(v) if v.get().starts_with('{') => object(v.get().as_bytes()).ok().map(Some),
-            _ => Some(None),
-        }
-    };
-    let completion = nested("completion_tokens_details")?;
-    let prompt = nested("prompt_tokens_details")?;
-    Some(Usage {
-        input_tokens: n(u.get("prompt_tokens")),
-        output_tokens: n(u.get("completion_tokens")),
-        reasoning_tokens: n(completion.as_ref().and_then(|c| c.get("reasoning_tokens"))),
-        cache_read_tokens: n(prompt.as_ref().and_then(|p| p.get("cached_tokens"))),
-        cache_write_tokens: n(prompt.as_ref().and_then(|p| p.get("cache_write_tokens"))),
-    })
-}
-
 /// [`edit_response`] on a `Value` tree: for bodies the raw edit does not handle.
-fn edit_response_value(
+pub(crate) fn edit_response_value(
     body: &[u8],
     ids: &Ids,
     pricing: &Pricing,
@@ -562,7 +502,7 @@ fn edit_response_value(
             body,
         ));
     }
-    let usage = usage_from_openai(v.get("usage"));
+    let usage = usage::from_value(v.get("usage"));
     let finish = json_path::pointer(&v, "/choices/0/finish_reason")
         .and_then(Value::as_str)
         .map(str::to_string);
@@ -597,25 +537,6 @@ fn rewrite(v: &mut Value, ids: &Ids, cost_pusd: Option<i64>) {
                 u["cost"] = json!(pusd_to_usd(cost));
             }
         }
-    }
-}
-
-/// Usage from an OpenAI-shaped `usage` object (chat, completions and embeddings).
-pub fn usage_from_openai(u: Option<&Value>) -> Usage {
-    let Some(u) = u else {
-        return Usage::default();
-    };
-    let n = |p: &str| {
-        json_path::pointer(u, p)
-            .and_then(Value::as_u64)
-            .unwrap_or(0)
-    };
-    Usage {
-        input_tokens: n("/prompt_tokens"),
-        output_tokens: n("/completion_tokens"),
-        reasoning_tokens: n("/completion_tokens_details/reasoning_tokens"),
-        cache_read_tokens: n("/prompt_tokens_details/cached_tokens"),
-        cache_write_tokens: n("/prompt_tokens_details/cache_write_tokens"),
     }
 }
 

@@ -5,19 +5,20 @@
 //! beyond the ledger row with `store: false`. `previous_response_id` is rebuilt from the ledger
 //! for any provider: upstreams are stateless here.
 
-use super::relay::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
-use super::respond::{json_response, read_bytes, ErrorFrame, Surface};
-use super::{authed, Ctx};
 use crate::app::App;
 use crate::catalog::Pricing;
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::dialects::openai_responses::{
     encode, errors, reasoning, request, response, usage as wire_usage, wire, CustomTools, Encoder,
 };
+use crate::dispatch::candidates::string_list;
+use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::{ApiError, ErrorKind};
+use crate::http::respond::{json_response, read_bytes, ErrorFrame, Surface};
+use crate::http::{authed, Ctx};
 use crate::model::{ChatRequest, ChatResponse, Dialect, StreamEvent, Usage};
 use crate::providers::{self, UpstreamRequest};
-use crate::record::Recorder;
+use crate::record::{Recorder, Start};
 use crate::routing;
 use crate::sse::SseEvent;
 use crate::store::{StoredJson, UsageRecord};
@@ -66,7 +67,10 @@ async fn job(ctx: &Ctx, body: Body) -> Result<(Job, Recorder), ApiError> {
     };
     let expanded = req.previous_response_id.is_some();
     items.extend(input.map(wire::Input::into_items).unwrap_or_default());
-    let models = super::openai::string_list(&Value::Object(req.extra.clone()), "models")?;
+    let models = match req.extra.get("models") {
+        Some(list) => string_list(&json!({ "models": list }), "models")?,
+        None => Vec::new(),
+    };
     let names = routing::requested(&ctx.cfg, req.model.as_deref(), &models)?;
     let requested = names.join(",");
     let candidates = routing::resolve(&ctx.cfg, &names)?;
@@ -80,15 +84,14 @@ async fn job(ctx: &Ctx, body: Body) -> Result<(Job, Recorder), ApiError> {
     )?;
     let stream = req.streams();
     let id = new_response_id();
-    let mut rec = Recorder::new(
-        ctx,
-        "openai",
-        "responses",
-        id.clone(),
-        requested.clone(),
-        None,
-        stream,
-    );
+    let mut rec = ctx.recorder(Start {
+        surface: "openai",
+        endpoint: "responses",
+        id: id.clone(),
+        requested_model: requested.clone(),
+        body: None,
+        streamed: stream,
+    });
     rec.keep_content(req.stores().then_some(&raw));
     let codec = ResponsesCodec {
         cfg: ctx.cfg.clone(),
@@ -187,7 +190,7 @@ async fn conversation(ctx: &Ctx, id: &str) -> Result<Vec<Value>, ApiError> {
 
 /// A stored response's (request, response) bodies, if the caller may see them.
 async fn stored(ctx: &Ctx, id: &str) -> Result<(Value, Value), ApiError> {
-    let row = super::models::load_visible(ctx, id).await.ok();
+    let row = crate::http::models::load_visible(ctx, id).await.ok();
     let not_found = || {
         let mut e = ApiError::not_found(format!("Response with id '{id}' not found."));
         e.metadata = Some(json!({"param": "response_id"}));
@@ -416,12 +419,12 @@ impl Codec for ResponsesCodec {
             |k: &str| ROUTER_ONLY_FIELDS.contains(&k) || (expanded && k == "previous_response_id");
         // The raw edit copies every other member as received; the tree is built only for a
         // body it cannot handle (escaped or repeated keys).
-        let body = match super::raw_json::edit_object(&self.raw, &skip, &set) {
+        let body = match crate::http::raw_json::edit_object(&self.raw, &skip, &set) {
             Some(edited) => Bytes::from(edited),
             None => {
                 let mut base = serde_json::to_value(&self.req).unwrap_or_default();
                 base["input"] = Value::Array(self.all_items.clone());
-                super::raw_json::edited_object(None, &base, &skip, &set)
+                crate::http::raw_json::edited_object(None, &base, &skip, &set)
             }
         };
         let mut headers = vec![("content-type", "application/json".to_string())];
@@ -448,7 +451,7 @@ impl Codec for ResponsesCodec {
             .map_err(|_| providers::bad_body(&ids.provider, "not JSON", body))?;
         let outcome = outcome_of(&v);
         rewrite(&mut v, ids, self.req.previous_response_id.as_deref());
-        Ok((super::respond::json_bytes(&v), outcome))
+        Ok((crate::http::respond::json_bytes(&v), outcome))
     }
 
     fn native_stream(&self, ids: &Ids) -> Box<dyn NativeStream> {
@@ -462,7 +465,7 @@ impl Codec for ResponsesCodec {
     }
 
     fn render(&self, resp: &ChatResponse, ids: &Ids, _cost_usd: f64) -> Bytes {
-        super::respond::json_bytes(&response::from_hub(resp, &self.meta(ids)))
+        crate::http::respond::json_bytes(&response::from_hub(resp, &self.meta(ids)))
     }
 
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {
@@ -593,7 +596,7 @@ fn outcome_of(v: &Value) -> Outcome {
 /// except `id` and `model` (ours) and `previous_response_id` (the caller's, when expanded);
 /// usage and status are read for the ledger. `None` when the body is not a plain object.
 fn edit_response(body: &[u8], ids: &Ids, previous: Option<&str>) -> Option<(Bytes, Outcome)> {
-    use super::raw_json::{object, put, put_raw, RawObject};
+    use crate::http::raw_json::{object, put, put_raw, RawObject};
     let top: RawObject = object(body).ok()?;
     let mut out = Vec::with_capacity(body.len() + 64);
     let mut usage = Usage::default();
