@@ -19,6 +19,9 @@ export AROUTER_PYTHON="$venv/bin/python"
 (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 export AROUTER_UI_TESTS=1
 
+# Real agent CLIs (pinned; their install scripts never run) for the end-to-end agent tests.
+(cd tests/agents && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+
 # The desktop shell (the root package, Tauri) needs WebKitGTK: it is built and tested only with
 # AROUTER_DESKTOP_TESTS=1 (.ci/run sets it), without debug info to halve its build.
 if [ "${AROUTER_DESKTOP_TESTS:-0}" = 1 ]; then
