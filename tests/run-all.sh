@@ -19,8 +19,9 @@ export AROUTER_PYTHON="$venv/bin/python"
 (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
 export AROUTER_UI_TESTS=1
 
-# Real agent CLIs (pinned; their install scripts never run) for the end-to-end agent tests.
+# The real agent CLIs (pinned) that `arouter connect` is tested against; no install scripts.
 (cd tests/agents && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+export AROUTER_AGENT_TESTS=1
 
 # The desktop shell (the root package, Tauri) needs WebKitGTK: it is built and tested only with
 # AROUTER_DESKTOP_TESTS=1 (.ci/run sets it), without debug info to halve its build.
@@ -42,7 +43,19 @@ timeout 45m dbus-run-session -- sh -c '
   cargo test $AROUTER_CARGO_SCOPE --locked -- --test-threads=2
 '
 
+# The headless crates need no libdbus: `cargo run --release -- serve` builds with Rust and a C
+# compiler only (the keychain uses keyring's pure-Rust Secret Service client).
+if cargo tree -p arouter -e normal -i libdbus-sys --locked 2>/dev/null | grep -q libdbus-sys; then
+  echo "FAIL: the headless arouter depends on libdbus-sys:"
+  cargo tree -p arouter -e normal -i libdbus-sys --locked
+  exit 1
+fi
+
 # The desktop app under Xvfb: window drawn, router up, SIGTERM exits 0 with the ledger flushed.
+# Then the Linux packages: built, installed with apt, run, removed (tests/desktop/package.sh).
 if [ "${AROUTER_DESKTOP_TESTS:-0}" = 1 ]; then
   bash tests/desktop/smoke.sh
+  # The tray under Xvfb with a real tray host: default model and Tools menus, clicked.
+  bash tests/desktop/tray.sh
+  bash tests/desktop/package.sh
 fi

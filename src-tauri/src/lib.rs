@@ -3,8 +3,10 @@
 //! No router logic lives here.
 
 pub mod alerts;
+pub mod autostart;
 pub mod router;
 pub mod tray;
+pub mod tray_tools;
 pub mod window;
 
 use alerts::Alerts;
@@ -14,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tauri::{AppHandle, Manager, RunEvent};
-use tauri_plugin_autostart::MacosLauncher;
 use tauri_plugin_notification::NotificationExt as _;
 
 /// How often the tray's totals are re-read and provider health is checked.
@@ -106,15 +107,16 @@ pub fn run() -> i32 {
     let setup_rt = rt.clone();
     let built = tauri::Builder::default()
         // First, so a second launch focuses this instance before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        // A second launch with `--autostart on|off` only sets start at login.
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
+            if autostart::apply_args(app, &args) {
+                return;
+            }
             if let Err(e) = window::show(app) {
                 tracing::warn!("cannot show the window: {e}");
             }
         }))
-        .plugin(tauri_plugin_autostart::init(
-            MacosLauncher::LaunchAgent,
-            Some(vec![HIDDEN_FLAG]),
-        ))
+        .plugin(autostart::plugin(HIDDEN_FLAG))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .manage(desktop.clone())
@@ -128,6 +130,7 @@ pub fn run() -> i32 {
                     .tray_available
                     .store(true, Ordering::SeqCst);
             }
+            autostart::apply_args(&handle, &std::env::args().collect::<Vec<_>>());
             window::create(&handle, visible)?;
             spawn_ticker(&setup_rt, handle.clone());
             spawn_signal_handler(&setup_rt, handle);

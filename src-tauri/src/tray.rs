@@ -20,6 +20,7 @@ const DAY_MS: i64 = 86_400_000;
 /// Pico-USD in one US cent.
 const PUSD_PER_CENT: i64 = 10_000_000_000;
 const MODEL_ID_PREFIX: &str = "model:";
+const TOOL_ID_PREFIX: &str = "tool:";
 /// App keys made from the tray are named `desktop-<n>`.
 const APP_KEY_PREFIX: &str = "desktop-";
 
@@ -29,6 +30,8 @@ pub enum TrayAction {
     OpenDashboard,
     /// Make this model (or alias) the default.
     SetDefaultModel(String),
+    /// Connect this agent CLI (by id), or disconnect it when connected.
+    ToggleTool(String),
     CopyBaseUrl,
     /// Create a fresh app key and copy it (a raw key is only known when it is created).
     CopyAppKey,
@@ -44,6 +47,7 @@ impl TrayAction {
         match self {
             TrayAction::OpenDashboard => "open-dashboard".into(),
             TrayAction::SetDefaultModel(m) => format!("{MODEL_ID_PREFIX}{m}"),
+            TrayAction::ToggleTool(t) => format!("{TOOL_ID_PREFIX}{t}"),
             TrayAction::CopyBaseUrl => "copy-base-url".into(),
             TrayAction::CopyAppKey => "copy-app-key".into(),
             TrayAction::TogglePause => "toggle-pause".into(),
@@ -57,6 +61,9 @@ impl TrayAction {
     pub fn from_id(id: &str) -> Option<TrayAction> {
         if let Some(model) = id.strip_prefix(MODEL_ID_PREFIX) {
             return Some(TrayAction::SetDefaultModel(model.to_string()));
+        }
+        if let Some(tool) = id.strip_prefix(TOOL_ID_PREFIX) {
+            return Some(TrayAction::ToggleTool(tool.to_string()));
         }
         Some(match id {
             "open-dashboard" => TrayAction::OpenDashboard,
@@ -84,6 +91,8 @@ pub enum Effect {
     Notifications(bool),
     ToggleAutostart,
     DefaultModel(String),
+    /// A tool was connected or disconnected: tell the user.
+    Tool(String),
     Exit,
 }
 
@@ -96,6 +105,9 @@ pub fn perform(desktop: &Desktop, action: TrayAction) -> Result<Effect, String> 
             config_edit::apply(&r.app, &Edit::DefaultModel(Some(model.clone())))
                 .map_err(|e| format!("cannot set the default model: {e}"))?;
             Ok(Effect::DefaultModel(model))
+        }
+        TrayAction::ToggleTool(id) => {
+            crate::tray_tools::toggle(running(desktop)?, &id).map(Effect::Tool)
         }
         TrayAction::CopyBaseUrl => Ok(Effect::Copy {
             text: running(desktop)?.base_url.clone(),
@@ -196,15 +208,10 @@ pub fn pause_label(paused: bool) -> &'static str {
     }
 }
 
-/// Aliases first, then every routable `provider/model`, each once.
+/// Aliases first, then every routable `provider/model` that can answer a chat (no embedding
+/// models), each once.
 pub fn model_choices(cfg: &Config) -> Vec<String> {
-    let mut out: Vec<String> = cfg.aliases.keys().cloned().collect();
-    for id in arouter_core::http::models::routable(cfg).into_keys() {
-        if !cfg.aliases.contains_key(&id) {
-            out.push(id);
-        }
-    }
-    out
+    arouter::connect::chat_models(cfg)
 }
 
 /// What the tray shows, computed from the router's state; applied in place by
@@ -218,6 +225,8 @@ pub struct TrayView {
     pub live: bool,
     /// Default-model choices, each with its check.
     pub models: Vec<(String, bool)>,
+    /// Tools submenu: (tool id, label, connected).
+    pub tools: Vec<(String, String, bool)>,
 }
 
 /// The view of a running router, or of one that failed to start.
@@ -239,6 +248,7 @@ pub fn view(desktop: &Desktop, today: Today) -> TrayView {
                         (m, checked)
                     })
                     .collect(),
+                tools: crate::tray_tools::items(r),
             }
         }
         None => {
@@ -249,6 +259,7 @@ pub fn view(desktop: &Desktop, today: Today) -> TrayView {
                 pause: pause_label(false),
                 live: false,
                 models: Vec::new(),
+                tools: Vec::new(),
             }
         }
     }
@@ -269,6 +280,8 @@ pub struct TrayHandles {
     status: MenuItem<Wry>,
     models: Submenu<Wry>,
     model_items: Mutex<Vec<(String, CheckMenuItem<Wry>)>>,
+    tools: Submenu<Wry>,
+    tool_items: Mutex<Vec<(String, CheckMenuItem<Wry>)>>,
     router_items: Vec<MenuItem<Wry>>,
     pause: MenuItem<Wry>,
     notifications: CheckMenuItem<Wry>,
@@ -295,8 +308,10 @@ impl TrayHandles {
                 item.set_enabled(v.live)?;
             }
             self.models.set_enabled(v.live)?;
+            self.tools.set_enabled(v.live)?;
         }
         self.show_models(app, &v.models)?;
+        self.show_tools(app, &v.tools)?;
         *last = Some(v.clone());
         Ok(())
     }
@@ -323,6 +338,34 @@ impl TrayHandles {
         for ((_, item), (_, checked)) in items.iter().zip(models) {
             if item.is_checked()? != *checked {
                 item.set_checked(*checked)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TrayHandles {
+    /// The Tools submenu: built on first use, then labels and checks follow the view.
+    fn show_tools(&self, app: &AppHandle, tools: &[(String, String, bool)]) -> tauri::Result<()> {
+        let mut items = self.tool_items.lock();
+        if items.len() != tools.len() || items.iter().zip(tools).any(|((a, _), (b, ..))| a != b) {
+            for (_, item) in items.drain(..) {
+                self.tools.remove(&item)?;
+            }
+            for (id, label, on) in tools {
+                let action = TrayAction::ToggleTool(id.clone());
+                let item = CheckMenuItem::with_id(app, action.id(), label, true, *on, None::<&str>)?;
+                self.tools.append(&item)?;
+                items.push((id.clone(), item));
+            }
+            return Ok(());
+        }
+        for ((_, item), (_, label, on)) in items.iter().zip(tools) {
+            if item.text()? != *label {
+                item.set_text(label)?;
+            }
+            if item.is_checked()? != *on {
+                item.set_checked(*on)?;
             }
         }
         Ok(())
@@ -358,6 +401,7 @@ fn build(app: &AppHandle) -> tauri::Result<TrayHandles> {
     let status = MenuItem::with_id(app, "status", &v.status, false, None::<&str>)?;
     let open = item(app, TrayAction::OpenDashboard, "Open dashboard")?;
     let models = Submenu::with_id(app, "default-model", "Default model", v.live)?;
+    let tools = Submenu::with_id(app, "tools", "Tools", v.live)?;
     let copy_url = item(app, TrayAction::CopyBaseUrl, "Copy base URL")?;
     let copy_key = item(app, TrayAction::CopyAppKey, "Copy new app key")?;
     let pause = item(app, TrayAction::TogglePause, v.pause)?;
@@ -387,6 +431,7 @@ fn build(app: &AppHandle) -> tauri::Result<TrayHandles> {
             &PredefinedMenuItem::separator(app)?,
             &open,
             &models,
+            &tools,
             &copy_url,
             &copy_key,
             &PredefinedMenuItem::separator(app)?,
@@ -410,6 +455,8 @@ fn build(app: &AppHandle) -> tauri::Result<TrayHandles> {
         status,
         models,
         model_items: Mutex::new(Vec::new()),
+        tools,
+        tool_items: Mutex::new(Vec::new()),
         router_items: vec![copy_url, copy_key],
         pause,
         notifications,
@@ -476,6 +523,10 @@ fn apply(app: &AppHandle, desktop: &Desktop, effect: Effect) {
                 None => Ok(()),
             }
         }
+        Effect::Tool(message) => {
+            crate::notify(app, "ARouter", &message);
+            Ok(())
+        }
         Effect::Paused(_) | Effect::DefaultModel(_) => Ok(()),
         Effect::Exit => {
             app.exit(0);
@@ -486,6 +537,18 @@ fn apply(app: &AppHandle, desktop: &Desktop, effect: Effect) {
         tracing::warn!("tray: {e}");
     }
     refresh_now(app, desktop);
+}
+
+/// Re-reads "start at login" into the tray's check item (`--autostart` can change it).
+pub fn sync_autostart(app: &AppHandle) {
+    if let Some(h) = app.try_state::<TrayHandles>() {
+        if let Err(e) = h
+            .autostart
+            .set_checked(app.autolaunch().is_enabled().unwrap_or(false))
+        {
+            tracing::warn!("tray: {e}");
+        }
+    }
 }
 
 /// Re-renders the tray from the current state (today's totals come from the last tick).
@@ -542,6 +605,7 @@ mod tests {
         let all = [
             TrayAction::OpenDashboard,
             TrayAction::SetDefaultModel("anthropic/claude-sonnet-4".into()),
+            TrayAction::ToggleTool("claude-code".into()),
             TrayAction::CopyBaseUrl,
             TrayAction::CopyAppKey,
             TrayAction::TogglePause,

@@ -14,8 +14,8 @@ const MARKER: &str = "codex-4711";
 async fn codex_exec_runs_a_shell_tool_loop_on_every_provider_kind() {
     let Some(bin) = codex::binary() else {
         assert!(
-            std::env::var("AROUTER_TEST_KEYRING").is_err(),
-            "tests/agents must be installed (npm ci) when running the full suite"
+            std::env::var("AROUTER_AGENT_TESTS").as_deref() != Ok("1"),
+            "AROUTER_AGENT_TESTS=1 but tests/agents is not installed (npm ci --ignore-scripts)"
         );
         eprintln!("skipped: Codex CLI not installed (run tests/run-all.sh)");
         return;

@@ -83,10 +83,14 @@ impl Drop for ServerGuard {
 }
 
 /// Starts `arouter serve --port 0` and waits for its `listening on http://...` line.
-fn start_server(bin: &Path, data_dir: &Path) -> (ServerGuard, String) {
+fn start_server(bin: &Path, data_dir: &Path, home: &Path) -> (ServerGuard, String) {
+    // The "Your tools" card writes agent CLIs' config files under HOME: keep them in a temp dir.
     let mut child = router_command(bin)
         .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
+        .env("HOME", home)
+        .env_remove("CODEX_HOME")
+        .env_remove("XDG_CONFIG_HOME")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -198,12 +202,16 @@ fn ui_full_scenario_in_headless_chromium() {
         .trim()
         .to_string();
 
-    let (_server, base_url) = start_server(&bin, dir.path());
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("temp home");
+    let (_server, base_url) = start_server(&bin, dir.path(), &home);
     let mut cmd = Command::new("node");
     cmd.current_dir(&root)
         .arg("tests/ui/e2e.mjs")
+        .env("TOOLS_HOME", &home)
         .env("BASE_URL", &base_url)
-        .env("ADMIN_KEY", &admin_key);
+        .env("ADMIN_KEY", &admin_key)
+        .env("AROUTER_E2E_DATA_DIR", dir.path());
     let out = run_bounded(cmd, E2E_TIMEOUT);
     eprintln!("{}", String::from_utf8_lossy(&out.stdout));
     assert!(

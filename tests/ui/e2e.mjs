@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const BASE_URL = (process.env.BASE_URL || '').replace(/\/+$/, '');
 const ADMIN_KEY = process.env.ADMIN_KEY || '';
+/** The router's data dir (config.toml), for the steps that edit the config file. */
+const DATA_DIR = process.env.AROUTER_E2E_DATA_DIR || '';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const MOCK_KEY = 'sk-mock-upstream-credential';
@@ -388,6 +390,51 @@ async function main() {
       await shot('13b-keys-with-usage');
     });
 
+    await step('the Models page refreshes model lists from the providers', async () => {
+      await nav('Models & routing');
+      await pageReady('models');
+      await page.getByTestId('refresh-models').click();
+      await page.getByTestId('facts-status').getByText(/mock 2 models/).waitFor();
+      const status = await page.getByTestId('facts-status').textContent();
+      expect(status.includes('Bundled prices: LiteLLM model price map'), `facts status: ${status}`);
+      expect(upstreamSeen.filter((r) => r.method === 'GET' && r.path === '/v1/models').length >= 2, 'the refresh asked the mock for /v1/models');
+      await shot('13c-models-refreshed');
+    });
+
+    await step('a request to an unpriced remote model is reported as unpriced, not as $0', async () => {
+      // A provider ARouter has no price for, not on this machine (`local = false`: the mock
+      // listens on loopback but stands for a paid remote API).
+      expect(DATA_DIR, 'AROUTER_E2E_DATA_DIR is set');
+      fs.appendFileSync(path.join(DATA_DIR, 'config.toml'),
+        `\n[providers.paid]\nkind = "openai"\nbase_url = "${upstreamBase}"\nlocal = false\n`);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const p = await api('GET', '/api/v1/providers');
+        if ((p.json?.data || []).some((x) => x.id === 'paid')) break;
+        expect(Date.now() < deadline, 'config reload never added the provider');
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      const cred = await api('PUT', '/api/v1/providers/paid/credential', { key: MOCK_KEY });
+      expect(cred.status === 200, `credential: ${cred.status} ${cred.text.slice(0, 200)}`);
+      const r = await api('POST', '/v1/chat/completions', { model: 'paid/gpt-unlisted', messages: [{ role: 'user', content: 'Hi' }] }, appKey);
+      expect(r.status === 200, `chat answered ${r.status}: ${r.text.slice(0, 300)}`);
+      for (;;) {
+        const u = await api('GET', '/api/v1/usage?by=model');
+        if (u.json?.totals?.unpriced === 1) break;
+        expect(Date.now() < deadline + 10_000, `usage never counted the unpriced request: ${u.text.slice(0, 300)}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      await page.goto(`${BASE_URL}/ui/#/usage?range=today&by=model`);
+      await pageReady('usage');
+      const row = page.getByTestId('usage-table').locator('tr[data-group="paid/gpt-unlisted"]');
+      await row.waitFor();
+      expect((await row.textContent()).includes('1 unpriced'), `usage row: ${await row.textContent()}`);
+      const cost = await row.getByTestId('cost').textContent();
+      expect(cost === 'unpriced', `an all-unpriced group shows no $0 cost: ${cost}`);
+      await page.getByText('1 unpriced request: cost is a lower bound').waitFor();
+      await shot('13d-usage-unpriced');
+    });
+
     await step('settings show the server and export CSV', async () => {
       await nav('Settings');
       await pageReady('settings');
@@ -414,6 +461,54 @@ async function main() {
         return el && !el.disabled && el.checked === want;
       }, was);
       await shot('14-settings');
+    });
+
+    await step('your tools: connect with per-slot models, then disconnect', async () => {
+      // The router runs with HOME=TOOLS_HOME (a temp dir): the tools' files land there.
+      const home = process.env.TOOLS_HOME;
+      expect(home, 'TOOLS_HOME is set');
+      await nav('Overview');
+      await pageReady('overview');
+      const row = page.getByTestId('tool-claude-code');
+      await row.waitFor();
+      const options = await page.getByTestId('tool-model-claude-code').locator('option').allTextContents();
+      expect(options.includes('mock/gpt-mock') && options.includes('fast'), `model choices: ${options.join(', ')}`);
+      expect(!options.some((o) => o.includes('embedding')), `embedding models offered: ${options.join(', ')}`);
+      await page.getByTestId('tool-model-claude-code').selectOption('mock/gpt-mock');
+      await page.getByTestId('tool-slot-claude-code-haiku').selectOption('fast');
+      await page.getByTestId('tool-connect-claude-code').click();
+      await page.getByTestId('tool-status-claude-code').getByText('connected · key claude-code').waitFor();
+      const settingsPath = path.join(home, '.claude', 'settings.json');
+      const cc = JSON.parse(fs.readFileSync(settingsPath, 'utf8'));
+      expect(cc.env.ANTHROPIC_BASE_URL === BASE_URL, `ANTHROPIC_BASE_URL = ${cc.env.ANTHROPIC_BASE_URL}`);
+      expect(cc.env.ANTHROPIC_MODEL === 'mock/gpt-mock' && cc.env.ANTHROPIC_DEFAULT_HAIKU_MODEL === 'fast'
+        && cc.env.ANTHROPIC_DEFAULT_OPUS_MODEL === 'mock/gpt-mock', `slots: ${JSON.stringify(cc.env)}`);
+      const viaKey = await api('GET', '/api/v1/key', null, cc.env.ANTHROPIC_AUTH_TOKEN);
+      expect(viaKey.json?.data?.name === 'claude-code', `the written key is claude-code's: ${viaKey.text.slice(0, 200)}`);
+      // aider: a YAML file with a comment of the user's own, kept through connect/disconnect
+      const aiderPath = path.join(home, '.aider.conf.yml');
+      const mine = '# my aider settings\ndark-mode: true\n';
+      fs.writeFileSync(aiderPath, mine);
+      await page.getByTestId('tool-connect-aider').click();
+      await page.getByTestId('tool-status-aider').getByText('connected · key aider').waitFor();
+      const aider = fs.readFileSync(aiderPath, 'utf8');
+      expect(aider.startsWith(mine) && aider.includes(`openai-api-base: ${BASE_URL}/v1`) && aider.includes('model: openai/mock/gpt-mock'), `aider file: ${aider}`);
+      await shot('14b-your-tools');
+      await page.getByTestId('tool-disconnect-aider').click();
+      await page.getByTestId('tool-status-aider').getByText('not connected').waitFor();
+      expect(fs.readFileSync(aiderPath, 'utf8') === mine, 'aider file restored byte for byte');
+      await page.getByTestId('tool-disconnect-claude-code').click();
+      await page.getByTestId('tool-status-claude-code').getByText('not connected').waitFor();
+      expect(!fs.existsSync(settingsPath), 'settings.json (created by connect) removed again');
+      // Values for GUI editors
+      await page.getByTestId('manual-panel').locator('summary').click();
+      const manualBase = await page.getByTestId('manual-base-url').textContent();
+      expect(manualBase === `${BASE_URL}/v1`, `manual base URL ${manualBase}`);
+      await page.getByTestId('manual-create-key').click();
+      const key = await page.getByTestId('manual-key').textContent();
+      const check = await api('GET', '/api/v1/key', null, key);
+      expect(check.json?.data?.name === 'cursor', `pasted key works: ${check.text.slice(0, 200)}`);
+      await shot('14c-manual-values');
     });
 
     await step('small window and dark mode render', async () => {

@@ -176,6 +176,21 @@ export class Api {
   async catalog() { return (await this.call('GET', '/catalog')).data || []; }
 
   /**
+   * Where model facts come from: the bundled catalog's pinned source and each provider's
+   * last live model list.
+   * @returns {Promise<{bundle: {name: string, pins: {package: string, pinned: string}[]}, bundle_models: number,
+   *   cache_error?: string|null, providers: {provider: string, fetched_ms: number|null, models: number, priced: number}[]}>}
+   */
+  async modelFacts() { return (await this.call('GET', '/models/facts')).data; }
+
+  /**
+   * Asks every configured provider for its model list now; rejects (with the reasons) when
+   * none answered, in which case nothing changed.
+   * @returns {Promise<{providers: {provider: string, ok: boolean, models: number, priced: number, error?: string}[], cache: string}>}
+   */
+  async refreshModels() { return (await this.call('POST', '/models/refresh')).data; }
+
+  /**
    * @param {string} provider @param {string} model  the part after "provider/"
    * @param {{input_per_mtok: number, output_per_mtok: number, cache_read_per_mtok?: number,
    *   cache_write_per_mtok?: number, context_length?: number}} body
@@ -189,6 +204,17 @@ export class Api {
   deleteOverride(provider, model) {
     return this.call('DELETE', `/model-overrides/${encodeURIComponent(provider)}/${encodePath(model)}`);
   }
+
+  // ---- tools (agent CLIs) ----
+
+  /** @returns {Promise<{data: any[], models: string[], manual: Record<string,string>}>} */
+  tools() { return this.call('GET', '/tools'); }
+
+  /** @param {string} id @param {{model?: string, slots?: Record<string,string>, key_name?: string}} body */
+  async connectTool(id, body) { return (await this.call('POST', `/tools/${encodeURIComponent(id)}/connect`, { body })).data; }
+
+  /** @param {string} id */
+  async disconnectTool(id) { return (await this.call('POST', `/tools/${encodeURIComponent(id)}/disconnect`)).data; }
 
   // ---- providers ----
 

@@ -372,6 +372,7 @@ mod tests {
                 output: 10,
                 cache_read: 1,
                 cache_write: 3,
+                ..Default::default()
             },
             priced: true,
             context_length: None,

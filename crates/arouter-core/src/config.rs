@@ -47,6 +47,9 @@ pub struct ProviderConfig {
     pub first_byte_timeout_secs: u64,
     /// Largest gap allowed between two stream chunks.
     pub idle_timeout_secs: u64,
+    /// `local = true` / `false`: a server on this machine (free) or not; unset = loopback
+    /// base URLs are local.
+    pub local: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -352,6 +355,7 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
         connect_timeout_secs: 10,
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
+        local: None,
     };
     for (key, value) in t {
         let field = format!("{base}.{key}");
@@ -394,6 +398,13 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
                 p.first_byte_timeout_secs = integer(value, &field, 1, 36000)? as u64
             }
             "idle_timeout_secs" => p.idle_timeout_secs = integer(value, &field, 1, 36000)? as u64,
+            "local" => {
+                p.local = Some(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| err(&field, "expected true or false"))?,
+                )
+            }
             _ => return Err(err(field, "unknown setting")),
         }
     }
@@ -448,7 +459,8 @@ wire = "responses"
 # base_url = "https://generativelanguage.googleapis.com"
 # api_key_env = "GEMINI_API_KEY"
 
-# A local Ollama (no key needed).
+# A local Ollama (no key needed). Loopback servers are free; a server elsewhere on your own
+# network can say so with `local = true`.
 [providers.ollama]
 kind = "openai"
 base_url = "http://127.0.0.1:11434/v1"

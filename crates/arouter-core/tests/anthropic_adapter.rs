@@ -39,6 +39,7 @@ fn provider(headers: &[(&str, &str)]) -> ProviderConfig {
         connect_timeout_secs: 10,
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
+        local: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn provider() -> ProviderConfig {
         connect_timeout_secs: 10,
         first_byte_timeout_secs: 600,
         idle_timeout_secs: 300,
+        local: None,
     }
 }
 

@@ -40,6 +40,7 @@ fn provider(base_url: &str) -> ProviderConfig {
         connect_timeout_secs: 10,
         first_byte_timeout_secs: 60,
         idle_timeout_secs: 60,
+        local: None,
     }
 }
 

@@ -1,5 +1,11 @@
 //! Provider API keys in the OS keychain (service `arouter`, account = provider id), cached in
 //! memory so repeated reads don't go back to the platform store (D-Bus on Linux).
+//!
+//! On Linux keyring talks to the Secret Service through zbus on a tokio runtime of its own, which
+//! deadlocks or panics when called from a thread that drives async tasks (the CLI's main thread
+//! under a runtime, a tokio worker). So every keychain call runs on a short-lived thread of its
+//! own, one call at a time (gnome-keyring is known to abort on concurrent session set-ups), and
+//! the caller waits a bounded time: a locked or wedged keyring never hangs ARouter.
 
 use arouter_core::store::Secrets;
 use keyring::{Entry, Error as KeyringError};
@@ -17,6 +23,35 @@ const PROBE_ACCOUNT: &str = "__arouter_probe__";
 
 /// How long [`KeyringSecrets::probe`] waits: a locked or wedged keyring can hang forever.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a read, write or delete waits; long enough for a user to answer an unlock prompt.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Held by the keychain thread for the length of one call: calls never overlap.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Runs `call` on a keychain thread and waits at most `limit` for its answer. `what` names the
+/// call in the error messages.
+fn on_keychain_thread<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    call: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = sync_channel(1);
+    std::thread::Builder::new()
+        .name("arouter-keychain".into())
+        .spawn(move || {
+            let _turn = ONE_AT_A_TIME.lock();
+            let _ = tx.send(call());
+        })
+        .map_err(|e| format!("cannot start a thread for {what}: {e}"))?;
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        Err(format!(
+            "no answer from the OS keychain to {what} within {} s; is it locked?",
+            limit.as_secs()
+        ))
+    })
+}
 
 /// The keychain-backed [`Secrets`] store. Cached values are never shown by `Debug`.
 #[derive(Default)]
@@ -43,21 +78,12 @@ impl KeyringSecrets {
 
     /// Checks that a keychain backend answers. The error is a message for the user.
     pub fn probe() -> Result<(), String> {
-        let (tx, rx) = sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("arouter-keychain-probe".into())
-            .spawn(move || {
-                let _ = tx.send(probe_now());
-            });
-        if let Err(e) = spawned {
-            return Err(format!("OS keychain check could not start: {e}"));
-        }
-        rx.recv_timeout(PROBE_TIMEOUT).unwrap_or_else(|_| {
-            Err(format!(
-                "OS keychain unavailable (no answer within {} s; is it locked?): provider keys \
-                 can only come from api_key_env variables",
-                PROBE_TIMEOUT.as_secs()
-            ))
+        on_keychain_thread("the check", PROBE_TIMEOUT, probe_now).map_err(|e| {
+            if e.starts_with("OS keychain unavailable") {
+                e
+            } else {
+                format!("OS keychain unavailable ({e}): provider keys can only come from api_key_env variables")
+            }
         })
     }
 }
@@ -111,16 +137,18 @@ impl Secrets for KeyringSecrets {
         if let Some(cached) = self.cache.lock().get(provider) {
             return Ok(cached.clone());
         }
-        let value = match entry(provider)?.get_password() {
-            Ok(secret) => Some(secret),
-            Err(KeyringError::NoEntry) => None,
-            Err(e) => {
-                return Err(format!(
-                    "cannot read the key of provider {provider} from the OS keychain: {}",
+        let account = provider.to_string();
+        let what = format!("reading the key of provider {provider}");
+        let value = on_keychain_thread(&what, CALL_TIMEOUT, move || {
+            match entry(&account)?.get_password() {
+                Ok(secret) => Ok(Some(secret)),
+                Err(KeyringError::NoEntry) => Ok(None),
+                Err(e) => Err(format!(
+                    "cannot read the key of provider {account} from the OS keychain: {}",
                     describe(&e)
-                ))
+                )),
             }
-        };
+        })?;
         self.cache
             .lock()
             .insert(provider.to_string(), value.clone());
@@ -128,11 +156,15 @@ impl Secrets for KeyringSecrets {
     }
 
     fn set(&self, provider: &str, secret: &str) -> Result<(), String> {
-        entry(provider)?.set_password(secret).map_err(|e| {
-            format!(
-                "cannot store the key of provider {provider} in the OS keychain: {}",
-                describe(&e)
-            )
+        let (account, value) = (provider.to_string(), secret.to_string());
+        let what = format!("storing the key of provider {provider}");
+        on_keychain_thread(&what, CALL_TIMEOUT, move || {
+            entry(&account)?.set_password(&value).map_err(|e| {
+                format!(
+                    "cannot store the key of provider {account} in the OS keychain: {}",
+                    describe(&e)
+                )
+            })
         })?;
         self.cache
             .lock()
@@ -141,16 +173,19 @@ impl Secrets for KeyringSecrets {
     }
 
     fn delete(&self, provider: &str) -> Result<(), String> {
-        match entry(provider)?.delete_credential() {
-            Ok(()) | Err(KeyringError::NoEntry) => {
-                self.cache.lock().insert(provider.to_string(), None);
-                Ok(())
+        let account = provider.to_string();
+        let what = format!("deleting the key of provider {provider}");
+        on_keychain_thread(&what, CALL_TIMEOUT, move || {
+            match entry(&account)?.delete_credential() {
+                Ok(()) | Err(KeyringError::NoEntry) => Ok(()),
+                Err(e) => Err(format!(
+                    "cannot delete the key of provider {account} from the OS keychain: {}",
+                    describe(&e)
+                )),
             }
-            Err(e) => Err(format!(
-                "cannot delete the key of provider {provider} from the OS keychain: {}",
-                describe(&e)
-            )),
-        }
+        })?;
+        self.cache.lock().insert(provider.to_string(), None);
+        Ok(())
     }
 }
 
@@ -180,6 +215,45 @@ mod tests {
         secrets.cache.lock().insert("gemini".into(), None);
         assert_eq!(secrets.get("anthropic"), Ok(Some("cached".into())));
         assert_eq!(secrets.get("gemini"), Ok(None));
+    }
+
+    #[test]
+    fn a_call_that_hangs_times_out_with_a_message() {
+        let err = on_keychain_thread("the test", Duration::from_millis(50), || {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "no answer from the OS keychain to the test within 0 s; is it locked?"
+        );
+    }
+
+    #[test]
+    fn calls_run_one_at_a_time_off_the_caller_thread() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let caller = std::thread::current().id();
+        let (busy, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let (busy, most) = (busy.clone(), most.clone());
+                std::thread::spawn(move || {
+                    on_keychain_thread("the test", Duration::from_secs(10), move || {
+                        let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        Ok(std::thread::current().id())
+                    })
+                })
+            })
+            .collect();
+        for w in workers {
+            assert_ne!(w.join().unwrap().unwrap(), caller);
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -51,6 +51,25 @@ fn missing_entry_reads_as_none() {
     assert_eq!(secrets.get(&provider), Ok(None));
 }
 
+/// keyring's zbus backend deadlocks or panics when called on a thread that drives async tasks;
+/// KeyringSecrets moves every call off the caller's thread, so this must just work.
+#[tokio::test(flavor = "current_thread")]
+async fn works_when_called_on_an_async_runtime_thread() {
+    if !enabled() {
+        return;
+    }
+    KeyringSecrets::probe().expect("keychain usable");
+    let provider = format!("arouter-async-{}", std::process::id());
+    let secrets = KeyringSecrets::new();
+    secrets.set(&provider, "from-async").expect("set");
+    assert_eq!(
+        KeyringSecrets::new().get(&provider),
+        Ok(Some("from-async".into()))
+    );
+    secrets.delete(&provider).expect("delete");
+    assert_eq!(KeyringSecrets::new().get(&provider), Ok(None));
+}
+
 /// Run with `AROUTER_TEST_KEYRING=absent` and no session bus to check the user-facing message.
 #[test]
 fn probe_explains_a_missing_secret_service() {

@@ -11,6 +11,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+mod connect;
+pub use connect::ConnectArgs;
+
 pub fn serve(
     data_dir: Option<PathBuf>,
     config: Option<PathBuf>,
@@ -201,6 +204,11 @@ impl Ctx {
     }
 
     pub fn models(&self) -> anyhow::Result<()> {
+        use arouter_core::catalog::live;
+        match live::load_cache(&self.data_dir) {
+            Ok(cache) => live::install(&self.cfg.providers, &cache),
+            Err(e) => eprintln!("note: {e}; using the bundled catalog"),
+        }
         let models = arouter_core::http::models::routable(&self.cfg);
         for (id, (pricing, _)) in &models {
             let price = if pricing.priced {
@@ -214,6 +222,36 @@ impl Ctx {
             };
             println!("{id:<48} {price}");
         }
+        Ok(())
+    }
+
+    /// Refreshes the model lists here (the running server picks the cache file up).
+    pub fn models_refresh(&self) -> anyhow::Result<()> {
+        use arouter_core::catalog::refresh;
+        let app = arouter_core::app::App::new(
+            self.cfg.clone(),
+            self.data_dir.join("config.toml"),
+            self.data_dir.clone(),
+            self.store.clone(),
+            Arc::new(KeyringSecrets::new()),
+        )?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let report = rt.block_on(refresh::refresh_all(&app));
+        for p in &report.providers {
+            match &p.error {
+                None => println!(
+                    "{:<16} {} models, {} with prices",
+                    p.provider, p.models, p.priced
+                ),
+                Some(e) => println!("{:<16} not refreshed: {e}", p.provider),
+            }
+        }
+        if report.all_failed() || report.providers.is_empty() {
+            bail!("model refresh failed; nothing changed (the cached lists and the bundled catalog stay in use)");
+        }
+        println!("cache: {}", report.cache);
         Ok(())
     }
 
@@ -262,8 +300,13 @@ impl Ctx {
             total.3,
             pusd_to_decimal(total.4)
         );
-        if rows.iter().any(|r| r.unpriced > 0) {
-            println!("* includes requests to models without a known price (counted as $0)");
+        let unpriced: i64 = rows.iter().map(|r| r.unpriced).sum();
+        if unpriced > 0 {
+            println!(
+                "* {unpriced} unpriced request{} (models without a known price): not in COST, \
+                 which covers priced requests only",
+                if unpriced == 1 { "" } else { "s" }
+            );
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod batches;
+pub mod connect;
 pub mod paths;
 pub mod server;
 mod ui;

@@ -1,5 +1,5 @@
 //! `arouter`: the headless LLM router and its command line (serve, keys, providers, models,
-//! usage). Every command works while a server runs on the same data dir.
+//! usage, connect). Every command works while a server runs on the same data dir.
 
 mod commands;
 
@@ -61,8 +61,10 @@ enum Command {
         #[command(flatten)]
         loc: Location,
     },
-    /// The model ids that are routable now
+    /// The model ids that are routable now, with prices ("unpriced" when unknown)
     Models {
+        #[command(subcommand)]
+        cmd: Option<ModelsCmd>,
         #[command(flatten)]
         loc: Location,
     },
@@ -84,6 +86,32 @@ enum Command {
         #[command(flatten)]
         loc: Location,
     },
+    /// Point an agent CLI at ARouter with its own app key (merges into the tool's config)
+    Connect {
+        /// claude-code, codex, gemini-cli, opencode, aider or continue
+        tool: String,
+        #[command(flatten)]
+        opts: commands::ConnectArgs,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Undo `connect`: the tool's files come back as they were, its key is revoked
+    Disconnect {
+        tool: String,
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Known tools: installed, connected (with which key), last request, today's spend
+    Tools {
+        #[command(flatten)]
+        loc: Location,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCmd {
+    /// Ask every configured provider for its model list and prices now (kept in the data dir)
+    Refresh,
 }
 
 #[derive(Subcommand)]
@@ -159,8 +187,11 @@ fn main() -> std::process::ExitCode {
                 ProvidersCmd::SetKey { id } => c.providers_set_key(&id),
             })
         }
-        Command::Models { loc } => {
-            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.models())
+        Command::Models { cmd, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| match cmd {
+                None => c.models(),
+                Some(ModelsCmd::Refresh) => c.models_refresh(),
+            })
         }
         Command::Credits { cmd, loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| match cmd {
@@ -169,6 +200,15 @@ fn main() -> std::process::ExitCode {
         }
         Command::Usage { since, by, loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.usage(&since, &by))
+        }
+        Command::Connect { tool, opts, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.connect(&tool, opts))
+        }
+        Command::Disconnect { tool, loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.disconnect(&tool))
+        }
+        Command::Tools { loc } => {
+            commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.tools())
         }
     };
     match result {

@@ -76,6 +76,7 @@ pub async fn run(
         ..
     } = bound;
     let watcher = spawn_config_watcher(app.clone());
+    let model_facts = spawn_model_facts(app.clone());
     let worker = BatchWorker::start(app.clone(), store.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let extra = crate::routes_with_batches(store.clone(), worker.waker());
@@ -106,6 +107,7 @@ pub async fn run(
         tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping");
     }
     watcher.abort();
+    model_facts.abort();
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.shutdown()).await?;
     let dropped = store.dropped_records();
@@ -168,6 +170,45 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
                 }
                 Ok(Err(e)) => tracing::error!("config not reloaded, keeping the running one: {e}"),
                 Err(e) => tracing::error!("config reload failed: {e}"),
+            }
+        }
+    })
+}
+
+/// Live model facts, off the request path: installs the cached provider lists, refreshes
+/// the remote providers' lists once (bounded per provider; local servers are free and are
+/// refreshed on demand only), then re-installs the cache when `arouter models refresh` or
+/// a config reload changes what applies.
+fn spawn_model_facts(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    use arouter_core::catalog::{is_local, live, refresh, Catalog};
+    tokio::spawn(async move {
+        // Parse the bundled catalog now, on a blocking thread, so the first request does not.
+        let _ = tokio::task::spawn_blocking(|| Catalog::bundled().entries().len()).await;
+        let a = app.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || refresh::load_cached(&a)).await {
+            tracing::warn!("model cache not used: {e}");
+        }
+        let cfg = app.config();
+        if cfg.providers.values().any(|p| !is_local(p)) {
+            let report = refresh::refresh_remote(&app).await;
+            for p in report.providers.iter().filter(|p| !p.ok) {
+                tracing::info!(provider = %p.provider, "model list not refreshed: {}", p.error.as_deref().unwrap_or(""));
+            }
+        }
+        let path = live::cache_path(&app.data_dir);
+        let mut last = (mtime(&path), app.config());
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            let now = (mtime(&path), app.config());
+            if now.0 == last.0 && Arc::ptr_eq(&now.1, &last.1) {
+                continue;
+            }
+            last = now;
+            let a = app.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || refresh::load_cached(&a)).await
+            {
+                tracing::warn!("model cache not reloaded: {e}");
             }
         }
     })

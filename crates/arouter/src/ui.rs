@@ -59,6 +59,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/pages/overview.js", JS),
     asset!("js/pages/providers.js", JS),
     asset!("js/pages/settings.js", JS),
+    asset!("js/pages/tools.js", JS),
     asset!("js/pages/usage.js", JS),
 ];
 

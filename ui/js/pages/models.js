@@ -2,13 +2,13 @@
 // per-model price overrides.
 
 import { h, fill, card, pageHeader, emptyState, badge, dialog, field, showErrors, KEEP_OPEN, confirmDialog, toast, pager } from '../dom.js';
-import { validateAlias, validateOverride, moveItem, formatPerMillion, perMillion, formatInt, splitModelId } from '../format.js';
+import { validateAlias, validateOverride, moveItem, formatPerMillion, perMillion, formatInt, formatAgo, splitModelId } from '../format.js';
 
 const CATALOG_PAGE = 50;
 
 /** @param {HTMLElement} root @param {import('../app.js').Ctx} ctx */
 export async function render(root, ctx) {
-  const [settings, catalog] = await Promise.all([ctx.api.settings(), ctx.api.catalog()]);
+  const [settings, catalog, facts] = await Promise.all([ctx.api.settings(), ctx.api.catalog(), ctx.api.modelFacts().catch(() => null)]);
   const aliasNames = Object.keys(settings.aliases || {});
   const modelIds = catalog.map((m) => m.id).filter((id) => !aliasNames.includes(id));
   const datalist = h('datalist', { id: 'model-ids' }, [...aliasNames, ...modelIds].map((id) => h('option', { value: id })));
@@ -17,7 +17,38 @@ export async function render(root, ctx) {
     datalist,
     defaultModelCard(ctx, settings, aliasNames, modelIds),
     aliasesCard(ctx, settings, aliasNames),
-    catalogCard(ctx, catalog, aliasNames));
+    catalogCard(ctx, catalog, aliasNames, facts));
+}
+
+/**
+ * Where prices come from, and a button that asks the providers for their model lists now.
+ * @param {import('../app.js').Ctx} ctx @param {any} facts
+ */
+function factsBar(ctx, facts) {
+  const pin = facts?.bundle?.pins?.[0];
+  const refreshed = (facts?.providers || []).filter((p) => p.fetched_ms);
+  const status = h('p', { class: 'muted small', 'data-testid': 'facts-status' },
+    pin ? `Bundled prices: ${facts.bundle.name} (${pin.package}, pinned ${pin.pinned}), ${formatInt(facts.bundle_models)} models. ` : '',
+    refreshed.length
+      ? `Live lists: ${refreshed.map((p) => `${p.provider} ${formatInt(p.models)} models (${formatInt(p.priced)} priced), ${formatAgo(new Date(p.fetched_ms).toISOString())}`).join('; ')}.`
+      : 'No live model list fetched yet.',
+    facts?.cache_error ? ` Cache unreadable: ${facts.cache_error}` : '');
+  const button = h('button', {
+    type: 'button', class: 'btn btn-small', 'data-testid': 'refresh-models', onclick: async () => {
+      button.disabled = true;
+      try {
+        const r = await ctx.api.refreshModels();
+        const parts = r.providers.map((p) => (p.ok ? `${p.provider}: ${p.models} models (${p.priced} priced)` : `${p.provider}: failed (${p.error})`));
+        toast(`Model lists refreshed. ${parts.join('; ')}`);
+        ctx.refresh();
+      } catch (err) {
+        if (err?.status !== 401) toast(err.message, 'error');
+      } finally {
+        button.disabled = false;
+      }
+    },
+  }, 'Refresh model lists');
+  return h('div', { class: 'actions' }, status, button);
 }
 
 /**
@@ -151,8 +182,11 @@ function aliasEditor(ctx, name, initial, aliasNames, onClose) {
     h('div', { class: 'actions' }, h('button', { type: 'button', class: 'btn', onclick: onClose }, 'Cancel'), save));
 }
 
-/** @param {import('../app.js').Ctx} ctx @param {import('../api.js').Model[]} catalog @param {string[]} aliasNames */
-function catalogCard(ctx, catalog, aliasNames) {
+/**
+ * @param {import('../app.js').Ctx} ctx @param {import('../api.js').Model[]} catalog @param {string[]} aliasNames
+ * @param {any} facts
+ */
+function catalogCard(ctx, catalog, aliasNames, facts) {
   let query = '';
   let offset = 0;
   const search = h('input', { type: 'search', placeholder: 'Search models…', 'aria-label': 'Search models', 'data-testid': 'catalog-search' });
@@ -181,9 +215,10 @@ function catalogCard(ctx, catalog, aliasNames) {
             h('td', null, h('code', null, m.id), isAlias ? badge('fallback list', 'accent') : null, m.priced === false ? badge('unpriced', 'warn') : null,
               m.name && m.name !== m.id ? h('div', { class: 'muted small' }, m.name) : null),
             h('td', { class: 'num' }, m.context_length ? formatInt(m.context_length) : '—'),
-            h('td', { class: 'num' }, formatPerMillion(m.pricing?.prompt)),
-            h('td', { class: 'num' }, formatPerMillion(m.pricing?.completion)),
-            h('td', { class: 'num' }, formatPerMillion(m.pricing?.input_cache_read)),
+            // An unpriced model has no price, not a price of $0.
+            h('td', { class: 'num' }, m.priced === false ? 'unpriced' : formatPerMillion(m.pricing?.prompt)),
+            h('td', { class: 'num' }, m.priced === false ? 'unpriced' : formatPerMillion(m.pricing?.completion)),
+            h('td', { class: 'num' }, m.priced === false ? 'unpriced' : formatPerMillion(m.pricing?.input_cache_read)),
             h('td', { class: 'num' }, isAlias ? null : h('button', { type: 'button', class: 'btn btn-small', onclick: () => overrideDialog(ctx, m) }, 'Set price')));
         })))),
       matches.length > CATALOG_PAGE ? pager({ total: matches.length, offset, limit: CATALOG_PAGE, onPage: (o) => { offset = o; draw(); } }) : null);
@@ -194,8 +229,8 @@ function catalogCard(ctx, catalog, aliasNames) {
     draw();
   });
   draw();
-  return card(`Catalog (${formatInt(catalog.length)})`, search,
-    h('p', { class: 'muted small' }, 'Prices are USD per million tokens. "Set price" overrides the bundled price of one model (e.g. a local model or a negotiated rate).'),
+  return card(`Catalog (${formatInt(catalog.length)})`, factsBar(ctx, facts), search,
+    h('p', { class: 'muted small' }, 'Prices are USD per million tokens. "Set price" overrides the provider\'s and the bundled price of one model (e.g. a local model or a negotiated rate). An unpriced model is never counted as free: its requests are reported as unpriced.'),
     body);
 }
 

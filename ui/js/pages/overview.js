@@ -1,8 +1,9 @@
-// Overview: the base URL and setup snippets, today's and this month's totals, provider health.
+// Overview: your tools (connect agent CLIs), the base URL and setup snippets, today's and this month's totals, provider health.
 
 import { h, fill, card, copyField, copyButton, pageHeader, emptyState, badge, errorBox } from '../dom.js';
 import { formatUsd, formatInt, formatTokens, formatAgo, startOfDay, monthStart } from '../format.js';
 import { setupSnippets } from '../snippets.js';
+import { toolsCard } from './tools.js';
 
 /** @param {HTMLElement} root @param {import('../app.js').Ctx} ctx */
 export async function render(root, ctx) {
@@ -15,6 +16,7 @@ export async function render(root, ctx) {
   ]);
   fill(root,
     pageHeader('Overview', `ARouter ${settings.version || ''} is running.`),
+    toolsCard(ctx),
     connectCard(ctx.base, settings.default_model),
     h('div', { class: 'grid-2' },
       statsCard('Today', today.totals, 'stats-today'),
@@ -45,7 +47,7 @@ function connectCard(base, model) {
     tabs.appendChild(h('button', { type: 'button', role: 'tab', class: 'tab', 'data-id': sn.id, onclick: () => select(sn) }, sn.label));
   }
   select(current);
-  return card('Connect your tools', null,
+  return card('Other tools and SDKs', null,
     h('p', null, 'Point every AI tool at this base URL and give each its own app key (Keys page), so usage is attributed per app.'),
     h('div', { class: 'grid-2 tight' },
       h('div', null, h('div', { class: 'label' }, 'Base URL (Anthropic, Gemini, proxy)'), copyField(base, 'base-url')),

@@ -87,7 +87,8 @@ function breakdown(rows, t, groupLabel) {
         r.unpriced ? badge(typeof r.unpriced === 'number' ? `${r.unpriced} unpriced` : 'unpriced', 'warn') : null),
       num(formatInt(r.requests)), num(formatInt(r.errors)), num(formatTokens(r.input_tokens)), num(formatTokens(r.output_tokens)),
       num(formatTokens(r.reasoning_tokens)), num(formatTokens(r.cache_read_tokens)), num(formatTokens(r.cache_write_tokens)),
-      h('td', { class: 'num', 'data-testid': 'cost' }, formatUsd(r.cost))))),
+      // A group whose every request is unpriced has no cost to show, not a cost of $0.
+      h('td', { class: 'num', 'data-testid': 'cost' }, typeof r.unpriced === 'number' && r.unpriced > 0 && r.unpriced === r.requests ? 'unpriced' : formatUsd(r.cost))))),
     h('tfoot', null, h('tr', null, h('th', null, 'Total'),
       [formatInt(t.requests), formatInt(t.errors), formatTokens(t.input_tokens), formatTokens(t.output_tokens),
         formatTokens(t.reasoning_tokens), formatTokens(t.cache_read_tokens), formatTokens(t.cache_write_tokens), formatUsd(t.cost)]

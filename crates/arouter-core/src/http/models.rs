@@ -4,8 +4,8 @@
 use super::respond::{json_response, Surface};
 use super::{authed, Ctx};
 use crate::app::App;
-use crate::catalog::{self, pusd_to_decimal, Catalog, ModelInfo, Pricing};
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::catalog::{self, pusd_to_decimal, ModelInfo, Pricing};
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::store::UsageRecord;
 use axum::extract::{Path, Request, State};
@@ -14,44 +14,11 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// The catalog vendor whose models a provider serves natively.
-fn native_vendor(p: &ProviderConfig) -> Option<&'static str> {
-    let u = p.base_url.as_str();
-    Some(match p.kind {
-        ProviderKind::Anthropic => "anthropic",
-        ProviderKind::Gemini => "google",
-        ProviderKind::OpenAi if u.contains("api.openai.com") => "openai",
-        ProviderKind::OpenAi if u.contains("deepseek.com") => "deepseek",
-        ProviderKind::OpenAi if u.contains("mistral.ai") => "mistralai",
-        ProviderKind::OpenAi if u.contains("api.x.ai") => "x-ai",
-        _ => return None,
-    })
-}
-
 /// Every routable `provider/model` id with its pricing, in a stable order.
 pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
-    let catalog = Catalog::bundled();
     let mut out = BTreeMap::new();
     for p in cfg.providers.values() {
-        let aggregator = p.base_url.contains("openrouter.ai");
-        let vendor = native_vendor(p);
-        let mut names: Vec<String> = Vec::new();
-        for m in catalog.entries() {
-            let m_vendor = m.id.split('/').next().unwrap_or("");
-            if aggregator {
-                names.push(m.id.clone());
-            } else if (vendor == Some(m_vendor) || p.id == m_vendor)
-                && (!m.has("embeddings") || p.kind == ProviderKind::OpenAi)
-            {
-                names.push(m.api_name.clone());
-            }
-        }
-        names.extend(p.models.iter().cloned());
-        for id in cfg.models.keys() {
-            if let Some(rest) = id.strip_prefix(&format!("{}/", p.id)) {
-                names.push(rest.to_string());
-            }
-        }
+        let names = catalog::served_models(cfg, p);
         for n in names {
             let pricing = catalog::pricing(cfg, p, &n);
             out.insert(format!("{}/{}", p.id, n), (pricing, p.id.clone()));
@@ -65,7 +32,14 @@ pub fn routable(cfg: &Config) -> BTreeMap<String, (Pricing, String)> {
     out
 }
 
-fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&'static str> {
+fn supported_parameters(info: Option<&ModelInfo>) -> Vec<&str> {
+    if let Some(i) = info.filter(|i| !i.supported_parameters().is_empty()) {
+        return i
+            .supported_parameters()
+            .iter()
+            .map(String::as_str)
+            .collect();
+    }
     let mut v = vec![
         "max_tokens",
         "temperature",
@@ -121,10 +95,10 @@ pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
         "pricing": {
             "prompt": pusd_to_decimal(p.input),
             "completion": pusd_to_decimal(p.output),
-            "request": "0",
-            "image": "0",
+            "request": pusd_to_decimal(p.per_request),
+            "image": pusd_to_decimal(p.per_image),
             "web_search": "0",
-            "internal_reasoning": "0",
+            "internal_reasoning": pusd_to_decimal(p.reasoning.unwrap_or(0)),
             "input_cache_read": pusd_to_decimal(p.cache_read),
             "input_cache_write": pusd_to_decimal(p.cache_write),
         },

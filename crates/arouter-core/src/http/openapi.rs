@@ -385,6 +385,20 @@ pub const OPS: &[Op] = &[
         Admin,
     ),
     op(
+        "get",
+        "/api/v1/models/facts",
+        "routing",
+        "Where model facts come from: the bundled catalog's pinned source, each provider's cached model list",
+        Admin,
+    ),
+    op(
+        "post",
+        "/api/v1/models/refresh",
+        "routing",
+        "Ask every provider for its model list and prices now (502, nothing changed, when none answers)",
+        Admin,
+    ),
+    op(
         "put",
         "/api/v1/model-overrides/{provider}/{*model}",
         "routing",
@@ -460,6 +474,27 @@ pub const OPS: &[Op] = &[
         "/api/v1/activity",
         "billing",
         "Usage per day, model and app",
+        Admin,
+    ),
+    op(
+        "get",
+        "/api/v1/tools",
+        "tools",
+        "Agent CLIs: installed, connected (key), last request, today's spend",
+        Admin,
+    ),
+    op(
+        "post",
+        "/api/v1/tools/{id}/connect",
+        "tools",
+        "Point a tool at ARouter with its own key ({model, slots, key_name})",
+        Admin,
+    ),
+    op(
+        "post",
+        "/api/v1/tools/{id}/disconnect",
+        "tools",
+        "Restore a tool's config files and revoke its key",
         Admin,
     ),
     op(

@@ -2,10 +2,12 @@
 //! the web UI and the tray: admin keys only, errors in OpenRouter's shape.
 
 mod keys;
+mod models;
 mod money;
 mod providers;
 mod settings;
 pub mod time;
+mod tools;
 mod usage;
 
 use arouter_core::app::App;
@@ -62,6 +64,8 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
             put(settings::set_alias).delete(settings::delete_alias),
         )
         .route("/api/v1/catalog", get(settings::catalog))
+        .route("/api/v1/models/facts", get(models::facts))
+        .route("/api/v1/models/refresh", post(models::refresh))
         .route(
             "/api/v1/model-overrides/{provider}/{*model}",
             put(settings::set_override).delete(settings::delete_override),
@@ -78,6 +82,9 @@ pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
         .route("/api/v1/balance", get(money::balance))
         .route("/api/v1/transactions", get(money::transactions))
         .route("/api/v1/activity", get(money::activity))
+        .route("/api/v1/tools", get(tools::list))
+        .route("/api/v1/tools/{id}/connect", post(tools::connect))
+        .route("/api/v1/tools/{id}/disconnect", post(tools::disconnect))
         .layer(Extension(store))
 }
 
@@ -136,6 +143,10 @@ impl<const ADMIN: bool> Call<ADMIN> {
     pub fn reply(&self, result: Result<Response, ApiError>) -> Response {
         self.ctx
             .finish(result.unwrap_or_else(|e| Surface::OpenAi.error(&e)))
+    }
+
+    pub fn body_is_empty(&self) -> bool {
+        self.body.is_empty()
     }
 
     /// The request body as a JSON object.

@@ -702,6 +702,7 @@ mod tests {
             connect_timeout_secs: 1,
             first_byte_timeout_secs: 1,
             idle_timeout_secs: 1,
+            local: None,
         }
     }
 
