@@ -6,7 +6,7 @@
 # with N1 and N2 requests; (instructions(N2) - instructions(N1)) / (N2 - N1) cancels start-up.
 #
 # Usage: bash bench/relay_instructions.sh [BIN_DIR]   (default: $CARGO_TARGET_DIR/release)
-set -euo pipefail
+set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 N1=${N1:-200}
