@@ -1,5 +1,6 @@
 //! Test support: mock vendor upstreams and a harness that runs the `arouter` binary.
 
+pub mod codex;
 pub mod harness;
 pub mod mock;
 

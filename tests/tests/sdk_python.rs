@@ -57,6 +57,33 @@ async fn official_python_sdks() {
         mocks.push(tools);
         mocks.push(think);
     }
+    // An OpenAI upstream that speaks the Responses API (`wire = "responses"`): relayed.
+    for (id, behavior) in [
+        ("oar", None),
+        (
+            "oartools",
+            Some(Behavior::tool_call(
+                "get_weather",
+                &json!({"city": "Paris"}),
+            )),
+        ),
+        (
+            "oarthink",
+            Some(Behavior::Thinking {
+                thinking: "Let me think about it step by step".into(),
+                signature: "c2lnLW1vY2stMDEyMzQ1Njc4OQ==".into(),
+                text: "The answer is 42".into(),
+            }),
+        ),
+    ] {
+        let mock = MockUpstream::start(Vendor::OpenAi).await;
+        if let Some(b) = behavior {
+            mock.script(std::iter::repeat_n(b, 50));
+        }
+        cfg.push_str(&mock.provider_toml(id, None));
+        cfg.push_str("wire = \"responses\"\n");
+        mocks.push(mock);
+    }
     let err = MockUpstream::start(Vendor::OpenAi).await;
     for _ in 0..20 {
         err.push(Behavior::Error {

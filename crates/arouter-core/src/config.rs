@@ -115,6 +115,31 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     pub aliases: BTreeMap<String, Vec<String>>,
     pub models: BTreeMap<String, ModelOverride>,
+    /// `wire = "responses"` / `"chat"` of openai-kind providers (key: provider id) and of single
+    /// models (key: `provider/model`, which wins): which OpenAI API the upstream is called on.
+    pub wire: BTreeMap<String, Wire>,
+}
+
+/// Which OpenAI API an openai-kind upstream is called on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// `POST /chat/completions` (every OpenAI-compatible server; the default).
+    Chat,
+    /// `POST /responses` (OpenAI's Responses API; its codex and pro models are served only there).
+    Responses,
+}
+
+impl Wire {
+    fn parse(s: &str, field: &str) -> Result<Wire, ConfigError> {
+        match s {
+            "chat" => Ok(Wire::Chat),
+            "responses" => Ok(Wire::Responses),
+            other => Err(err(
+                field,
+                format!("unknown wire \"{other}\" (expected chat or responses)"),
+            )),
+        }
+    }
 }
 
 /// A config error naming the field: `providers.oa.kind: unknown kind "opneai"`.
@@ -155,7 +180,13 @@ impl Config {
                 "server" => cfg.server = server(value)?,
                 "providers" => {
                     for (id, p) in table(value, "providers")? {
-                        cfg.providers.insert(id.clone(), provider(id, p)?);
+                        let mut p = p.clone();
+                        if let Some(w) = p.as_table_mut().and_then(|t| t.remove("wire")) {
+                            let field = format!("providers.{id}.wire");
+                            cfg.wire
+                                .insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
+                        }
+                        cfg.providers.insert(id.clone(), provider(id, &p)?);
                     }
                 }
                 "aliases" => {
@@ -178,8 +209,17 @@ impl Config {
                 "models" => {
                     for (id, m) in table(value, "models")? {
                         let field = format!("models.\"{id}\"");
+                        let mut m = m.clone();
+                        if let Some(w) = m.as_table_mut().and_then(|t| t.remove("wire")) {
+                            let field = format!("{field}.wire");
+                            cfg.wire
+                                .insert(id.clone(), Wire::parse(&string(&w, &field)?, &field)?);
+                            // A table that only sets the wire overrides no price.
+                            if m.as_table().is_some_and(|t| t.is_empty()) {
+                                continue;
+                            }
+                        }
                         let o: ModelOverride = m
-                            .clone()
                             .try_into()
                             .map_err(|e: toml::de::Error| err(&field, e.message().to_string()))?;
                         for (name, v) in [
@@ -205,8 +245,34 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Whether `model` of `provider` is called on OpenAI's Responses API.
+    pub fn speaks_responses(&self, provider: &ProviderConfig, model: &str) -> bool {
+        if provider.kind != ProviderKind::OpenAi || self.wire.is_empty() {
+            return false;
+        }
+        let per_model = self.wire.iter().find(|(k, _)| {
+            k.strip_prefix(provider.id.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(model)
+        });
+        match per_model.or_else(|| self.wire.get_key_value(&provider.id)) {
+            Some((_, w)) => *w == Wire::Responses,
+            None => false,
+        }
+    }
+
     /// Cross-field checks: aliases and the default name routable things.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        for (id, w) in &self.wire {
+            let provider = id.split('/').next().unwrap_or_default();
+            let kind = self.providers.get(provider).map(|p| p.kind);
+            if *w == Wire::Responses && kind.is_some_and(|k| k != ProviderKind::OpenAi) {
+                return Err(err(
+                    format!("providers.{provider}.wire"),
+                    "only openai-kind providers speak the Responses API",
+                ));
+            }
+        }
         for (name, ids) in &self.aliases {
             if name.contains('/') {
                 return Err(err(
@@ -414,6 +480,17 @@ port = 8402
 kind = "openai"                          # openai | anthropic | gemini
 base_url = "https://api.openai.com/v1"
 api_key_env = "OPENAI_API_KEY"
+# api.openai.com is called on Chat Completions (POST /chat/completions) by default; set
+# wire = "responses" here to call every model on the Responses API (POST /responses), or per
+# model as below. Requests to /v1/responses reach a Responses upstream unchanged; any other
+# caller (or a Chat-only upstream) is translated.
+# wire = "chat"
+
+# OpenAI serves its codex and pro models only on the Responses API.
+[models."openai/gpt-5-codex"]
+wire = "responses"
+[models."openai/gpt-5-pro"]
+wire = "responses"
 
 # [providers.anthropic]
 # kind = "anthropic"

@@ -11,6 +11,9 @@ pub enum Dialect {
     OpenAi,
     Anthropic,
     Gemini,
+    /// OpenAI's Responses API (items such as encrypted reasoning replay only to it).
+    #[serde(rename = "openai_responses")]
+    OpenAiResponses,
 }
 
 /// A chat request in hub form. `model` is the upstream model name once routed.

@@ -91,7 +91,11 @@ pub fn edited_object(
 
 /// The raw half of [`edited_object`]; `None` when `raw` is not an object of plain, distinct
 /// keys.
-fn edit_object(raw: &[u8], skip: &dyn Fn(&str) -> bool, set: &[(&str, Value)]) -> Option<Vec<u8>> {
+pub fn edit_object(
+    raw: &[u8],
+    skip: &dyn Fn(&str) -> bool,
+    set: &[(&str, Value)],
+) -> Option<Vec<u8>> {
     let top: RawObject = object(raw).ok()?;
     let members = &top.0;
     if members

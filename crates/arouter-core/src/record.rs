@@ -188,6 +188,15 @@ impl Recorder {
         self.rec.as_ref().map_or(0, |r| r.cost_pusd)
     }
 
+    /// Overrides `server.store_content` for this request: `Some(body)` keeps the request body
+    /// (and later the response), `None` keeps no body at all (Responses' `store`).
+    pub fn keep_content(&mut self, body: Option<&Bytes>) {
+        self.store_content = body.is_some();
+        if let Some(r) = self.rec.as_mut() {
+            r.request_body = body.map(|b| StoredJson(b.clone()));
+        }
+    }
+
     /// Whether bodies are kept for this request (`server.store_content`).
     pub fn stores_content(&self) -> bool {
         self.store_content

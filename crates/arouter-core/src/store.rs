@@ -160,6 +160,11 @@ pub trait Store: Send + Sync + 'static {
     fn load_generation(&self, id: &str) -> Option<UsageRecord>;
     /// Blocks until every record handed in before the call is readable.
     fn flush(&self);
+    /// Drops the stored request/response bodies of a generation (`DELETE /v1/responses/{id}`);
+    /// the ledger row stays. Returns whether there were any. Blocking.
+    fn delete_content(&self, _id: &str) -> bool {
+        false
+    }
     /// What a key's requests created at or after `since_ms` (unix ms) cost, in pico-USD,
     /// counting every record handed in before the call. Blocking.
     fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> Result<i64, String>;

@@ -237,6 +237,17 @@ impl Store for SqliteStore {
         SqliteStore::flush(self);
     }
 
+    fn delete_content(&self, id: &str) -> bool {
+        SqliteStore::flush(self);
+        self.conns
+            .with(|c| Ok(c.execute("DELETE FROM request_bodies WHERE id = ?1", [id])?))
+            .map(|n| n > 0)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot delete stored content");
+                false
+            })
+    }
+
     fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> std::result::Result<i64, String> {
         SqliteStore::flush(self);
         self.key_usage_pusd(hash, since_ms)

@@ -1,5 +1,5 @@
-//! `bench_mock`: the benchmark's fast upstream — OpenAI chat and Anthropic messages, JSON or
-//! SSE, with no checks, no recording and no per-request locks (it is the baseline).
+//! `bench_mock`: the benchmark's fast upstream — OpenAI chat, OpenAI Responses and Anthropic
+//! messages, JSON or SSE, with no checks, no recording and no per-request locks (it is the baseline).
 //!
 //! Usage: `bench_mock PORT [WORKER_THREADS]`. The model name shapes streams: `-c<N>` sets the
 //! number of content chunks (default 50), `-i<MS>` the pause before each (default 0). Every
@@ -29,6 +29,7 @@ struct Req {
 #[derive(Clone, Copy, PartialEq)]
 enum Dialect {
     OpenAi,
+    Responses,
     Anthropic,
 }
 
@@ -75,6 +76,8 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         Dialect::Anthropic
     } else if path.ends_with("/chat/completions") {
         Dialect::OpenAi
+    } else if path.ends_with("/responses") {
+        Dialect::Responses
     } else {
         return Ok(status(404, r#"{"error":{"message":"not found"}}"#));
     };
@@ -88,6 +91,7 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let model = parsed.model.replace(['"', '\\'], "");
     Ok(match (dialect, parsed.stream) {
         (Dialect::OpenAi, false) => json(openai_json(&model)),
+        (Dialect::Responses, false) => json(responses_json(&model)),
         (Dialect::Anthropic, false) => json(anthropic_json(&model)),
         (d, true) => sse(d, model),
     })
@@ -109,6 +113,12 @@ fn status(code: u16, body: &'static str) -> Response<Body> {
 fn openai_json(model: &str) -> String {
     format!(
         r#"{{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"{model}","choices":[{{"index":0,"message":{{"role":"assistant","content":"{TEXT}"}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":10,"completion_tokens":6,"total_tokens":16}}}}"#
+    )
+}
+
+fn responses_json(model: &str) -> String {
+    format!(
+        r#"{{"id":"resp_bench","object":"response","created_at":1700000000,"status":"completed","error":null,"incomplete_details":null,"model":"{model}","output":[{{"id":"msg_bench","type":"message","status":"completed","role":"assistant","content":[{{"type":"output_text","text":"{TEXT}","annotations":[]}}]}}],"usage":{{"input_tokens":10,"input_tokens_details":{{"cached_tokens":0}},"output_tokens":6,"output_tokens_details":{{"reasoning_tokens":0}},"total_tokens":16}}}}"#
     )
 }
 
@@ -158,7 +168,7 @@ fn sse(dialect: Dialect, model: String) -> Response<Body> {
                     } else {
                         Step::Tail
                     };
-                    (content(dialect, &model), next)
+                    (content(dialect, &model, i), next)
                 }
                 Step::Tail => (tail(dialect, &model, chunks), Step::Done),
                 Step::Done => return None,
@@ -192,6 +202,11 @@ fn head(dialect: Dialect, model: &str) -> String {
         Dialect::OpenAi => format!(
             "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"{model}\",\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\"}},\"finish_reason\":null}}]}}\n\n"
         ),
+        Dialect::Responses => format!(
+            "event: response.created\ndata: {{\"type\":\"response.created\",\"sequence_number\":0,\"response\":{{\"id\":\"resp_bench\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"in_progress\",\"model\":\"{model}\",\"output\":[],\"usage\":null}}}}\n\n\
+             event: response.output_item.added\ndata: {{\"type\":\"response.output_item.added\",\"sequence_number\":1,\"output_index\":0,\"item\":{{\"id\":\"msg_bench\",\"type\":\"message\",\"status\":\"in_progress\",\"role\":\"assistant\",\"content\":[]}}}}\n\n\
+             event: response.content_part.added\ndata: {{\"type\":\"response.content_part.added\",\"sequence_number\":2,\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0,\"part\":{{\"type\":\"output_text\",\"text\":\"\",\"annotations\":[]}}}}\n\n"
+        ),
         Dialect::Anthropic => format!(
             "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_bench\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"{model}\",\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{{\"input_tokens\":10,\"output_tokens\":1}}}}}}\n\n\
              event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"text\",\"text\":\"\"}}}}\n\n"
@@ -199,11 +214,15 @@ fn head(dialect: Dialect, model: &str) -> String {
     }
 }
 
-fn content(dialect: Dialect, model: &str) -> String {
+fn content(dialect: Dialect, model: &str, i: u64) -> String {
     let text = format!("ts:{};", unix_ns());
     match dialect {
         Dialect::OpenAi => format!(
             "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"{model}\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
+        ),
+        Dialect::Responses => format!(
+            "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"sequence_number\":{},\"item_id\":\"msg_bench\",\"output_index\":0,\"content_index\":0,\"delta\":\"{text}\"}}\n\n",
+            3 + i
         ),
         Dialect::Anthropic => format!(
             "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"{text}\"}}}}\n\n"
@@ -217,6 +236,13 @@ fn tail(dialect: Dialect, model: &str, chunks: u64) -> String {
             "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"{model}\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}]}}\n\n\
              data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":\"{model}\",\"choices\":[],\"usage\":{{\"prompt_tokens\":10,\"completion_tokens\":{chunks},\"total_tokens\":{}}}}}\n\n\
              data: [DONE]\n\n",
+            chunks + 10
+        ),
+        Dialect::Responses => format!(
+            "event: response.output_item.done\ndata: {{\"type\":\"response.output_item.done\",\"sequence_number\":{},\"output_index\":0,\"item\":{{\"id\":\"msg_bench\",\"type\":\"message\",\"status\":\"completed\",\"role\":\"assistant\",\"content\":[]}}}}\n\n\
+             event: response.completed\ndata: {{\"type\":\"response.completed\",\"sequence_number\":{},\"response\":{{\"id\":\"resp_bench\",\"object\":\"response\",\"created_at\":1700000000,\"status\":\"completed\",\"model\":\"{model}\",\"output\":[],\"usage\":{{\"input_tokens\":10,\"input_tokens_details\":{{\"cached_tokens\":0}},\"output_tokens\":{chunks},\"output_tokens_details\":{{\"reasoning_tokens\":0}},\"total_tokens\":{}}}}}}}\n\n",
+            3 + chunks,
+            4 + chunks,
             chunks + 10
         ),
         Dialect::Anthropic => format!(

@@ -24,6 +24,7 @@ mod anthropic;
 mod anthropic_batches;
 mod gemini;
 mod openai;
+mod openai_responses;
 
 use axum::body::Body;
 use bytes::Bytes;

@@ -39,6 +39,7 @@ pub(super) fn respond(state: &State, req: &RecordedRequest) -> Reply {
         ("POST", "/v1/chat/completions") => chat(state, req),
         ("POST", "/v1/completions") => legacy(state, req),
         ("POST", "/v1/embeddings") => embeddings(state, req),
+        ("POST", "/v1/responses") => super::openai_responses::responses(state, req),
         ("GET", "/v1/models") => Ok(models()),
         (method, path) => Err(error(
             404,
@@ -102,7 +103,7 @@ fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> Reply {
 }
 
 /// The default error body for a status.
-fn status_error(status: u16) -> Value {
+pub(super) fn status_error(status: u16) -> Value {
     let (message, kind, code) = match status {
         400 => ("Bad request.", "invalid_request_error", None),
         401 => (

@@ -13,6 +13,7 @@ pub mod anthropic;
 pub mod gemini;
 pub mod lenient;
 pub mod openai_chat;
+pub mod openai_responses;
 pub mod target;
 
 #[cfg(test)]

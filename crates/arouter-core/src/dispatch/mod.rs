@@ -58,8 +58,33 @@ pub trait Codec: Send + Sync + 'static {
     fn surface(&self) -> Surface;
     /// The provider kind speaking this surface's own dialect: relayed, not translated.
     fn native_kind(&self) -> ProviderKind;
+    /// Whether a provider is relayed rather than translated. `responses`: the provider (an
+    /// openai kind) is called on OpenAI's Responses API for this model.
+    fn is_native(&self, provider: &ProviderConfig, responses: bool) -> bool {
+        provider.kind == self.native_kind() && !responses
+    }
     /// The hub form of the request; `None` when the endpoint has none (embeddings…).
     fn hub(&self) -> Option<&ChatRequest>;
+    /// Why a provider that is not native cannot serve the request (when `hub` is `None`).
+    fn no_hub(&self, provider: &ProviderConfig) -> ApiError {
+        ApiError::bad_request(format!(
+            "this endpoint is only available from {}-kind providers; \"{}\" is a {} provider",
+            self.native_kind().as_str(),
+            provider.id,
+            provider.kind.as_str()
+        ))
+    }
+    /// Whether reasoning text is returned (false when the caller asked `reasoning.exclude`).
+    fn include_reasoning(&self) -> bool {
+        !self
+            .hub()
+            .and_then(|h| h.reasoning.as_ref())
+            .is_some_and(|r| r.exclude)
+    }
+    /// What the ledger keeps of a finished stream (its events, by default).
+    fn stored(&self, transcript: Vec<Value>) -> StoredJson {
+        Value::Array(transcript).into()
+    }
     /// The upstream request for a same-dialect provider.
     fn native_request(
         &self,
@@ -127,7 +152,11 @@ pub struct Job {
 
 enum Mode {
     Native,
-    Hub(ProviderKind),
+    /// Translated; `responses`: the upstream is an OpenAI Responses API.
+    Hub {
+        kind: ProviderKind,
+        responses: bool,
+    },
 }
 
 struct Prepared<'a> {
@@ -159,11 +188,7 @@ impl Job {
             model: cand.id(),
             provider: cand.provider.clone(),
             created: now_ms() / 1000,
-            include_reasoning: !self
-                .codec
-                .hub()
-                .and_then(|h| h.reasoning.as_ref())
-                .is_some_and(|r| r.exclude),
+            include_reasoning: self.codec.include_reasoning(),
         }
     }
 
@@ -173,7 +198,8 @@ impl Job {
         let pricing = catalog::pricing(cfg, provider, &cand.model);
         crate::budget::refuse_unpriced(&self.ctx.caller.key, &pricing, &provider.id, &cand.model)?;
         let key = self.ctx.app.credential(provider).await?;
-        if provider.kind == self.codec.native_kind() {
+        let responses = cfg.speaks_responses(provider, &cand.model);
+        if self.codec.is_native(provider, responses) {
             let request =
                 self.codec
                     .native_request(provider, &cand.model, key.as_deref(), self.stream)?;
@@ -185,12 +211,7 @@ impl Job {
             });
         }
         let Some(hub) = self.codec.hub() else {
-            return Err(ApiError::bad_request(format!(
-                "this endpoint is only available from {}-kind providers; \"{}\" is a {} provider",
-                self.codec.native_kind().as_str(),
-                provider.id,
-                provider.kind.as_str()
-            )));
+            return Err(self.codec.no_hub(provider));
         };
         let mut req = hub.clone();
         req.model = cand.model.clone();
@@ -206,11 +227,18 @@ impl Job {
                 .unwrap_or(4096)
                 .min(32_000),
         };
-        let request = providers::build_chat(&req, &target)?;
+        let request = if responses {
+            crate::dialects::openai_responses::upstream::build(&req, &target)?
+        } else {
+            providers::build_chat(&req, &target)?
+        };
         Ok(Prepared {
             provider,
             pricing,
-            mode: Mode::Hub(provider.kind),
+            mode: Mode::Hub {
+                kind: provider.kind,
+                responses,
+            },
             request,
         })
     }
@@ -266,8 +294,12 @@ impl Job {
         let ids = self.ids(cand);
         let (body, outcome) = match p.mode {
             Mode::Native => self.codec.native_response(&bytes, &ids, &p.pricing)?,
-            Mode::Hub(kind) => {
-                let parsed = providers::parse_chat(kind, &cand.provider, &bytes)?;
+            Mode::Hub { kind, responses } => {
+                let parsed = if responses {
+                    crate::dialects::openai_responses::response::to_hub(&cand.provider, &bytes)?
+                } else {
+                    providers::parse_chat(kind, &cand.provider, &bytes)?
+                };
                 let cost = p.pricing.prices.cost_pusd(&parsed.usage);
                 let body = self.codec.render(&parsed, &ids, pusd_to_usd(cost));
                 let outcome = Outcome {

@@ -61,13 +61,19 @@ impl Job {
         let ids = self.ids(cand);
         let mut relay = match p.mode {
             Mode::Native => Relay::Native(self.codec.native_stream(&ids)),
-            Mode::Hub(kind) => Relay::Hub {
-                decoder: providers::stream_decoder(kind, &cand.provider),
+            Mode::Hub { kind, responses } => Relay::Hub {
+                decoder: if responses {
+                    Box::new(crate::dialects::openai_responses::Decoder::new(
+                        &cand.provider,
+                    ))
+                } else {
+                    providers::stream_decoder(kind, &cand.provider)
+                },
                 encoder: self.codec.encoder(&ids),
                 outcome: Outcome::default(),
             },
         };
-        let store = self.ctx.cfg.server.store_content;
+        let store = rec.stores_content();
         let mut transcript: Vec<Value> = Vec::new();
         let mut sse = SseDecoder::new();
         let mut events: Vec<SseEvent> = Vec::new();
@@ -135,7 +141,7 @@ impl Job {
                 }
                 // Record before the last bytes go out: once the client has the whole body a
                 // graceful shutdown may stop this task.
-                rec.done(200, None, store.then(|| Value::Array(transcript).into()));
+                rec.done(200, None, store.then(|| self.codec.stored(transcript)));
                 for frame in frames {
                     if tx.send(Out::Frame(frame)).await.is_err() {
                         return;
@@ -147,7 +153,7 @@ impl Job {
                 rec.done(
                     e.status,
                     Some(&e),
-                    store.then(|| Value::Array(transcript).into()),
+                    store.then(|| self.codec.stored(transcript)),
                 );
                 let _ = tx.send(Out::Fail(e)).await;
             }

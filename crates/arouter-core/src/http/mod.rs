@@ -10,7 +10,7 @@ pub mod openapi;
 pub mod proxy;
 pub mod respond;
 
-use crate::surfaces::{anthropic, gemini, openai_chat as openai};
+use crate::surfaces::{anthropic, gemini, openai_chat as openai, openai_responses as responses};
 
 use crate::app::App;
 pub use crate::ctx::Ctx;
@@ -49,6 +49,19 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
             .route(
                 &format!("{prefix}/chat/completions/{{id}}"),
                 get(models::stored_completion),
+            )
+            .route(&format!("{prefix}/responses"), post(responses::create))
+            .route(
+                &format!("{prefix}/responses/compact"),
+                post(responses::compact),
+            )
+            .route(
+                &format!("{prefix}/responses/{{id}}"),
+                get(responses::get).delete(responses::delete),
+            )
+            .route(
+                &format!("{prefix}/responses/{{id}}/input_items"),
+                get(responses::input_items),
             );
     }
     r = gemini::routes(r);

@@ -101,11 +101,17 @@ pub fn model_object(id: &str, pricing: &Pricing, provider: &str) -> Value {
 /// `GET /v1/models`: OpenRouter's list, Anthropic's when the client sends `anthropic-version`
 /// (the anthropic SDKs always do), Gemini's when it authenticates with `x-goog-api-key` (as
 /// google-genai does).
-pub async fn list(Authed { ctx, surface, .. }: Authed<ModelsApi>) -> Response {
+pub async fn list(uri: Uri, Authed { ctx, surface, .. }: Authed<ModelsApi>) -> Response {
     let anthropic = surface == Surface::Anthropic;
     let gemini = surface == Surface::Gemini;
     if gemini {
         return ctx.finish(json_response(&crate::surfaces::gemini::list_body(&ctx.cfg)));
+    }
+    // Codex (`GET /models?client_version=…`) decodes its own `{"models": [...]}` shape and
+    // fails on OpenAI's list; an empty list makes it use its built-in model defaults.
+    let codex = crate::query::param(uri.query(), "client_version").is_some();
+    if codex {
+        return ctx.finish(json_response(&json!({"models": []})));
     }
     let models = routable(&ctx.cfg);
     let body = if anthropic {
@@ -176,7 +182,7 @@ pub async fn get_one(
 }
 
 /// Reads a ledger row off the async threads; app keys see only their own requests.
-async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
+pub(crate) async fn load_visible(ctx: &Ctx, id: &str) -> Result<UsageRecord, ApiError> {
     let store = ctx.app.store.clone();
     let id_owned = id.to_string();
     let row = tokio::task::spawn_blocking(move || {

@@ -94,6 +94,46 @@ pub const OPS: &[Op] = &[
     .returns("StoredCompletion"),
     op(
         "post",
+        "/v1/responses",
+        "openai",
+        "OpenAI Responses API: relayed to wire = \"responses\" providers, translated for the rest",
+        App,
+    )
+    .body("ResponseCreateRequest")
+    .returns("Response")
+    .streaming(),
+    op(
+        "get",
+        "/v1/responses/{id}",
+        "openai",
+        "A stored response (requests with store, the default)",
+        App,
+    )
+    .returns("Response"),
+    op(
+        "delete",
+        "/v1/responses/{id}",
+        "openai",
+        "Deletes a stored response's content (the ledger row stays)",
+        App,
+    ),
+    op(
+        "get",
+        "/v1/responses/{id}/input_items",
+        "openai",
+        "The input items of a stored response",
+        App,
+    )
+    .returns("ResponseItemList"),
+    op(
+        "post",
+        "/v1/responses/compact",
+        "openai",
+        "Codex remote compaction: not available (501 in OpenAI's error shape)",
+        App,
+    ),
+    op(
+        "post",
         "/v1/completions",
         "openai",
         "Legacy text completion",
@@ -610,6 +650,17 @@ fn schemas() -> Value {
             "model": {"type": "string"}, "provider": {"type": "string"}, "choices": {"type": "array", "items": {"type": "object"}},
             "usage": {"$ref": "#/components/schemas/Usage"}}), &["id", "choices"]),
         "StoredCompletion": obj(json!({"request": {"type": "object"}, "response": {}}), &["request"]),
+        "ResponseCreateRequest": obj(json!({
+            "model": {"type": "string"}, "input": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+            "instructions": {"type": "string"}, "tools": {"type": "array", "items": {"type": "object"}}, "tool_choice": {},
+            "reasoning": {"type": "object"}, "text": {"type": "object"}, "max_output_tokens": {"type": "integer"},
+            "store": {"type": "boolean", "description": "default true: kept in the ledger for GET and previous_response_id"},
+            "previous_response_id": {"type": "string"}, "include": {"type": "array", "items": {"type": "string"}},
+            "stream": {"type": "boolean"}}), &["model"]),
+        "Response": obj(json!({"id": {"type": "string"}, "object": {"type": "string"}, "status": {"type": "string"},
+            "model": {"type": "string"}, "output": {"type": "array", "items": {"type": "object"}}, "usage": {"type": ["object", "null"]}}),
+            &["id", "output"]),
+        "ResponseItemList": obj(json!({"data": {"type": "array", "items": {"type": "object"}}, "has_more": {"type": "boolean"}}), &["data"]),
         "CompletionRequest": obj(json!({"model": {"type": "string"}, "prompt": {"oneOf": [{"type": "string"}, {"type": "array"}]}, "stream": {"type": "boolean"}}), &["prompt"]),
         "EmbeddingRequest": obj(json!({"model": {"type": "string"}, "input": {"oneOf": [{"type": "string"}, {"type": "array"}]}}), &["input"]),
         "Model": obj(json!({"id": {"type": "string"}, "name": {"type": "string"}, "context_length": {"type": ["integer", "null"]},

@@ -19,6 +19,9 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
     OpenAi,
+    /// OpenAI's own `{"error":{message,type,param,code}}` (the Responses API's clients read
+    /// string codes such as `rate_limit_exceeded`).
+    OpenAiResponses,
     Anthropic,
     Gemini,
 }
@@ -28,6 +31,7 @@ impl Surface {
     pub fn error_body(self, e: &ApiError) -> Value {
         match self {
             Surface::OpenAi => dialects::openai_chat::errors::error_body(e),
+            Surface::OpenAiResponses => dialects::openai_responses::errors::error_body(e),
             Surface::Anthropic => dialects::anthropic::errors::error_body(e),
             Surface::Gemini => dialects::gemini::errors::error_body(e),
         }

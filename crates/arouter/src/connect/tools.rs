@@ -142,6 +142,9 @@ pub const TOOLS: &[Tool] = &[
                 sets: sets(vec![
                     (&["model_provider"], json!("arouter")),
                     (&["model"], json!(s.model)),
+                    // Hosted web search runs only on OpenAI's own API: any other model would
+                    // answer every request with a 400 naming the tool.
+                    (&["web_search"], json!("disabled")),
                     (&["model_providers", "arouter", "name"], json!("ARouter")),
                     (
                         &["model_providers", "arouter", "base_url"],

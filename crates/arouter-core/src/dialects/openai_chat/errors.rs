@@ -87,7 +87,10 @@ pub fn error_from_value(provider: &str, status: u16, err: &Value, raw: &[u8]) ->
         Some(code) if status < 400 || status == 502 => code,
         _ => status,
     };
-    upstream_error(provider, status, message, raw)
+    crate::dialects::openai_responses::errors::with_code(
+        upstream_error(provider, status, message, raw),
+        Some(err),
+    )
 }
 
 fn fallback_message(status: u16, body: &[u8]) -> String {
