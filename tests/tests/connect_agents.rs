@@ -283,3 +283,82 @@ async fn gemini_cli_connects_and_answers_through_arouter() {
         "no ARouter key is left anywhere under HOME"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_connects_and_answers_through_arouter() {
+    if !enabled() {
+        return;
+    }
+    let codex = agents_dir().join(".bin/codex");
+    let an = MockUpstream::start(Vendor::Anthropic).await;
+    an.expect_key(Some("sk-ant-upstream"));
+    let cfg = format!(
+        "default_model = \"an/claude-sonnet-4-5\"\n{}",
+        an.provider_toml("an", Some("AN_KEY"))
+    );
+    let router = RouterProcess::start_with(
+        &cfg,
+        RouterOptions::default().env("AN_KEY", "sk-ant-upstream"),
+    )
+    .await;
+    let home = temp_home();
+    // A user config with a profile and another provider: connect merges, disconnect restores.
+    let codex_dir = home.path().join(".codex");
+    std::fs::create_dir_all(&codex_dir).unwrap();
+    let original = "# my codex settings\napproval_policy = \"on-request\"\n\n\
+                    [model_providers.other]\nname = \"Other\"\nbase_url = \"http://127.0.0.1:9/v1\"\n";
+    std::fs::write(codex_dir.join("config.toml"), original).unwrap();
+    arouter(&router, home.path(), &["connect", "codex"]).await;
+    let written = std::fs::read_to_string(codex_dir.join("config.toml")).unwrap();
+    assert!(written.contains("wire_api = \"responses\""), "{written}");
+    assert!(written.contains("[model_providers.other]"), "{written}");
+
+    let work = home.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut c = clean(&codex, home.path());
+    c.current_dir(&work).args([
+        "exec",
+        "--skip-git-repo-check",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "Say hello",
+    ]);
+    let answer = run(c).await;
+    assert!(
+        answer.status.success(),
+        "codex exec failed\n{}\n--- router ---\n{}",
+        shown(&answer),
+        router.stderr_log()
+    );
+    assert!(
+        String::from_utf8_lossy(&answer.stdout).contains("Hello from Anthropic mock"),
+        "{}",
+        shown(&answer)
+    );
+    assert!(an.call_count() >= 1);
+
+    // The ledger writer batches on its own clock; `tools` reads what it has written.
+    let mut table = String::new();
+    for _ in 0..20 {
+        let tools = arouter(&router, home.path(), &["tools"]).await;
+        table = String::from_utf8_lossy(&tools.stdout).into_owned();
+        if table
+            .lines()
+            .any(|l| l.starts_with("codex") && l.contains("ago"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("codex") && l.contains("yes (codex)") && l.contains("ago")),
+        "{table}"
+    );
+    arouter(&router, home.path(), &["disconnect", "codex"]).await;
+    // Codex may add files of its own under ~/.codex; config.toml is back to the user's bytes.
+    assert_eq!(
+        std::fs::read_to_string(codex_dir.join("config.toml")).unwrap(),
+        original
+    );
+}

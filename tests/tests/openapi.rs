@@ -78,7 +78,10 @@ async fn openapi_document_is_valid_and_complete() {
     // Every registered route is documented.
     let mut registered = BTreeSet::new();
     for f in sources() {
-        registered.extend(routes_in(&std::fs::read_to_string(&f).unwrap()));
+        let src = std::fs::read_to_string(&f).unwrap();
+        // Routers built inside `#[cfg(test)]` modules are test fixtures, not the product's.
+        let product = src.split("#[cfg(test)]").next().unwrap_or_default();
+        registered.extend(routes_in(product));
     }
     assert!(
         registered.len() > 40,

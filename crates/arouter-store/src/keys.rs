@@ -30,15 +30,17 @@ pub(crate) struct KeyCache {
     generation: std::sync::atomic::AtomicU64,
     /// Hashes looked up and not found, with the generation they were missed at.
     misses: parking_lot::Mutex<HashMap<String, u64>>,
-    /// When a miss last made us re-read the table.
-    last_miss_reload: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// Token bucket for re-reads caused by misses: (tokens left, when last refilled).
+    miss_reloads: parking_lot::Mutex<(f64, std::time::Instant)>,
 }
 
 /// Misses remembered at most (an attacker cycling keys just refills it).
 const MAX_MISSES: usize = 4096;
-/// Re-reads caused by misses, at most one per this interval: unknown keys from a web page
-/// (`<img src=…?key=x>`) cannot turn into a database read per request.
-const MISS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// Re-reads caused by misses: a bucket of this many, refilled at [`MISS_RELOADS_PER_SEC`].
+/// Unknown keys from a web page (`<img src=…?key=x>`) cannot turn into a database read per
+/// request, while a key made a moment ago (one miss, soon after another) still gets its re-read.
+const MISS_RELOAD_BURST: f64 = 5.0;
+const MISS_RELOADS_PER_SEC: f64 = 10.0;
 
 impl Default for KeyCache {
     fn default() -> Self {
@@ -46,7 +48,7 @@ impl Default for KeyCache {
             keys: RwLock::new(HashMap::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
             misses: parking_lot::Mutex::new(HashMap::new()),
-            last_miss_reload: parking_lot::Mutex::new(None),
+            miss_reloads: parking_lot::Mutex::new((MISS_RELOAD_BURST, std::time::Instant::now())),
         }
     }
 }
@@ -71,18 +73,21 @@ impl KeyCache {
     }
 
     /// Whether a miss for `hash` should re-read the table: not if it already missed since the
-    /// last reload, nor if another miss re-read it very recently.
+    /// last reload, nor when misses have used up their re-reads (at most 10 a second, bursts of 5).
     pub(crate) fn should_reload_for(&self, hash: &str) -> bool {
         let gen = self.generation();
         if self.misses.lock().get(hash) == Some(&gen) {
             return false;
         }
-        let mut last = self.last_miss_reload.lock();
+        let mut bucket = self.miss_reloads.lock();
         let now = std::time::Instant::now();
-        if last.is_some_and(|t| now.duration_since(t) < MISS_RELOAD_EVERY) {
+        let refill = now.duration_since(bucket.1).as_secs_f64() * MISS_RELOADS_PER_SEC;
+        bucket.0 = (bucket.0 + refill).min(MISS_RELOAD_BURST);
+        bucket.1 = now;
+        if bucket.0 < 1.0 {
             return false;
         }
-        *last = Some(now);
+        bucket.0 -= 1.0;
         true
     }
 

@@ -68,10 +68,11 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .as_ref()
         .map_or(Surface::OpenAi, |p| kind_surface(p.kind));
     let (parts, body) = req.into_parts();
-    let ctx = match super::authed::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
+    let ctx =
+        match super::authed::authed(&app, parts.headers, parts.uri.query(), surface, false).await {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
     if !ctx.caller.key.may_proxy() {
         let e = ApiError::new(
             ErrorKind::Forbidden,
