@@ -362,3 +362,62 @@ async fn codex_connects_and_answers_through_arouter() {
         original
     );
 }
+
+/// Claude Code and Gemini CLI, connected with `--model` naming a model of each provider kind,
+/// answer from that kind's mock: the CLI's own dialect is translated (or relayed) both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claude_code_and_gemini_cli_answer_on_every_provider_kind() {
+    if !enabled() {
+        return;
+    }
+    let claude = claude_bin();
+    let gemini = agents_dir().join(".bin/gemini");
+    let kinds = [
+        ("oa", Vendor::OpenAi, "gpt-4o-mini"),
+        ("an", Vendor::Anthropic, "claude-sonnet-4-5"),
+        ("gm", Vendor::Gemini, "gemini-2.5-flash"),
+    ];
+    let mut mocks = Vec::new();
+    let mut cfg = String::from("default_model = \"oa/gpt-4o-mini\"\n");
+    for (id, vendor, _) in kinds {
+        let mock = MockUpstream::start(vendor).await;
+        cfg.push_str(&mock.provider_toml(id, None));
+        mocks.push(mock);
+    }
+    let router = RouterProcess::start(&cfg).await;
+    for ((id, vendor, model), mock) in kinds.iter().zip(&mocks) {
+        let model_id = format!("{id}/{model}");
+        let expected = format!("Hello from {} mock", vendor.name());
+        for tool in ["claude-code", "gemini-cli"] {
+            let home = temp_home();
+            arouter(
+                &router,
+                home.path(),
+                &["connect", tool, "--model", &model_id],
+            )
+            .await;
+            let before = mock.call_count();
+            let mut c = if tool == "claude-code" {
+                clean(&claude, home.path())
+            } else {
+                let mut c = clean(&gemini, home.path());
+                c.env("GEMINI_CLI_TRUST_WORKSPACE", "true");
+                c
+            };
+            c.args(["-p", "Say hello"]);
+            let answer = run(c).await;
+            let ctx = format!(
+                "{tool} on {model_id}\n{}\n--- router ---\n{}",
+                shown(&answer),
+                router.stderr_log()
+            );
+            assert!(answer.status.success(), "{ctx}");
+            assert!(
+                String::from_utf8_lossy(&answer.stdout).contains(&expected),
+                "{ctx}"
+            );
+            assert!(mock.call_count() > before, "{ctx}");
+            arouter(&router, home.path(), &["disconnect", tool]).await;
+        }
+    }
+}
