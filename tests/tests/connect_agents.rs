@@ -107,6 +107,24 @@ async fn arouter(router: &RouterProcess, home: &Path, args: &[&str]) -> Output {
     out
 }
 
+/// `arouter tools` once its row for `tool` shows a last request: the ledger writer batches on
+/// its own clock and the CLI reads what it has written (polled for at most 5 s).
+async fn tools_after_request(router: &RouterProcess, home: &Path, tool: &str) -> String {
+    let mut table = String::new();
+    for _ in 0..20 {
+        let out = arouter(router, home, &["tools"]).await;
+        table = String::from_utf8_lossy(&out.stdout).into_owned();
+        if table
+            .lines()
+            .any(|l| l.starts_with(tool) && l.contains("ago"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    table
+}
+
 fn temp_home() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("arouter-agent-home-")
@@ -189,8 +207,7 @@ async fn claude_code_connects_and_answers_through_arouter() {
         "every upstream request names an ARouter-chosen model: {asked:?}"
     );
 
-    let tools = arouter(&router, home.path(), &["tools"]).await;
-    let table = String::from_utf8_lossy(&tools.stdout);
+    let table = tools_after_request(&router, home.path(), "claude-code").await;
     let line = table
         .lines()
         .find(|l| l.starts_with("claude-code"))
@@ -253,8 +270,7 @@ async fn gemini_cli_connects_and_answers_through_arouter() {
     );
     assert!(gm.call_count() >= 1);
 
-    let tools = arouter(&router, home.path(), &["tools"]).await;
-    let table = String::from_utf8_lossy(&tools.stdout);
+    let table = tools_after_request(&router, home.path(), "gemini-cli").await;
     assert!(
         table.lines().any(|l| l.starts_with("gemini-cli")
             && l.contains("yes (gemini-cli)")
@@ -336,19 +352,7 @@ async fn codex_connects_and_answers_through_arouter() {
     );
     assert!(an.call_count() >= 1);
 
-    // The ledger writer batches on its own clock; `tools` reads what it has written.
-    let mut table = String::new();
-    for _ in 0..20 {
-        let tools = arouter(&router, home.path(), &["tools"]).await;
-        table = String::from_utf8_lossy(&tools.stdout).into_owned();
-        if table
-            .lines()
-            .any(|l| l.starts_with("codex") && l.contains("ago"))
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    let table = tools_after_request(&router, home.path(), "codex").await;
     assert!(
         table
             .lines()
