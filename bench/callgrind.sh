@@ -9,7 +9,7 @@
 # Usage: bash bench/callgrind.sh BINDIR LABEL   (BINDIR has release `arouter` and `bench_mock`)
 set -euo pipefail
 BIN=$1; LABEL=$2; N=${N:-3000}
-MOCK_PORT=19311 AR_PORT=19312
+MOCK_PORT=${MOCK_PORT:-19311} AR_PORT=${AR_PORT:-19312}
 OUT=${OUT_ROOT:-/tmp/arouter-callgrind}/$LABEL; rm -rf "$OUT"; mkdir -p "$OUT/data"
 PIDS=(); cleanup(){ for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }; trap cleanup EXIT
 "$BIN/bench_mock" $MOCK_PORT 1 >"$OUT/mock.log" 2>&1 & PIDS+=($!)

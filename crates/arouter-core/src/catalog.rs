@@ -3,6 +3,7 @@
 //! on top of both, and exact integer cost computation in pico-USD.
 
 pub mod live;
+pub mod memo;
 pub mod refresh;
 
 use crate::config::{Config, ProviderConfig};
@@ -429,8 +430,7 @@ impl Catalog {
 /// The catalog host a provider's base URL points at (`api.groq.com` is `groq`).
 pub fn host_of(provider: &ProviderConfig) -> Option<&'static str> {
     use crate::config::ProviderKind;
-    let rest = provider.base_url.split_once("://").map_or("", |(_, r)| r);
-    let host = rest.split(['/', ':']).next().unwrap_or("");
+    let (_, host) = crate::config::url_host(&provider.base_url);
     const HOSTS: [(&str, &str); 16] = [
         ("api.openai.com", "openai"),
         ("api.anthropic.com", "anthropic"),
@@ -478,8 +478,7 @@ pub fn is_local(provider: &ProviderConfig) -> bool {
     if let Some(local) = provider.local {
         return local;
     }
-    let rest = provider.base_url.split_once("://").map_or("", |(_, r)| r);
-    let host = rest.split(['/', ':']).next().unwrap_or("");
+    let (rest, host) = crate::config::url_host(&provider.base_url);
     matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "0.0.0.0")
         || rest.starts_with("[::1]")
         || host.starts_with("127.")
@@ -514,6 +513,18 @@ pub fn supported_parameters(
 /// provider data (refreshed model lists), then the bundled catalog. Local providers and
 /// `:free` variants cost nothing.
 pub fn pricing(cfg: &Config, provider: &ProviderConfig, model: &str) -> Pricing {
+    // Memoised only for the config's own provider entry (a caller may pass another).
+    match cfg.providers.get(&provider.id) {
+        Some(p) if std::ptr::eq(p, provider) => {
+            cfg.pricing_memo.get_or(&provider.id, model, || {
+                compute_pricing(cfg, provider, model)
+            })
+        }
+        _ => compute_pricing(cfg, provider, model),
+    }
+}
+
+fn compute_pricing(cfg: &Config, provider: &ProviderConfig, model: &str) -> Pricing {
     let id = format!("{}/{}", provider.id, model);
     let info = live::lookup(&provider.id, model).or_else(|| {
         let c = Catalog::bundled();
@@ -932,5 +943,44 @@ mod tests {
         let took = started.elapsed();
         assert!(c.entries().len() > 500);
         eprintln!("catalog.json parsed in {took:?}");
+    }
+
+    #[test]
+    fn memoised_prices_follow_live_refresh_and_config_reload() {
+        let toml =
+            "[providers.memo-lp]\nkind=\"openai\"\nbase_url=\"https://llm.example.com/v1\"\n";
+        let cfg = Config::parse(toml).unwrap();
+        let p = &cfg.providers["memo-lp"];
+        assert!(!pricing(&cfg, p, "house-model-7").priced);
+        assert!(!pricing(&cfg, p, "house-model-7").priced, "memoised miss");
+        let mut cache = live::LiveCache::default();
+        cache.providers.insert(
+            "memo-lp".into(),
+            live::ProviderList {
+                fetched_ms: 1,
+                models: vec![live::LiveModel {
+                    id: "house-model-7".into(),
+                    input: Some(2_000_000),
+                    output: Some(4_000_000),
+                    ..Default::default()
+                }],
+            },
+        );
+        live::install(&cfg.providers, &cache);
+        let after = pricing(&cfg, p, "house-model-7");
+        assert!(after.priced, "a live refresh invalidates the memo");
+        assert_eq!(after.prices.input, 2_000_000);
+        // A reloaded config (configured price) starts with an empty memo.
+        let cfg2 = Config::parse(&format!(
+            "{toml}[models.\"memo-lp/house-model-7\"]\ninput_per_mtok = 5.0\noutput_per_mtok = 6.0\n"
+        ))
+        .unwrap();
+        let p2 = &cfg2.providers["memo-lp"];
+        assert_eq!(
+            pricing(&cfg2, p2, "house-model-7").prices.input,
+            per_mtok_to_pusd(5.0)
+        );
+        assert_eq!(pricing(&cfg, p, "house-model-7").prices.input, 2_000_000);
+        live::install(&cfg.providers, &live::LiveCache::default());
     }
 }

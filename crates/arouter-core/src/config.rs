@@ -55,6 +55,18 @@ pub struct ProviderConfig {
     pub drop_params: Option<Vec<String>>,
 }
 
+/// The authority of a URL after its scheme, and the host name in it (no port, no path):
+/// `("api.openai.com:443/v1", "api.openai.com")` for `https://api.openai.com:443/v1`. Without a
+/// scheme both are empty. Byte scans only: this runs on the request path.
+pub fn url_host(url: &str) -> (&str, &str) {
+    let rest = match url.find(':') {
+        Some(i) if url[i..].starts_with("://") => &url[i + 3..],
+        _ => return ("", ""),
+    };
+    let end = rest.find(['/', ':']).unwrap_or(rest.len());
+    (rest, &rest[..end])
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerConfig {
     pub host: String,
@@ -118,6 +130,8 @@ pub struct Config {
     /// `wire = "responses"` / `"chat"` of openai-kind providers (key: provider id) and of single
     /// models (key: `provider/model`, which wins): which OpenAI API the upstream is called on.
     pub wire: BTreeMap<String, Wire>,
+    /// Prices worked out for this config generation (not part of the file).
+    pub pricing_memo: crate::catalog::memo::PricingMemo,
 }
 
 /// Which OpenAI API an openai-kind upstream is called on.

@@ -17,7 +17,7 @@ pub const CACHE_FILE: &str = "model-cache.json";
 
 /// One model as a provider lists it. Prices are pico-USD per token (per request / image for
 /// those two); `None` when the list does not say.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LiveModel {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,6 +275,7 @@ pub fn install(providers: &BTreeMap<String, ProviderConfig>, cache: &LiveCache) 
         next.providers.insert(id.clone(), lp);
     }
     live().store(Arc::new(next));
+    super::memo::live_changed();
 }
 
 /// A provider's live, priced facts for `model`.

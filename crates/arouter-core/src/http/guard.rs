@@ -20,12 +20,30 @@ use std::task::{Context, Poll};
 /// run): Gemini for `/v1beta…` or `x-goog-api-key`, Anthropic for `…/v1/messages…` or an
 /// `anthropic-version` header, OpenAI otherwise.
 pub fn surface_of(path: &str, headers: &HeaderMap) -> Surface {
-    if path.starts_with("/v1beta")
-        || path.contains("/v1beta/")
-        || headers.contains_key("x-goog-api-key")
-    {
+    surface_from(path, HeaderHint::of(headers))
+}
+
+/// The headers that name a caller's dialect, read before a request is handed on (its headers
+/// go with it) so the surface can be worked out later, only if an error needs it.
+#[derive(Clone, Copy)]
+pub struct HeaderHint {
+    goog_key: bool,
+    anthropic_version: bool,
+}
+
+impl HeaderHint {
+    pub fn of(headers: &HeaderMap) -> Self {
+        HeaderHint {
+            goog_key: headers.contains_key("x-goog-api-key"),
+            anthropic_version: headers.contains_key("anthropic-version"),
+        }
+    }
+}
+
+fn surface_from(path: &str, hint: HeaderHint) -> Surface {
+    if path.starts_with("/v1beta") || path.contains("/v1beta/") || hint.goog_key {
         Surface::Gemini
-    } else if path.contains("/v1/messages") || headers.contains_key("anthropic-version") {
+    } else if path.contains("/v1/messages") || hint.anthropic_version {
         Surface::Anthropic
     } else {
         Surface::OpenAi
@@ -160,8 +178,12 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
 /// Catch-panic layer: a panic in a handler answers 500 in the caller's shape (the connection
 /// stays up); a panic while a body streams ends that body with an error.
 pub async fn catch_panic(req: Request, next: Next) -> Response {
-    let surface = surface_of(req.uri().path(), req.headers());
-    let what = format!("{} {}", req.method(), req.uri().path());
+    // Only what a panic report needs, cheaply: the surface and text are worked out on a panic.
+    let (method, uri, hint) = (
+        req.method().clone(),
+        req.uri().clone(),
+        HeaderHint::of(req.headers()),
+    );
     match AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(resp) => resp.map(|b| {
             Body::new(PanicFuse {
@@ -170,9 +192,10 @@ pub async fn catch_panic(req: Request, next: Next) -> Response {
             })
         }),
         Err(p) => {
-            tracing::error!("panic while serving {what}: {}", panic_text(&*p));
+            let path = uri.path();
+            tracing::error!("panic while serving {method} {path}: {}", panic_text(&*p));
             let mut resp = refuse(
-                surface,
+                surface_from(path, hint),
                 ErrorKind::Internal,
                 500,
                 "internal error in ARouter (logged)",

@@ -104,8 +104,8 @@ async fn embeddings(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Respon
 /// DNS-rebinding guard and CORS: requests must name a loopback host (or the configured bind
 /// host) in ASCII and have a decodable path; only the desktop window's origin gets a CORS grant.
 async fn hygiene(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let bind_host = app.config().server.host.clone();
-    if let Err(why) = guard::check_host(req.headers(), &bind_host) {
+    let host_ok = guard::check_host(req.headers(), &app.config().server.host);
+    if let Err(why) = host_ok {
         let surface = guard::surface_of(req.uri().path(), req.headers());
         return guard::refuse(surface, ErrorKind::Forbidden, 403, why);
     }

@@ -59,13 +59,7 @@ impl<'a> Dropped<'a> {
 
 /// The default drop list for a base URL's vendor.
 pub fn vendor_default(base_url: &str) -> &'static [&'static str] {
-    let host = base_url
-        .split("://")
-        .nth(1)
-        .unwrap_or(base_url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
+    let (_, host) = crate::config::url_host(base_url);
     if STRICT_HOSTS.iter().any(|h| {
         if h.starts_with('.') {
             host.ends_with(h)
