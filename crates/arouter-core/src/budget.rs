@@ -88,7 +88,7 @@ pub fn hub_prompt_bytes(req: &ChatRequest) -> usize {
                 name, arguments, ..
             } => name.len() + arguments.len(),
             Part::ToolResult { content, .. } => content.iter().map(part).sum(),
-            Part::RedactedThinking { data } => data.len(),
+            Part::RedactedThinking { data } => data.value.len(),
             Part::Unknown { value, .. } => value.to_string().len(),
         }
     }

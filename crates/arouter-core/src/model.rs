@@ -16,6 +16,87 @@ pub enum Dialect {
     OpenAiResponses,
 }
 
+impl Dialect {
+    /// The dialect an upstream of this kind answers in (`responses`: an openai-kind provider
+    /// called on the Responses API).
+    pub fn of_upstream(kind: crate::config::ProviderKind, responses: bool) -> Dialect {
+        use crate::config::ProviderKind;
+        match kind {
+            ProviderKind::Anthropic => Dialect::Anthropic,
+            ProviderKind::Gemini => Dialect::Gemini,
+            ProviderKind::OpenAi if responses => Dialect::OpenAiResponses,
+            ProviderKind::OpenAi => Dialect::OpenAi,
+        }
+    }
+
+    /// The name in ARouter's tag on a signature handed to a client of another dialect.
+    fn tag(self) -> &'static str {
+        match self {
+            Dialect::OpenAi => "arouter:openai-chat:",
+            Dialect::Anthropic => "arouter:anthropic:",
+            Dialect::Gemini => "arouter:gemini:",
+            Dialect::OpenAiResponses => "arouter:openai-responses:",
+        }
+    }
+}
+
+/// An opaque vendor signature over reasoning (Anthropic's thinking `signature` and
+/// `redacted_thinking` data, Gemini's `thoughtSignature`, an OpenAI-compatible upstream's
+/// `reasoning_details` signature or encrypted data) and the dialect that issued it. A vendor
+/// accepts only its own: a signature goes back to providers of its issuer's dialect and is
+/// dropped for any other. A client of another dialect receives it tagged with its issuer
+/// (`arouter:gemini:…`), so that it is recognised when the client sends it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub by: Dialect,
+    pub value: String,
+}
+
+impl Signed {
+    pub fn new(by: Dialect, value: impl Into<String>) -> Signed {
+        Signed {
+            by,
+            value: value.into(),
+        }
+    }
+
+    /// The value for an upstream speaking `to`: only its own signatures.
+    pub fn for_upstream(&self, to: Dialect) -> Option<&str> {
+        (self.by == to && !self.value.is_empty()).then_some(self.value.as_str())
+    }
+
+    /// What a client of `surface` is handed for it.
+    pub fn hand_out(&self, surface: Dialect) -> String {
+        tagged(self.by, surface, &self.value)
+    }
+
+    /// A signature a client of `surface` sent back: a tagged one names its issuer; an
+    /// untagged one is `surface`'s own.
+    pub fn take_in(surface: Dialect, raw: &str) -> Signed {
+        const ALL: [Dialect; 4] = [
+            Dialect::OpenAi,
+            Dialect::Anthropic,
+            Dialect::Gemini,
+            Dialect::OpenAiResponses,
+        ];
+        for d in ALL {
+            if let Some(v) = raw.strip_prefix(d.tag()) {
+                return Signed::new(d, v);
+            }
+        }
+        Signed::new(surface, raw)
+    }
+}
+
+/// A signature `by` issued, as handed to a client of `surface` (see [`Signed`]).
+pub fn tagged(by: Dialect, surface: Dialect, value: &str) -> String {
+    if by == surface {
+        value.to_string()
+    } else {
+        format!("{}{value}", by.tag())
+    }
+}
+
 /// A chat request in hub form. `model` is the upstream model name once routed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChatRequest {
@@ -89,7 +170,7 @@ pub enum Part {
         /// The arguments as JSON text (what OpenAI carries); adapters parse it where needed.
         arguments: String,
         /// Gemini `thoughtSignature` attached to a function call.
-        signature: Option<String>,
+        signature: Option<Signed>,
     },
     ToolResult {
         tool_use_id: String,
@@ -100,10 +181,10 @@ pub enum Part {
     },
     Thinking {
         text: String,
-        signature: Option<String>,
+        signature: Option<Signed>,
     },
     RedactedThinking {
-        data: String,
+        data: Signed,
     },
     /// A vendor block the hub does not model; replayed verbatim to the same dialect only.
     Unknown {

@@ -6,7 +6,7 @@ use arouter_core::dialects::anthropic::outbound as anthropic;
 use arouter_core::error::{ApiError, ErrorKind};
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatRequest, Dialect, Effort, MediaSource, Message, Part, Reasoning,
-    ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    ResponseFormat, Role, Signed, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
@@ -101,7 +101,7 @@ fn conversation_request() -> ChatRequest {
                 content: vec![
                     Part::Thinking {
                         text: "I should call both tools.".into(),
-                        signature: Some("EqQBCgIYAhIM1gbcDa9G".into()),
+                        signature: Some(Signed::new(Dialect::Anthropic, "EqQBCgIYAhIM1gbcDa9G")),
                     },
                     Part::Thinking {
                         text: "unsigned reasoning from another vendor".into(),
@@ -153,7 +153,7 @@ fn conversation_request() -> ChatRequest {
                 role: Role::Assistant,
                 content: vec![
                     Part::RedactedThinking {
-                        data: "EmwKAhgBEgy3va3pzix".into(),
+                        data: Signed::new(Dialect::Anthropic, "EmwKAhgBEgy3va3pzix"),
                     },
                     text("It is 18°C and sunny in Paris."),
                     Part::Unknown {
@@ -370,13 +370,10 @@ fn parse_thinking_response() {
         vec![
             Part::Thinking {
                 text: "Let me analyze this step by step...".into(),
-                signature: Some(
-                    "WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve/op91XWHOEBLLqIOMfFG/UvLEczmEsUjavL"
-                        .into()
-                ),
+                signature: Some(Signed::new(Dialect::Anthropic, "WaUjzkypQ2mUEVM36O2TxuC06KN8xyfbJwyem2dw3URve/op91XWHOEBLLqIOMfFG/UvLEczmEsUjavL")),
             },
             Part::RedactedThinking {
-                data: "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj".into(),
+                data: Signed::new(Dialect::Anthropic, "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpPkNRj2YfWXGmKDxH4mPnZ5sQ7vB5URj"),
             },
             text("Based on my analysis..."),
         ]

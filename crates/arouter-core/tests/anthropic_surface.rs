@@ -10,7 +10,7 @@ use arouter_core::error::ErrorKind;
 use arouter_core::http::respond::sse_event;
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, MediaSource, Message, Part,
-    Reasoning, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    Reasoning, Role, Signed, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use arouter_core::sse::SseDecoder;
 use base64::Engine;
@@ -82,10 +82,10 @@ fn claude_code_request_becomes_the_expected_hub_request() {
         assistant(vec![
             Part::Thinking {
                 text: "Let me look at the build log.".into(),
-                signature: Some("EqQBCkYIBxgCKkBsig".into()),
+                signature: Some(Signed::new(Dialect::Anthropic, "EqQBCkYIBxgCKkBsig")),
             },
             Part::RedactedThinking {
-                data: "EmwKAhgBEgy3va".into(),
+                data: Signed::new(Dialect::Anthropic, "EmwKAhgBEgy3va"),
             },
             Part::text("I'll run the build."),
             Part::ToolUse {
@@ -318,14 +318,14 @@ fn hub_response_renders_as_anthropic_message() {
         content: vec![
             Part::Thinking {
                 text: "The user wants weather.".into(),
-                signature: Some("sig-1".into()),
+                signature: Some(Signed::new(Dialect::Anthropic, "sig-1")),
             },
             Part::Thinking {
                 text: "No signature here.".into(),
                 signature: None,
             },
             Part::RedactedThinking {
-                data: "opaque-data".into(),
+                data: Signed::new(Dialect::Anthropic, "opaque-data"),
             },
             Part::text("Let me check."),
             Part::Unknown {
@@ -408,7 +408,7 @@ fn stop_reasons_map_to_anthropic_vocabulary() {
 
 /// Encodes hub events, frames them as the surface does, and decodes the bytes back.
 fn stream(events: &[StreamEvent]) -> Value {
-    let mut enc = EventEncoder::new("gen-test", "oa/gpt-4o");
+    let mut enc = EventEncoder::new("gen-test", "oa/gpt-4o", Dialect::Anthropic);
     let mut values = Vec::new();
     for e in events {
         enc.encode(e, &mut values);

@@ -6,7 +6,7 @@ use arouter_core::dialects::gemini::outbound::{self as gemini, Decoder};
 use arouter_core::error::ErrorKind;
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatRequest, Dialect, Effort, MediaSource, Message, Part, Reasoning,
-    ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    ResponseFormat, Role, Signed, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
@@ -69,7 +69,7 @@ fn tool_use(id: &str, name: &str, args: &str, signature: Option<&str>) -> Part {
         id: id.into(),
         name: name.into(),
         arguments: args.into(),
-        signature: signature.map(str::to_string),
+        signature: signature.map(|s| Signed::new(Dialect::Gemini, s)),
     }
 }
 
@@ -151,10 +151,10 @@ fn rich_request() -> ChatRequest {
             assistant(vec![
                 Part::Thinking {
                     text: "Two cities, two calls.".into(),
-                    signature: Some("sig-before-text".into()),
+                    signature: Some(Signed::new(Dialect::Gemini, "sig-before-text")),
                 },
                 Part::RedactedThinking {
-                    data: "opaque".into(),
+                    data: Signed::new(Dialect::Gemini, "opaque"),
                 },
                 Part::text("Checking."),
                 tool_use(
@@ -598,7 +598,7 @@ fn parses_thoughts_signatures_and_function_calls() {
         r.content[0],
         Part::Thinking {
             text: "I should look up the weather in both cities.".into(),
-            signature: Some("Cs8BAdHtim+textsig==".into()),
+            signature: Some(Signed::new(Dialect::Gemini, "Cs8BAdHtim+textsig==")),
         }
     );
     assert_eq!(r.content[1], Part::text("Checking now."));
@@ -617,7 +617,10 @@ fn parses_thoughts_signatures_and_function_calls() {
     );
     assert_eq!(name, "get_weather");
     assert_eq!(arguments, r#"{"city":"Paris"}"#);
-    assert_eq!(signature.as_deref(), Some("EpYBCpMBAdHtim9callsig"));
+    assert_eq!(
+        signature.as_ref().map(|s| s.value.as_str()),
+        Some("EpYBCpMBAdHtim9callsig")
+    );
     assert_eq!(
         r.content[3],
         Part::ToolUse {

@@ -9,7 +9,7 @@ use arouter_core::dialects::gemini::inbound::{
 use arouter_core::error::ErrorKind;
 use arouter_core::model::{
     BlockDelta, BlockStart, ChatResponse, Dialect, Effort, MediaSource, Part, ResponseFormat, Role,
-    StopReason, StreamEvent, ToolChoice, Usage,
+    Signed, StopReason, StreamEvent, ToolChoice, Usage,
 };
 use arouter_core::surfaces::gemini::{candidates, model_url, ArrayFramer};
 use serde_json::{json, Value};
@@ -74,13 +74,13 @@ fn rich_request_maps_to_the_hub() {
         vec![
             Part::Thinking {
                 text: "The user wants the forecast.".into(),
-                signature: Some("c2lnLTE=".into())
+                signature: Some(Signed::new(Dialect::Gemini, "c2lnLTE="))
             },
             Part::ToolUse {
                 id: "call_1_1".into(),
                 name: "get_weather".into(),
                 arguments: r#"{"city":"Paris"}"#.into(),
-                signature: Some("c2lnLTE=".into())
+                signature: Some(Signed::new(Dialect::Gemini, "c2lnLTE="))
             },
         ]
     );
@@ -262,7 +262,7 @@ fn rich_response() -> ChatResponse {
         content: vec![
             Part::Thinking {
                 text: "Considering the time zone.".into(),
-                signature: Some("c2lnLTI=".into()),
+                signature: Some(Signed::new(Dialect::Gemini, "c2lnLTI=")),
             },
             Part::text("It is 18C in Paris."),
             Part::ToolUse {
@@ -380,7 +380,7 @@ fn stream_encoder_matches_golden() {
             cache_write_tokens: 0,
         }),
     ];
-    let mut enc = StreamEncoder::new("an/claude-sonnet-4-5", "gen-1", true);
+    let mut enc = StreamEncoder::new("an/claude-sonnet-4-5", "gen-1", true, Dialect::Gemini);
     let mut out = Vec::new();
     for ev in &events {
         enc.encode(ev, &mut out);
@@ -391,7 +391,7 @@ fn stream_encoder_matches_golden() {
     assert_eq!(Value::Array(out), fixture("stream_golden.json"));
 
     // Without includeThoughts the thought text is dropped, the signature still travels.
-    let mut enc = StreamEncoder::new("an/claude-sonnet-4-5", "gen-1", false);
+    let mut enc = StreamEncoder::new("an/claude-sonnet-4-5", "gen-1", false, Dialect::Gemini);
     let mut out = Vec::new();
     for ev in &events {
         enc.encode(ev, &mut out);
@@ -405,7 +405,7 @@ fn stream_encoder_matches_golden() {
 
 #[test]
 fn stream_encoder_flushes_unclosed_calls_and_defaults_to_stop() {
-    let mut enc = StreamEncoder::new("m", "gen-2", false);
+    let mut enc = StreamEncoder::new("m", "gen-2", false, Dialect::Gemini);
     let mut out = Vec::new();
     enc.encode(
         &StreamEvent::BlockStart {

@@ -9,8 +9,8 @@ use arouter_core::dialects::openai_chat::outbound::{self as adapter, Decoder};
 use arouter_core::dialects::openai_chat::usage::usage_json;
 use arouter_core::error::{ApiError, ErrorKind};
 use arouter_core::model::{
-    BlockDelta, BlockStart, ChatRequest, ChatResponse, Effort, MediaSource, Message, Part,
-    ResponseFormat, Role, StopReason, StreamEvent, ToolChoice, Usage,
+    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
+    ResponseFormat, Role, Signed, StopReason, StreamEvent, ToolChoice, Usage,
 };
 use arouter_core::providers::{StreamDecoder, Target};
 use arouter_core::sse::SseDecoder;
@@ -132,10 +132,10 @@ fn rich_request_maps_every_field_into_the_hub() {
         vec![
             Part::Thinking {
                 text: "The user wants weather for two cities.".into(),
-                signature: Some("sig-abc".into()),
+                signature: Some(Signed::new(Dialect::OpenAi, "sig-abc")),
             },
             Part::RedactedThinking {
-                data: "opaque-blob".into()
+                data: Signed::new(Dialect::OpenAi, "opaque-blob")
             },
             text("Checking both cities."),
             tool_use("call_1", "get_weather", "{\"city\":\"Paris\"}"),
@@ -376,6 +376,7 @@ fn ids(include_reasoning: bool) -> ResponseIds<'static> {
         created: 1_760_000_000,
         cost_usd: Some(0.00042),
         include_reasoning,
+        signer: Dialect::OpenAi,
     }
 }
 
@@ -386,10 +387,10 @@ fn hub_response() -> ChatResponse {
         content: vec![
             Part::Thinking {
                 text: "Let me think.".into(),
-                signature: Some("sig".into()),
+                signature: Some(Signed::new(Dialect::OpenAi, "sig")),
             },
             Part::RedactedThinking {
-                data: "blob".into(),
+                data: Signed::new(Dialect::OpenAi, "blob"),
             },
             text("The answer "),
             text("is 42."),
@@ -776,10 +777,10 @@ fn parse_prefers_reasoning_details_with_signatures() {
         vec![
             Part::Thinking {
                 text: "Let me think.".into(),
-                signature: Some("EqQBCkgI".into())
+                signature: Some(Signed::new(Dialect::OpenAi, "EqQBCkgI"))
             },
             Part::RedactedThinking {
-                data: "c2VjcmV0".into()
+                data: Signed::new(Dialect::OpenAi, "c2VjcmV0")
             },
             text("42."),
         ]

@@ -21,6 +21,7 @@ fn ids() -> Ids {
         provider: "p".into(),
         created: 1,
         include_reasoning: true,
+        signer: crate::model::Dialect::OpenAi,
     }
 }
 
@@ -340,4 +341,177 @@ fn google_status_codes_round_trip() {
         let sent = error_body(&err);
         assert_eq!(sent["error"]["code"], json!(status));
     }
+}
+
+/// Thinking signatures: whichever surface hands one out and takes it back, it reaches only
+/// the vendor that signed it (foreign ones travel tagged with their issuer).
+#[test]
+fn thinking_signatures_go_back_only_to_their_signer() {
+    use crate::dialects::target::Target;
+    use crate::dialects::{anthropic, gemini, openai_chat};
+    use crate::model::{BlockDelta, BlockStart, ChatRequest, Dialect};
+
+    let cfg = crate::config::Config::parse(
+        "[providers.an]\nkind=\"anthropic\"\nbase_url=\"https://api.anthropic.com\"\n\
+         [providers.ge]\nkind=\"gemini\"\nbase_url=\"https://generativelanguage.googleapis.com\"\n\
+         [providers.oa]\nkind=\"openai\"\nbase_url=\"https://openrouter.ai/api/v1\"\n",
+    )
+    .unwrap();
+    let upstream_body = |req: &ChatRequest, p: &str, model: &str| -> Value {
+        let target = Target {
+            provider: &cfg.providers[p],
+            model,
+            api_key: Some("k"),
+            default_max_tokens: 1024,
+        };
+        serde_json::from_slice(&providers::build_chat(req, &target).unwrap().body).unwrap()
+    };
+    let anthropic_sigs = |b: &Value| -> Vec<String> {
+        b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|c| c["type"] == "thinking")
+            .map(|c| c["signature"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let gemini_sigs = |b: &Value| -> Vec<String> {
+        b["contents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["parts"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["thoughtSignature"].as_str().map(str::to_string))
+            .collect()
+    };
+
+    // Anthropic signs; a Gemini-surface client gets it tagged and sends it back.
+    let an_answer = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x",
+        "content": [{"type": "thinking", "thinking": "hmm", "signature": "ANT-SIG"},
+                    {"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}});
+    let resp = providers::parse_chat(
+        ProviderKind::Anthropic,
+        "an",
+        an_answer.to_string().as_bytes(),
+    )
+    .unwrap();
+    let to_gemini_client = gemini::inbound::from_internal(&resp, "an/claude-x", true);
+    let parts = &to_gemini_client["candidates"][0]["content"]["parts"];
+    let handed = parts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|p| p["thoughtSignature"].as_str())
+        .unwrap()
+        .to_string();
+    assert_eq!(handed, "arouter:anthropic:ANT-SIG");
+    let next_turn = json!({"contents": [
+        {"role": "user", "parts": [{"text": "q"}]},
+        {"role": "model", "parts": parts},
+        {"role": "user", "parts": [{"text": "again"}]}]});
+    let hub = gemini::inbound::to_internal(&next_turn, "m").unwrap();
+    let to_anthropic = upstream_body(&hub, "an", "claude-x");
+    assert_eq!(anthropic_sigs(&to_anthropic), ["ANT-SIG"], "{to_anthropic}");
+    let to_gemini = upstream_body(&hub, "ge", "gemini-x");
+    assert!(gemini_sigs(&to_gemini).is_empty(), "{to_gemini}");
+
+    // Gemini signs; an Anthropic-surface client gets it tagged (unary and streamed).
+    let ge_answer = json!({"candidates": [{"content": {"role": "model", "parts": [
+        {"text": "plan", "thought": true}, {"text": "hi", "thoughtSignature": "GEM-SIG"}]},
+        "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1}});
+    let resp = providers::parse_chat(ProviderKind::Gemini, "ge", ge_answer.to_string().as_bytes())
+        .unwrap();
+    let to_claude_client = anthropic::inbound::from_internal(&resp, "msg_2", "ge/gemini-x");
+    let thinking = to_claude_client["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "thinking")
+        .unwrap()
+        .clone();
+    assert_eq!(thinking["signature"], "arouter:gemini:GEM-SIG");
+    let mut enc = anthropic::inbound::EventEncoder::new("msg_2", "ge/gemini-x", Dialect::Gemini);
+    let mut events = Vec::new();
+    for ev in [
+        StreamEvent::BlockStart {
+            index: 0,
+            block: BlockStart::Thinking,
+        },
+        StreamEvent::BlockDelta {
+            index: 0,
+            delta: BlockDelta::Signature("GEM-".into()),
+        },
+        StreamEvent::BlockDelta {
+            index: 0,
+            delta: BlockDelta::Signature("SIG".into()),
+        },
+    ] {
+        enc.encode(&ev, &mut events);
+    }
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| e["delta"]["signature"].as_str())
+        .collect();
+    assert_eq!(
+        streamed, "arouter:gemini:GEM-SIG",
+        "tag once, on the first fragment"
+    );
+    let next_turn = json!({"model": "x", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [thinking, {"type": "text", "text": "hi"}]},
+        {"role": "user", "content": "again"}]});
+    let hub = anthropic::inbound::to_internal(&next_turn).unwrap();
+    assert!(anthropic_sigs(&upstream_body(&hub, "an", "claude-x")).is_empty());
+    assert_eq!(
+        gemini_sigs(&upstream_body(&hub, "ge", "gemini-x")),
+        ["GEM-SIG"]
+    );
+
+    // A native client's own (untagged) signature is its surface's vendor's.
+    let own = json!({"model": "x", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "t", "signature": "ANT-2"},
+            {"type": "text", "text": "a"}]},
+        {"role": "user", "content": "again"}]});
+    let hub = anthropic::inbound::to_internal(&own).unwrap();
+    assert_eq!(
+        anthropic_sigs(&upstream_body(&hub, "an", "claude-x")),
+        ["ANT-2"]
+    );
+    assert!(gemini_sigs(&upstream_body(&hub, "ge", "gemini-x")).is_empty());
+
+    // OpenAI chat surface: reasoning_details signatures are tagged the same way.
+    let rendered = openai_chat::inbound::from_internal(
+        &providers::parse_chat(
+            ProviderKind::Anthropic,
+            "an",
+            an_answer.to_string().as_bytes(),
+        )
+        .unwrap(),
+        &openai_chat::inbound::ResponseIds {
+            id: "gen-1",
+            model: "an/claude-x",
+            provider: "an",
+            created: 1,
+            cost_usd: None,
+            include_reasoning: true,
+            signer: Dialect::Anthropic,
+        },
+    );
+    let rendered: Value = serde_json::from_slice(&rendered).unwrap();
+    let details = rendered["choices"][0]["message"]["reasoning_details"].clone();
+    assert_eq!(details[0]["signature"], "arouter:anthropic:ANT-SIG");
+    let next_turn = json!({"model": "x", "messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "hi", "reasoning_details": details},
+        {"role": "user", "content": "again"}]});
+    let hub = openai_chat::inbound::to_internal(&next_turn).unwrap();
+    assert_eq!(
+        anthropic_sigs(&upstream_body(&hub, "an", "claude-x")),
+        ["ANT-SIG"]
+    );
+    assert!(gemini_sigs(&upstream_body(&hub, "ge", "gemini-x")).is_empty());
 }

@@ -43,6 +43,8 @@ pub struct Ids {
     pub provider: String,
     pub created: i64,
     pub include_reasoning: bool,
+    /// The dialect whose signatures (thinking, reasoning) the response carries.
+    pub signer: crate::model::Dialect,
 }
 
 /// What the ledger needs from a response.
@@ -181,8 +183,13 @@ impl Job {
         resp
     }
 
-    fn ids(&self, cand: &Candidate) -> Ids {
+    fn ids(&self, cand: &Candidate, mode: &Mode) -> Ids {
+        let signer = match *mode {
+            Mode::Native => self.codec.surface().dialect(),
+            Mode::Hub { kind, responses } => crate::model::Dialect::of_upstream(kind, responses),
+        };
         Ids {
+            signer,
             id: self.id.clone(),
             requested: self.requested.clone(),
             model: cand.id(),
@@ -291,7 +298,7 @@ impl Job {
         let resp = attempts::send(&self.ctx, p.provider, &p.request).await?;
         let bytes = upstream::read_body(resp, p.provider).await?;
         rec.first_token();
-        let ids = self.ids(cand);
+        let ids = self.ids(cand, &p.mode);
         let (body, outcome) = match p.mode {
             Mode::Native => self.codec.native_response(&bytes, &ids, &p.pricing)?,
             Mode::Hub { kind, responses } => {
@@ -326,6 +333,7 @@ impl Job {
             provider: String::new(),
             created: now_ms() / 1000,
             include_reasoning: true,
+            signer: self.codec.surface().dialect(),
         };
         let error_frame = self.codec.error_frame(&pre_ids);
         let surface = self.codec.surface();

@@ -58,7 +58,7 @@ impl Job {
         tx: mpsc::Sender<Out>,
     ) {
         let idle = Duration::from_secs(p.provider.idle_timeout_secs);
-        let ids = self.ids(cand);
+        let ids = self.ids(cand, &p.mode);
         let mut relay = match p.mode {
             Mode::Native => Relay::Native(self.codec.native_stream(&ids)),
             Mode::Hub { kind, responses } => Relay::Hub {

@@ -27,6 +27,17 @@ pub enum Surface {
 }
 
 impl Surface {
+    /// The wire dialect this surface speaks.
+    pub fn dialect(self) -> crate::model::Dialect {
+        use crate::model::Dialect;
+        match self {
+            Surface::OpenAi => Dialect::OpenAi,
+            Surface::OpenAiResponses => Dialect::OpenAiResponses,
+            Surface::Anthropic => Dialect::Anthropic,
+            Surface::Gemini => Dialect::Gemini,
+        }
+    }
+
     /// The error body in this dialect (each dialect's `errors::error_body`).
     pub fn error_body(self, e: &ApiError) -> Value {
         match self {

@@ -235,7 +235,9 @@ impl Codec for AnthropicCodec {
     }
 
     fn encoder(&self, ids: &Ids) -> Box<dyn HubEncoder> {
-        Box::new(Encoder(wire::EventEncoder::new(&ids.id, &ids.model)))
+        Box::new(Encoder(wire::EventEncoder::new(
+            &ids.id, &ids.model, ids.signer,
+        )))
     }
 
     fn frame(&self, v: &Value) -> Bytes {
@@ -608,6 +610,7 @@ mod tests {
             provider: "anth".into(),
             created: 0,
             include_reasoning: true,
+            signer: crate::model::Dialect::Anthropic,
         };
         let body = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": [{"type": "text", "text": "ok"}], "stop_reason": "tool_use", "stop_sequence": null, "usage": {"input_tokens": 7, "output_tokens": 3, "cache_read_input_tokens": 2}});
         let sent = Bytes::from(body.to_string());

@@ -319,6 +319,7 @@ impl Codec for GeminiCodec {
             &ids.model,
             &ids.id,
             self.include_thoughts,
+            ids.signer,
         )))
     }
 

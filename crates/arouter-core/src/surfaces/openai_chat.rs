@@ -279,6 +279,7 @@ fn response_ids<'a>(ids: &'a Ids, cost_usd: Option<f64>) -> wire::ResponseIds<'a
         created: ids.created,
         cost_usd,
         include_reasoning: ids.include_reasoning,
+        signer: ids.signer,
     }
 }
 
@@ -579,6 +580,7 @@ mod tests {
             provider: "oa".into(),
             created: 0,
             include_reasoning: true,
+            signer: crate::model::Dialect::OpenAi,
         }
     }
 

@@ -7,7 +7,7 @@
 
 use crate::app::App;
 use crate::catalog::Pricing;
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind};
 use crate::dialects::openai_responses::{
     encode, errors, reasoning, request, response, usage as wire_usage, wire, CustomTools, Encoder,
 };
@@ -16,7 +16,7 @@ use crate::dispatch::{Codec, HubEncoder, Ids, Job, NativeStream, Outcome};
 use crate::error::{ApiError, ErrorKind};
 use crate::http::respond::{json_response, read_bytes, ErrorFrame, Surface};
 use crate::http::{authed, Ctx};
-use crate::model::{ChatRequest, ChatResponse, Dialect, StreamEvent, Usage};
+use crate::model::{ChatRequest, ChatResponse, StreamEvent, Usage};
 use crate::providers::{self, UpstreamRequest};
 use crate::record::{Recorder, Start};
 use crate::routing;
@@ -94,7 +94,6 @@ async fn job(ctx: &Ctx, body: Body) -> Result<(Job, Recorder), ApiError> {
     });
     rec.keep_content(req.stores().then_some(&raw));
     let codec = ResponsesCodec {
-        cfg: ctx.cfg.clone(),
         items: expanded.then_some(items.clone()),
         hub: OnceLock::new(),
         all_items: items,
@@ -311,7 +310,6 @@ pub async fn compact(State(app): State<Arc<App>>, req: Request) -> Response {
 const NOT_STARTED: u64 = u64::MAX;
 
 struct ResponsesCodec {
-    cfg: Arc<Config>,
     req: wire::Request,
     /// The whole conversation when `previous_response_id` was expanded (sent upstream instead
     /// of the caller's `input`).
@@ -332,19 +330,6 @@ impl ResponsesCodec {
     }
 
     fn meta(&self, ids: &Ids) -> response::Meta {
-        let issuer = match self.cfg.providers.get(&ids.provider).map(|p| p.kind) {
-            Some(ProviderKind::Anthropic) => Dialect::Anthropic,
-            Some(ProviderKind::Gemini) => Dialect::Gemini,
-            _ if ids.provider.is_empty() => Dialect::OpenAiResponses,
-            Some(ProviderKind::OpenAi) => {
-                let model = ids.model.split_once('/').map_or("", |(_, m)| m);
-                match self.cfg.providers.get(&ids.provider) {
-                    Some(p) if self.cfg.speaks_responses(p, model) => Dialect::OpenAiResponses,
-                    _ => Dialect::OpenAi,
-                }
-            }
-            None => Dialect::OpenAiResponses,
-        };
         let tools = match self.hub_request() {
             Ok(h) => h.tools.clone(),
             Err(_) => CustomTools::default(),
@@ -354,7 +339,7 @@ impl ResponsesCodec {
             model: ids.model.clone(),
             created_at: ids.created,
             echo: request::echo(&self.req),
-            issuer,
+            issuer: ids.signer,
             tools,
             include_encrypted: self.req.includes("reasoning.encrypted_content"),
         }

@@ -5,8 +5,8 @@
 use super::{errors, reasons, usage};
 use crate::error::ApiError;
 use crate::model::{
-    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, MediaSource, Message, Part,
-    Reasoning, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    tagged, BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, MediaSource, Message, Part,
+    Reasoning, Role, Signed, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -401,12 +401,17 @@ fn content_block(b: &Value, path: &str) -> Result<Part, ApiError> {
             let t: ThinkingBlock = typed(b, path)?;
             Ok(Part::Thinking {
                 text: t.thinking,
-                signature: t.signature.filter(|s| !s.is_empty()),
+                signature: t
+                    .signature
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Signed::take_in(Dialect::Anthropic, &s)),
             })
         }
         "redacted_thinking" => {
             let r: RedactedThinkingBlock = typed(b, path)?;
-            Ok(Part::RedactedThinking { data: r.data })
+            Ok(Part::RedactedThinking {
+                data: Signed::take_in(Dialect::Anthropic, &r.data),
+            })
         }
         _ => Ok(unknown(b)),
     }
@@ -533,9 +538,11 @@ fn output_block(part: &Part) -> Option<Value> {
         Part::Thinking { text, signature } => json!({
             "type": "thinking",
             "thinking": text,
-            "signature": signature.as_deref().unwrap_or(""),
+            "signature": signature.as_ref().map(|s| s.hand_out(Dialect::Anthropic)).unwrap_or_default(),
         }),
-        Part::RedactedThinking { data } => json!({"type": "redacted_thinking", "data": data}),
+        Part::RedactedThinking { data } => {
+            json!({"type": "redacted_thinking", "data": data.hand_out(Dialect::Anthropic)})
+        }
         Part::Text { text, .. } => json!({"type": "text", "text": text}),
         Part::ToolUse {
             id,
@@ -577,6 +584,10 @@ pub fn tool_input(arguments: &str) -> Value {
 #[derive(Debug)]
 pub struct EventEncoder {
     id: String,
+    /// Who signed the thinking blocks: another dialect's signatures go out tagged.
+    signer: Dialect,
+    /// Blocks whose signature has begun (only its first fragment carries the tag).
+    signed: BTreeSet<usize>,
     model: String,
     started: bool,
     pinged: bool,
@@ -587,9 +598,11 @@ pub struct EventEncoder {
 
 impl EventEncoder {
     /// `id` is the message id (`msg_…` or our generation id), `model` the model reported.
-    pub fn new(id: &str, model: &str) -> Self {
+    pub fn new(id: &str, model: &str, signer: Dialect) -> Self {
         EventEncoder {
             id: id.to_string(),
+            signer,
+            signed: BTreeSet::new(),
             model: model.to_string(),
             started: false,
             pinged: false,
@@ -680,7 +693,7 @@ impl EventEncoder {
             BlockStart::Text => json!({"type": "text", "text": ""}),
             BlockStart::Thinking => json!({"type": "thinking", "thinking": "", "signature": ""}),
             BlockStart::RedactedThinking { data } => {
-                json!({"type": "redacted_thinking", "data": data})
+                json!({"type": "redacted_thinking", "data": tagged(self.signer, Dialect::Anthropic, data)})
             }
             BlockStart::ToolUse { id, name } => {
                 json!({"type": "tool_use", "id": id, "name": name, "input": {}})
@@ -708,6 +721,11 @@ impl EventEncoder {
                 json!({"type": "thinking_delta", "thinking": t})
             }
             BlockDelta::Signature(s) if !s.is_empty() => {
+                let s = if self.signed.insert(index) {
+                    tagged(self.signer, Dialect::Anthropic, s)
+                } else {
+                    s.clone()
+                };
                 json!({"type": "signature_delta", "signature": s})
             }
             BlockDelta::ToolInput(j) if !j.is_empty() => {

@@ -10,7 +10,7 @@ use crate::dialects::target::{StreamDecoder, Target, UpstreamRequest};
 use crate::error::{upstream_error, ApiError};
 use crate::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, MediaSource, Message, Part,
-    Reasoning, ResponseFormat, Role, StreamEvent, ToolChoice,
+    Reasoning, ResponseFormat, Role, Signed, StreamEvent, ToolChoice,
 };
 use crate::sse::SseEvent;
 #[cfg(test)]
@@ -559,16 +559,23 @@ fn wire_block(part: &Part, role: Role) -> Result<Option<WireBlock<'_>>, ApiError
             is_error: *is_error,
         },
         // Thinking is replayable only in assistant turns and only with its signature.
+        // Another vendor's signature would earn a 400: such blocks are left out.
         Part::Thinking {
             text,
-            signature: Some(signature),
-        } if role == Role::Assistant && !signature.is_empty() => WireBlock::Thinking {
-            thinking: text,
-            signature,
+            signature: Some(signed),
+        } if role == Role::Assistant => match signed.for_upstream(Dialect::Anthropic) {
+            Some(signature) => WireBlock::Thinking {
+                thinking: text,
+                signature,
+            },
+            None => return Ok(None),
         },
         Part::Thinking { .. } => return Ok(None),
         Part::RedactedThinking { data } if role == Role::Assistant => {
-            WireBlock::RedactedThinking { data }
+            match data.for_upstream(Dialect::Anthropic) {
+                Some(data) => WireBlock::RedactedThinking { data },
+                None => return Ok(None),
+            }
         }
         Part::RedactedThinking { .. } => return Ok(None),
         Part::Unknown {
@@ -888,7 +895,7 @@ mod tests {
             id: "toolu_1".into(),
             name: "lookup".into(),
             arguments: "{}".into(),
-            signature: Some("sig-from-gemini".into()),
+            signature: Some(Signed::new(Dialect::Gemini, "sig-from-gemini")),
         };
         let result = Part::ToolResult {
             tool_use_id: "toolu_1".into(),
@@ -911,7 +918,7 @@ mod tests {
 
         let thought = Part::Thinking {
             text: "use the tool".into(),
-            signature: Some("sig".into()),
+            signature: Some(Signed::new(Dialect::Anthropic, "sig")),
         };
         let b = body(&tool_loop(vec![thought, call.clone()]));
         assert_eq!(b["thinking"]["type"], "enabled");
@@ -967,7 +974,7 @@ mod tests {
                     Part::text("q"),
                     Part::Thinking {
                         text: "user-side thinking".into(),
-                        signature: Some("sig".into()),
+                        signature: Some(Signed::new(Dialect::Anthropic, "sig")),
                     },
                 ]),
                 assistant(vec![Part::text("")]),

@@ -6,8 +6,9 @@ use super::usage::UsageMetadata;
 use super::{errors, reasons, usage};
 use crate::error::ApiError;
 use crate::model::{
-    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
-    Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    tagged, BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource,
+    Message, Part, Reasoning, ResponseFormat, Role, Signed, StopReason, StreamEvent, Tool,
+    ToolChoice, Usage,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -359,11 +360,11 @@ fn add_part(
         if p.thought == Some(true) {
             out.push(Part::Thinking {
                 text,
-                signature: p.thought_signature,
+                signature: p.thought_signature.as_deref().map(take_in),
             });
         } else {
-            if let Some(sig) = p.thought_signature {
-                sign_last_thinking(out, sig);
+            if let Some(sig) = p.thought_signature.as_deref() {
+                sign_last_thinking(out, take_in(sig));
             }
             out.push(Part::text(text));
         }
@@ -390,8 +391,8 @@ fn add_part(
             .ok_or_else(|| bad(&join(&call_path, "name"), "is required"))?;
         let id = call.id.unwrap_or_else(|| id_hint.to_string());
         calls.called(&name, &id);
-        if let Some(sig) = &p.thought_signature {
-            sign_last_thinking(out, sig.clone());
+        if let Some(sig) = p.thought_signature.as_deref() {
+            sign_last_thinking(out, take_in(sig));
         }
         let arguments = match call.args {
             None | Some(Value::Null) => "{}".to_string(),
@@ -402,7 +403,7 @@ fn add_part(
             id,
             name,
             arguments,
-            signature: p.thought_signature,
+            signature: p.thought_signature.as_deref().map(take_in),
         });
         return Ok(());
     }
@@ -427,9 +428,14 @@ fn add_part(
     Ok(())
 }
 
+/// A `thoughtSignature` a caller sent back (ours for another vendor are tagged).
+fn take_in(sig: &str) -> Signed {
+    Signed::take_in(Dialect::Gemini, sig)
+}
+
 /// Gemini puts a thought signature on the part after the thoughts; the hub keeps it on the
 /// thinking block it belongs to.
-fn sign_last_thinking(parts: &mut [Part], sig: String) {
+fn sign_last_thinking(parts: &mut [Part], sig: Signed) {
     if let Some(Part::Thinking { signature, .. }) = parts.last_mut() {
         if signature.is_none() {
             *signature = Some(sig);

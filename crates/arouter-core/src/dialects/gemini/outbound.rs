@@ -10,7 +10,7 @@ use crate::dialects::target::{bad_body, StreamDecoder, Target, UpstreamRequest};
 use crate::error::{upstream_error, ApiError};
 use crate::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
-    Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    Reasoning, ResponseFormat, Role, Signed, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use crate::sse::SseEvent;
 use bytes::Bytes;
@@ -390,7 +390,10 @@ fn message_parts(
         let converted = match part {
             Part::Thinking { signature, .. } => {
                 if message.role == Role::Assistant {
-                    if let Some(sig) = signature.as_deref().filter(|s| !s.is_empty()) {
+                    if let Some(sig) = signature
+                        .as_ref()
+                        .and_then(|s| s.for_upstream(Dialect::Gemini))
+                    {
                         pending_signature = Some(sig);
                     }
                 }
@@ -468,7 +471,7 @@ fn function_call_part(
     id: &str,
     name: &str,
     arguments: &str,
-    signature: &Option<String>,
+    signature: &Option<Signed>,
     index: usize,
 ) -> Result<OutPart, ApiError> {
     let args = if arguments.trim().is_empty() {
@@ -491,7 +494,10 @@ fn function_call_part(
             name: name.to_string(),
             args,
         }),
-        thought_signature: signature.clone().filter(|s| !s.is_empty()),
+        thought_signature: signature
+            .as_ref()
+            .and_then(|s| s.for_upstream(Dialect::Gemini))
+            .map(str::to_string),
         ..WirePart::default()
     }))
 }
@@ -940,7 +946,7 @@ mod tests {
                 Part::text("answer"),
                 Part::Thinking {
                     text: String::new(),
-                    signature: Some("tail".into()),
+                    signature: Some(Signed::new(Dialect::Gemini, "tail")),
                 },
             ],
         };
@@ -1072,7 +1078,7 @@ mod tests {
                 Part::text("hi"),
                 Part::Thinking {
                     text: String::new(),
-                    signature: Some("s".into())
+                    signature: Some(Signed::new(Dialect::Gemini, "s"))
                 }
             ]
         );

@@ -6,8 +6,9 @@ use super::usage::{usage_json, UsageOut};
 use super::{errors, reasons, usage};
 use crate::error::ApiError;
 use crate::model::{
-    BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource, Message, Part,
-    Reasoning, ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    tagged, BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, MediaSource,
+    Message, Part, Reasoning, ResponseFormat, Role, Signed, StopReason, StreamEvent, Tool,
+    ToolChoice, Usage,
 };
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -471,14 +472,16 @@ fn reasoning_detail(detail: &Value, path: &str) -> Result<Option<Part>, ApiError
     Ok(match req_str(d, path, "type")?.as_str() {
         "reasoning.text" => Some(Part::Thinking {
             text: opt_str(d, path, "text")?.unwrap_or_default(),
-            signature: opt_str(d, path, "signature")?,
+            signature: opt_str(d, path, "signature")?
+                .filter(|s| !s.is_empty())
+                .map(|s| Signed::take_in(Dialect::OpenAi, &s)),
         }),
         "reasoning.summary" => Some(Part::Thinking {
             text: opt_str(d, path, "summary")?.unwrap_or_default(),
             signature: None,
         }),
         "reasoning.encrypted" => Some(Part::RedactedThinking {
-            data: req_str(d, path, "data")?,
+            data: Signed::take_in(Dialect::OpenAi, &req_str(d, path, "data")?),
         }),
         _ => None,
     })
@@ -683,6 +686,8 @@ pub struct ResponseIds<'a> {
     pub cost_usd: Option<f64>,
     /// False when the caller asked `reasoning.exclude`: reasoning text is not returned.
     pub include_reasoning: bool,
+    /// Who signed the reasoning of a stream: another dialect's signatures go out tagged.
+    pub signer: Dialect,
 }
 
 mod encode;

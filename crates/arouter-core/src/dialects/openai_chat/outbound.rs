@@ -11,7 +11,7 @@ use crate::dialects::target::{bad_body, StreamDecoder, Target, UpstreamRequest};
 use crate::error::{upstream_error, ApiError};
 use crate::model::{
     BlockDelta, BlockStart, ChatRequest, ChatResponse, Dialect, Effort, Message, Part,
-    ResponseFormat, Role, StopReason, StreamEvent, Tool, ToolChoice, Usage,
+    ResponseFormat, Role, Signed, StopReason, StreamEvent, Tool, ToolChoice, Usage,
 };
 use crate::sse::SseEvent;
 use bytes::Bytes;
@@ -417,14 +417,16 @@ fn detail_part(d: &Value) -> Option<Part> {
     match d.get("type").and_then(Value::as_str)? {
         "reasoning.text" => Some(Part::Thinking {
             text: text("text").unwrap_or_default(),
-            signature: text("signature"),
+            signature: text("signature")
+                .filter(|s| !s.is_empty())
+                .map(|s| Signed::new(Dialect::OpenAi, s)),
         }),
         "reasoning.summary" => Some(Part::Thinking {
             text: text("summary").unwrap_or_default(),
             signature: None,
         }),
         "reasoning.encrypted" => Some(Part::RedactedThinking {
-            data: text("data")?,
+            data: Signed::new(Dialect::OpenAi, text("data")?),
         }),
         _ => None,
     }

@@ -13,7 +13,7 @@ use super::reasoning;
 use super::response::{output_text, Meta};
 use super::usage;
 use crate::error::ApiError;
-use crate::model::{BlockDelta, BlockStart, StopReason, StreamEvent, Usage};
+use crate::model::{BlockDelta, BlockStart, Signed, StopReason, StreamEvent, Usage};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
@@ -320,13 +320,20 @@ impl Encoder {
                                "part": {"type": "summary_text", "text": text}}),
                     );
                 }
-                let enc = self.meta.encrypted(Some(&signature));
+                let signed = Signed::new(self.meta.issuer, signature);
+                let enc = self.meta.encrypted(Some(&signed));
                 (n, self.meta.reasoning_item(&id, &text, enc))
             }
             Open::Redacted { out: n, id, data } => (
                 n,
-                self.meta
-                    .reasoning_item(&id, "", Some(reasoning::wrap_redacted(&data))),
+                self.meta.reasoning_item(
+                    &id,
+                    "",
+                    Some(reasoning::wrap_redacted(&Signed::new(
+                        self.meta.issuer,
+                        data,
+                    ))),
+                ),
             ),
             Open::Call {
                 out: n,

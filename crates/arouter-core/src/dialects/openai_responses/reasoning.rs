@@ -3,29 +3,32 @@
 //! issuing vendor so they come back to that vendor only, and elsewhere just the summary text
 //! travels.
 
-use crate::model::{Dialect, Part};
+use crate::model::{tagged, Dialect, Part, Signed};
 use serde_json::Value;
 
 use super::wire::ReasoningItem;
 
-const TAG_ANTHROPIC: &str = "arouter:anthropic:";
-const TAG_ANTHROPIC_REDACTED: &str = "arouter:anthropic-redacted:";
-const TAG_GEMINI: &str = "arouter:gemini:";
-const TAG_OPENAI_CHAT: &str = "arouter:openai-chat:";
-
-/// The `encrypted_content` ARouter hands out for a signature issued by `issuer`.
-pub fn wrap(issuer: Dialect, signature: &str) -> String {
-    match issuer {
-        Dialect::Anthropic => format!("{TAG_ANTHROPIC}{signature}"),
-        Dialect::Gemini => format!("{TAG_GEMINI}{signature}"),
-        Dialect::OpenAi => format!("{TAG_OPENAI_CHAT}{signature}"),
-        Dialect::OpenAiResponses => signature.to_string(),
-    }
+/// The `encrypted_content` ARouter hands out for a thinking signature (a foreign one tagged
+/// with its issuer, see [`Signed`]).
+pub fn wrap(signed: &Signed) -> String {
+    signed.hand_out(Dialect::OpenAiResponses)
 }
 
-/// Anthropic's `redacted_thinking` data as `encrypted_content`.
-pub fn wrap_redacted(data: &str) -> String {
-    format!("{TAG_ANTHROPIC_REDACTED}{data}")
+/// Redacted reasoning (Anthropic's `redacted_thinking`, an OpenAI-compatible upstream's
+/// encrypted reasoning) as `encrypted_content`: tagged apart from signatures, since it comes
+/// back as a block of its own.
+pub fn wrap_redacted(data: &Signed) -> String {
+    if data.by == Dialect::OpenAiResponses {
+        return data.value.clone();
+    }
+    format!("{}{}", redacted_tag(data.by), data.value)
+}
+
+fn redacted_tag(by: Dialect) -> String {
+    format!(
+        "{}-redacted:",
+        tagged(by, Dialect::OpenAiResponses, "").trim_end_matches(':')
+    )
 }
 
 /// The summary (or, failing that, the raw reasoning text) of an item.
@@ -45,24 +48,18 @@ pub fn to_parts(item: &ReasoningItem, raw: &Value) -> Vec<Part> {
     let Some(encrypted) = item.encrypted_content.as_deref().filter(|e| !e.is_empty()) else {
         return plain(text);
     };
-    if let Some(sig) = encrypted.strip_prefix(TAG_ANTHROPIC) {
+    for by in [Dialect::Anthropic, Dialect::Gemini, Dialect::OpenAi] {
+        if let Some(data) = encrypted.strip_prefix(redacted_tag(by).as_str()) {
+            return vec![Part::RedactedThinking {
+                data: Signed::new(by, data),
+            }];
+        }
+    }
+    let signed = Signed::take_in(Dialect::OpenAiResponses, encrypted);
+    if signed.by != Dialect::OpenAiResponses {
         return vec![Part::Thinking {
             text,
-            signature: Some(sig.to_string()),
-        }];
-    }
-    if let Some(data) = encrypted.strip_prefix(TAG_ANTHROPIC_REDACTED) {
-        return vec![Part::RedactedThinking {
-            data: data.to_string(),
-        }];
-    }
-    if let Some(sig) = encrypted
-        .strip_prefix(TAG_GEMINI)
-        .or_else(|| encrypted.strip_prefix(TAG_OPENAI_CHAT))
-    {
-        return vec![Part::Thinking {
-            text,
-            signature: Some(sig.to_string()),
+            signature: Some(signed),
         }];
     }
     // OpenAI's own: verbatim to a Responses upstream, the summary as plain text elsewhere.

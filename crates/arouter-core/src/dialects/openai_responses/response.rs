@@ -7,7 +7,7 @@ use super::reasoning;
 use super::usage;
 use super::wire;
 use crate::error::ApiError;
-use crate::model::{ChatResponse, Dialect, Part, StopReason, Usage};
+use crate::model::{ChatResponse, Dialect, Part, Signed, StopReason, Usage};
 use serde_json::{json, Map, Value};
 
 /// What a response is labelled with and how its items are rendered.
@@ -20,7 +20,7 @@ pub struct Meta {
     pub created_at: i64,
     /// Request settings echoed in the object (see `request::echo`).
     pub echo: Map<String, Value>,
-    /// Which vendor's signatures the thinking blocks carry.
+    /// Which vendor's signatures the thinking blocks of a stream carry.
     pub issuer: Dialect,
     pub tools: CustomTools,
     /// The caller asked `include: ["reasoning.encrypted_content"]`.
@@ -89,14 +89,14 @@ impl Meta {
     }
 
     /// The `encrypted_content` to hand out for a thinking signature, if any.
-    pub fn encrypted(&self, signature: Option<&str>) -> Option<String> {
-        let sig = signature.filter(|s| !s.is_empty())?;
+    pub fn encrypted(&self, signature: Option<&Signed>) -> Option<String> {
+        let sig = signature.filter(|s| !s.value.is_empty())?;
         // OpenAI returns its own only when asked; other vendors' signatures always travel, or
         // a later turn could not give the thinking back to the vendor that needs it.
-        if self.issuer == Dialect::OpenAiResponses && !self.include_encrypted {
+        if sig.by == Dialect::OpenAiResponses && !self.include_encrypted {
             return None;
         }
-        Some(reasoning::wrap(self.issuer, sig))
+        Some(reasoning::wrap(sig))
     }
 
     /// A function call, or a custom tool call when the caller declared the tool as custom.
@@ -151,7 +151,7 @@ pub fn output_items(resp: &ChatResponse, meta: &Meta) -> Vec<Value> {
         match part {
             Part::Thinking { text, signature } => {
                 let id = meta.item_id("rs", out.len());
-                out.push(meta.reasoning_item(&id, text, meta.encrypted(signature.as_deref())));
+                out.push(meta.reasoning_item(&id, text, meta.encrypted(signature.as_ref())));
             }
             Part::RedactedThinking { data } => {
                 let id = meta.item_id("rs", out.len());

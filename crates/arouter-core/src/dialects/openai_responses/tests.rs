@@ -6,7 +6,8 @@ use super::response::Meta;
 use super::*;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::{
-    BlockDelta, BlockStart, ChatResponse, Dialect, Part, Role, StopReason, StreamEvent, Usage,
+    BlockDelta, BlockStart, ChatResponse, Dialect, Part, Role, Signed, StopReason, StreamEvent,
+    Usage,
 };
 use crate::providers::StreamDecoder;
 use crate::sse::SseEvent;
@@ -102,7 +103,7 @@ fn codex_turn_with_shell_call_and_apply_patch_maps_to_hub() {
         c.messages[1].content[0],
         Part::Thinking {
             text: "plan".into(),
-            signature: Some("SIG".into())
+            signature: Some(Signed::new(Dialect::Anthropic, "SIG"))
         }
     );
     assert!(matches!(&c.messages[2].content[0],
@@ -408,7 +409,7 @@ fn unary_response_renders_items_and_custom_calls() {
         content: vec![
             Part::Thinking {
                 text: "t".into(),
-                signature: Some("S".into()),
+                signature: Some(Signed::new(Dialect::Gemini, "S")),
             },
             Part::text("a"),
             Part::text("b"),
@@ -622,7 +623,7 @@ fn hub_request_to_responses_wire_for_chat_callers() {
                 content: vec![
                     Part::Thinking {
                         text: "t".into(),
-                        signature: Some("anthropic-sig".into()),
+                        signature: Some(Signed::new(Dialect::Anthropic, "anthropic-sig")),
                     },
                     Part::ToolUse {
                         id: "c1".into(),

@@ -84,9 +84,13 @@ pub(super) fn response_part(value: Value) -> Result<Part, String> {
             signature,
         } => Part::Thinking {
             text: thinking,
-            signature,
+            signature: signature
+                .filter(|s| !s.is_empty())
+                .map(|s| Signed::new(Dialect::Anthropic, s)),
         },
-        WireContentBlock::RedactedThinking { data } => Part::RedactedThinking { data },
+        WireContentBlock::RedactedThinking { data } => Part::RedactedThinking {
+            data: Signed::new(Dialect::Anthropic, data),
+        },
         WireContentBlock::ToolUse { id, name, input } => Part::ToolUse {
             id,
             name,

@@ -85,6 +85,7 @@ pub fn from_internal(resp: &ChatResponse, model: &str, include_thoughts: bool) -
                 text,
                 signature: sig,
             } => {
+                let sig = sig.as_ref().map(|s| s.hand_out(Dialect::Gemini));
                 if include_thoughts && !text.is_empty() {
                     parts.push(OutPart::Known(Box::new(KnownPart {
                         text: Some(text.clone()),
@@ -93,12 +94,15 @@ pub fn from_internal(resp: &ChatResponse, model: &str, include_thoughts: bool) -
                     })));
                 }
                 if sig.is_some() {
-                    signature = sig.clone();
+                    signature = sig;
                 }
             }
             Part::ToolUse { signature: own, .. } => {
                 let mut known = known_part(p).unwrap_or_default();
-                known.thought_signature = own.clone().or_else(|| signature.take());
+                known.thought_signature = own
+                    .as_ref()
+                    .map(|s| s.hand_out(Dialect::Gemini))
+                    .or_else(|| signature.take());
                 parts.push(OutPart::Known(Box::new(known)));
             }
             Part::Unknown {
@@ -208,13 +212,16 @@ pub struct StreamEncoder {
     include_thoughts: bool,
     calls: BTreeMap<usize, PendingCall>,
     signature: Option<String>,
+    /// Who signed the thinking: another dialect's signatures go out tagged.
+    signer: Dialect,
     usage: Usage,
     finish: Option<StopReason>,
 }
 
 impl StreamEncoder {
-    pub fn new(model: &str, response_id: &str, include_thoughts: bool) -> Self {
+    pub fn new(model: &str, response_id: &str, include_thoughts: bool, signer: Dialect) -> Self {
         StreamEncoder {
+            signer,
             model: model.to_string(),
             response_id: response_id.to_string(),
             include_thoughts,
@@ -272,7 +279,9 @@ impl StreamEncoder {
                 };
                 out.push(self.chunk(vec![OutPart::Known(Box::new(part))], None));
             }
-            BlockDelta::Signature(sig) => self.signature = Some(sig.clone()),
+            BlockDelta::Signature(sig) => {
+                self.signature = Some(tagged(self.signer, Dialect::Gemini, sig));
+            }
             BlockDelta::ToolInput(fragment) => {
                 if let Some(call) = self.calls.get_mut(&index) {
                     call.args.push_str(fragment);

@@ -147,16 +147,19 @@ pub(super) fn candidate_parts(candidate: &Candidate) -> &[Value] {
 /// thinking part right before it (so `build` puts it back on the same part).
 pub(super) fn push_piece(content: &mut Vec<Part>, piece: Piece) {
     match piece {
-        Piece::Thought { text, signature } => match content.last_mut() {
-            Some(Part::Thinking {
-                text: prev,
-                signature: prev_sig @ None,
-            }) => {
-                prev.push_str(&text);
-                *prev_sig = signature;
+        Piece::Thought { text, signature } => {
+            let signature = signature.map(|s| Signed::new(Dialect::Gemini, s));
+            match content.last_mut() {
+                Some(Part::Thinking {
+                    text: prev,
+                    signature: prev_sig @ None,
+                }) => {
+                    prev.push_str(&text);
+                    *prev_sig = signature;
+                }
+                _ => content.push(Part::Thinking { text, signature }),
             }
-            _ => content.push(Part::Thinking { text, signature }),
-        },
+        }
         Piece::Text { text, signature } => {
             if let Some(sig) = signature {
                 push_piece(
@@ -184,7 +187,7 @@ pub(super) fn push_piece(content: &mut Vec<Part>, piece: Piece) {
             id,
             name,
             arguments: args,
-            signature,
+            signature: signature.map(|s| Signed::new(Dialect::Gemini, s)),
         }),
         Piece::Image { mime_type, data } => content.push(Part::Image {
             source: MediaSource::Base64 {

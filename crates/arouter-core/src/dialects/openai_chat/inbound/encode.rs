@@ -1,6 +1,7 @@
 //! Hub -> OpenAI: the `chat.completion` body and `chat.completion.chunk` stream chunks.
 
 use super::*;
+use std::collections::HashSet;
 
 /// Renders a hub response as an OpenRouter-style `chat.completion`, serialized straight from
 /// typed parts (no `Value` tree: this is the translated unary path).
@@ -90,11 +91,12 @@ pub(super) fn reasoning_details(parts: &[Part]) -> Vec<Value> {
             Part::Thinking { text, signature } => {
                 let mut d = json!({"type": "reasoning.text", "text": text, "index": index});
                 if let Some(sig) = signature {
-                    d["signature"] = json!(sig);
+                    d["signature"] = json!(sig.hand_out(Dialect::OpenAi));
                 }
                 details.push(d);
             }
             Part::RedactedThinking { data } => {
+                let data = data.hand_out(Dialect::OpenAi);
                 details.push(json!({"type": "reasoning.encrypted", "data": data, "index": index}));
             }
             _ => {}
@@ -147,6 +149,9 @@ pub struct ChunkEncoder {
     blocks: HashMap<usize, Block>,
     tool_count: usize,
     reasoning_count: usize,
+    signer: Dialect,
+    /// Blocks whose signature has begun (only its first fragment carries the tag).
+    signed: HashSet<usize>,
     usage: Usage,
 }
 
@@ -162,6 +167,8 @@ impl ChunkEncoder {
             blocks: HashMap::new(),
             tool_count: 0,
             reasoning_count: 0,
+            signer: ids.signer,
+            signed: HashSet::new(),
             usage: Usage::default(),
         }
     }
@@ -197,6 +204,7 @@ impl ChunkEncoder {
             BlockStart::RedactedThinking { data } => {
                 let detail = self.reasoning_block(index);
                 if self.include_reasoning {
+                    let data = tagged(self.signer, Dialect::OpenAi, data);
                     let d = json!({"type": "reasoning.encrypted", "data": data, "index": detail});
                     out.push(self.chunk(json!({"reasoning_details": [d]}), None));
                 }
@@ -238,6 +246,11 @@ impl ChunkEncoder {
             }
             BlockDelta::Signature(sig) if self.include_reasoning => {
                 let detail = self.reasoning_block(index);
+                let sig = if self.signed.insert(index) {
+                    tagged(self.signer, Dialect::OpenAi, sig)
+                } else {
+                    sig.clone()
+                };
                 json!({
                     "reasoning_details": [{"type": "reasoning.text", "signature": sig, "index": detail}],
                 })
