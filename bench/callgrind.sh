@@ -49,7 +49,11 @@ for route in "openai-same|http://127.0.0.1:$AR_PORT/v1/chat/completions|mockoa/b
   reqs=$(grep -Eo 'requests=[0-9]+' "$OUT/$name.load" | cut -d= -f2)
   f=$(grep -l "Trigger: dump $name\$" "$OUT"/cg.$AR.* | head -1)
   ir=$(grep '^totals:' "$f" | awk '{print $2}')
-  w=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep 'arouter_store::ledger::run_writer' | head -1 | awk '{gsub(",","",$1); print $1}')
+  # The writer thread's root (`run_writer`, or `write_batch` where the compiler inlined it),
+  # and the serving thread's.
+  incl=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null)
+  w=$(grep -E 'arouter_store::ledger::(run_writer|write_batch) ' <<<"$incl" | head -1 | awk '{gsub(",","",$1); print $1}' || true)
+  s=$(grep -F 'arouter_core::http::cores::serve_thread::{{closure}}::{{closure}} ' <<<"$incl" | head -1 | awk '{gsub(",","",$1); print $1}' || true)
   non2xx=$(grep -Eo 'non2xx=[0-9]+' "$OUT/$name.load" | cut -d= -f2)
-  echo "$LABEL $name requests=$reqs per_request=$((ir / reqs)) writer=$((${w:-0} / reqs)) request_path=$(((ir - ${w:-0}) / reqs)) non2xx=$non2xx"
+  echo "$LABEL $name requests=$reqs per_request=$((ir / reqs)) writer=$((${w:-0} / reqs)) request_path=$(((ir - ${w:-0}) / reqs)) serving_thread=$((${s:-0} / reqs)) non2xx=$non2xx"
 done

@@ -5,6 +5,7 @@
 use super::live::{self, LiveCache, ProviderList};
 use crate::app::App;
 use crate::config::{ProviderConfig, ProviderKind};
+use crate::providers;
 use crate::upstream::{self, Body};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::Method;
@@ -46,25 +47,18 @@ impl Report {
 /// The model-list request for a provider: URL and auth headers in its own dialect.
 fn list_request(p: &ProviderConfig, key: Option<&str>) -> (String, Vec<(&'static str, String)>) {
     let base = p.base_url.trim_end_matches('/');
-    let mut headers = Vec::new();
+    let mut headers: Vec<_> = key
+        .map(|k| providers::auth_header(p.kind, k))
+        .into_iter()
+        .collect();
     let url = match p.kind {
-        ProviderKind::OpenAi => {
-            if let Some(k) = key {
-                headers.push(("authorization", format!("Bearer {k}")));
-            }
-            format!("{base}/models")
-        }
+        ProviderKind::OpenAi => format!("{base}/models"),
         ProviderKind::Anthropic => {
-            if let Some(k) = key {
-                headers.push(("x-api-key", k.to_string()));
-            }
-            headers.push(("anthropic-version", "2023-06-01".to_string()));
+            let version = crate::dialects::anthropic::API_VERSION;
+            headers.push(("anthropic-version", version.to_string()));
             format!("{base}/v1/models?limit=1000")
         }
         ProviderKind::Gemini => {
-            if let Some(k) = key {
-                headers.push(("x-goog-api-key", k.to_string()));
-            }
             let versioned = base.ends_with("/v1beta") || base.ends_with("/v1");
             let root = if versioned {
                 base.to_string()

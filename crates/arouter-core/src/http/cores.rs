@@ -129,8 +129,8 @@ async fn serve_thread(
             let router = router.clone();
             tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
                 let (req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
-                let call = tower::ServiceExt::oneshot(router.clone(), req);
-                async move { call.await.map(finish) }
+                let call = super::guard::catch_panic(router.clone(), req);
+                async move { Ok::<_, std::convert::Infallible>(finish(call.await)) }
             })
         };
         let service = TowerToHyperService::new(service);

@@ -7,7 +7,6 @@ use crate::error::{ApiError, ErrorKind};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -175,22 +174,23 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Catch-panic layer: a panic in a handler answers 500 in the caller's shape (the connection
-/// stays up); a panic while a body streams ends that body with an error.
-pub async fn catch_panic(req: Request, next: Next) -> Response {
+/// Runs one request through the router, catching panics: a panic in a handler answers 500 in
+/// the caller's shape (the connection stays up); a panic while a streamed body is produced ends
+/// that body with an error. The server calls this per request; it is not an axum layer, which
+/// would cost a boxed service call on every request.
+pub async fn catch_panic(router: axum::Router, req: Request) -> Response {
     // Only what a panic report needs, cheaply: the surface and text are worked out on a panic.
     let (method, uri, hint) = (
         req.method().clone(),
         req.uri().clone(),
         HeaderHint::of(req.headers()),
     );
-    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-        Ok(resp) => resp.map(|b| {
-            Body::new(PanicFuse {
-                inner: b,
-                done: false,
-            })
-        }),
+    match AssertUnwindSafe(tower::ServiceExt::oneshot(router, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(resp)) => fused(resp),
+        Ok(Err(never)) => match never {},
         Err(p) => {
             let path = uri.path();
             tracing::error!("panic while serving {method} {path}: {}", panic_text(&*p));
@@ -204,6 +204,20 @@ pub async fn catch_panic(req: Request, next: Next) -> Response {
             resp
         }
     }
+}
+
+/// A body of known size is bytes already in memory, with nothing left to panic; any other gets
+/// the fuse.
+fn fused(resp: Response) -> Response {
+    if resp.body().size_hint().exact().is_some() {
+        return resp;
+    }
+    resp.map(|b| {
+        Body::new(PanicFuse {
+            inner: b,
+            done: false,
+        })
+    })
 }
 
 /// A response body that turns a panic in its producer into an error frame.
@@ -250,7 +264,6 @@ mod tests {
     use super::*;
     use axum::routing::get;
     use axum::Router;
-    use tower::ServiceExt;
 
     #[test]
     fn loopback_hosts_and_origins() {
@@ -332,7 +345,7 @@ mod tests {
 
     async fn call(router: Router, path: &str) -> (StatusCode, serde_json::Value) {
         let req = Request::builder().uri(path).body(Body::empty()).unwrap();
-        let resp = router.oneshot(req).await.unwrap();
+        let resp = catch_panic(router, req).await;
         let status = resp.status();
         let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await;
         let v = body
@@ -361,8 +374,7 @@ mod tests {
             .route("/v1/messages", get(boom))
             .route("/v1/chat/completions", get(boom))
             .route("/v1beta/models/x", get(boom))
-            .route("/stream", get(stream_boom))
-            .layer(axum::middleware::from_fn(catch_panic));
+            .route("/stream", get(stream_boom));
         let (s, v) = call(router.clone(), "/v1/messages").await;
         assert_eq!(s, 500);
         assert_eq!(v["type"], "error");
@@ -377,7 +389,7 @@ mod tests {
             .uri("/stream")
             .body(Body::empty())
             .unwrap();
-        let resp = router.oneshot(req).await.unwrap();
+        let resp = catch_panic(router, req).await;
         assert_eq!(resp.status(), 200);
         assert!(axum::body::to_bytes(resp.into_body(), 1 << 16)
             .await

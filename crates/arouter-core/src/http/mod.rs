@@ -74,7 +74,6 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
         .fallback(respond::not_found)
         .method_not_allowed_fallback(guard::method_not_allowed)
         .layer(middleware::from_fn_with_state(app.clone(), hygiene))
-        .layer(middleware::from_fn(guard::catch_panic))
         .with_state(app)
 }
 

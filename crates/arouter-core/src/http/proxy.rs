@@ -225,11 +225,8 @@ fn upstream_headers(
         ))
     };
     if let Some(k) = key {
-        let (name, value) = match provider.kind {
-            ProviderKind::OpenAi => (header::AUTHORIZATION, format!("Bearer {k}")),
-            ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), k.to_string()),
-            ProviderKind::Gemini => (HeaderName::from_static("x-goog-api-key"), k.to_string()),
-        };
+        let (name, value) = crate::providers::auth_header(provider.kind, k);
+        let name = HeaderName::from_static(name);
         let mut v = HeaderValue::from_str(&value).map_err(|_| bad_key())?;
         v.set_sensitive(true);
         out.insert(name, v);

@@ -14,6 +14,15 @@ pub use crate::dialects::target::{bad_body, StreamDecoder, Target, UpstreamReque
 use crate::error::ApiError;
 use crate::model::{ChatRequest, ChatResponse};
 
+/// The header that carries a provider's credential in its kind's dialect.
+pub fn auth_header(kind: ProviderKind, key: &str) -> (&'static str, String) {
+    match kind {
+        ProviderKind::OpenAi => crate::dialects::openai_chat::auth_header(key),
+        ProviderKind::Anthropic => crate::dialects::anthropic::auth_header(key),
+        ProviderKind::Gemini => crate::dialects::gemini::auth_header(key),
+    }
+}
+
 /// Builds the upstream request for a hub chat request.
 pub fn build_chat(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiError> {
     match target.provider.kind {

@@ -160,15 +160,9 @@ impl ClientHeaders {
         key: Option<&str>,
         body: Bytes,
     ) -> UpstreamRequest {
-        let mut headers = vec![
-            ("content-type", "application/json".to_string()),
-            ("anthropic-version", self.version.clone()),
-        ];
+        let mut headers = crate::dialects::anthropic::request_headers(key, &self.version);
         if let Some(beta) = &self.beta {
             headers.push(("anthropic-beta", beta.clone()));
-        }
-        if let Some(k) = key {
-            headers.push(("x-api-key", k.to_string()));
         }
         UpstreamRequest {
             url: format!("{}{path}", provider.base_url),

@@ -8,7 +8,6 @@ use crate::catalog::{self, Pricing};
 use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::ctx::Ctx;
 use crate::dialects::gemini::inbound::{self as wire, Method};
-use crate::dialects::gemini::outbound as outbound_gemini;
 pub use crate::dialects::gemini::outbound::model_url;
 use crate::dialects::gemini::{
     errors as gemini_errors, reasons as gemini_reasons, usage as gemini_usage,
@@ -290,7 +289,7 @@ impl Codec for GeminiCodec {
             .map_err(|e| ApiError::internal(format!("re-encoding the request: {e}")))?;
         Ok(UpstreamRequest {
             url: model_url(&provider.base_url, model, method),
-            headers: outbound_gemini::headers(key),
+            headers: crate::dialects::gemini::request_headers(key),
             body: Bytes::from(body),
         })
     }
@@ -516,7 +515,7 @@ fn gemini_count_request(
     }
     UpstreamRequest {
         url: model_url(&provider.base_url, model, "countTokens"),
-        headers: outbound_gemini::headers(key),
+        headers: crate::dialects::gemini::request_headers(key),
         body: Bytes::from(body.to_string()),
     }
 }

@@ -11,3 +11,18 @@ pub mod usage;
 
 /// The `anthropic-version` sent upstream when the client names none.
 pub const API_VERSION: &str = "2023-06-01";
+
+/// How an Anthropic API request carries its credential.
+pub fn auth_header(key: &str) -> (&'static str, String) {
+    ("x-api-key", key.to_string())
+}
+
+/// The headers of an Anthropic API request with a JSON body: credential and API version.
+pub fn request_headers(key: Option<&str>, version: &str) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
+        ("content-type", "application/json".to_string()),
+        ("anthropic-version", version.to_string()),
+    ];
+    headers.extend(key.map(auth_header));
+    headers
+}

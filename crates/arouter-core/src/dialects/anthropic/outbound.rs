@@ -265,19 +265,9 @@ pub fn build(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiE
     .map_err(|e| ApiError::internal(format!("anthropic request did not serialize: {e}")))?;
     Ok(UpstreamRequest {
         url: format!("{}/v1/messages", target.provider.base_url),
-        headers: headers(target),
+        headers: super::request_headers(target.api_key, super::API_VERSION),
         body: body.into(),
     })
-}
-
-fn headers(target: &Target) -> Vec<(&'static str, String)> {
-    let mut headers: Vec<(&'static str, String)> = Vec::new();
-    if let Some(key) = target.api_key {
-        headers.push(("x-api-key", key.to_string()));
-    }
-    headers.push(("anthropic-version", super::API_VERSION.to_string()));
-    headers.push(("content-type", "application/json".to_string()));
-    headers
 }
 
 /// Adds the caller's Anthropic-only fields without overwriting what the adapter computed; two

@@ -7,3 +7,15 @@ pub mod inbound;
 pub mod outbound;
 pub mod reasons;
 pub mod usage;
+
+/// How a Gemini API request carries its credential.
+pub fn auth_header(key: &str) -> (&'static str, String) {
+    ("x-goog-api-key", key.to_string())
+}
+
+/// The headers of a Gemini API request with a JSON body.
+pub fn request_headers(key: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    headers.extend(key.map(auth_header));
+    headers
+}

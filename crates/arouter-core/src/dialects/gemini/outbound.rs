@@ -231,7 +231,7 @@ pub fn parse_count_tokens(provider: &str, body: &[u8]) -> Result<u64, ApiError> 
 fn upstream_request(target: &Target, method: &str, body: Value) -> UpstreamRequest {
     UpstreamRequest {
         url: model_url(&target.provider.base_url, target.model, method),
-        headers: headers(target.api_key),
+        headers: super::request_headers(target.api_key),
         body: Bytes::from(body.to_string()),
     }
 }
@@ -251,15 +251,6 @@ pub fn model_url(base_url: &str, model: &str, method: &str) -> String {
 /// The bare model id: Gemini clients sometimes carry the resource name `models/...`.
 fn model_id(model: &str) -> &str {
     model.strip_prefix("models/").unwrap_or(model)
-}
-
-/// A Gemini API request's headers: JSON, and the key as `x-goog-api-key`.
-pub fn headers(key: Option<&str>) -> Vec<(&'static str, String)> {
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(k) = key {
-        headers.push(("x-goog-api-key", k.to_string()));
-    }
-    headers
 }
 
 fn request_body(req: &ChatRequest, target: &Target) -> Result<Value, ApiError> {

@@ -10,3 +10,16 @@ pub mod inbound;
 pub mod outbound;
 pub mod reasons;
 pub mod usage;
+
+/// How an OpenAI(-compatible) API request carries its credential.
+pub fn auth_header(key: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {key}"))
+}
+
+/// The headers of an OpenAI API request with a JSON body (chat, completions, embeddings,
+/// Responses).
+pub fn request_headers(key: Option<&str>) -> Vec<(&'static str, String)> {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    headers.extend(key.map(auth_header));
+    headers
+}

@@ -15,13 +15,9 @@ pub fn build(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiE
     let body = request_body(req, target.model)?;
     let body = serde_json::to_vec(&body)
         .map_err(|e| ApiError::internal(format!("serializing the upstream request: {e}")))?;
-    let mut headers = vec![("content-type", "application/json".to_string())];
-    if let Some(key) = target.api_key {
-        headers.push(("authorization", format!("Bearer {key}")));
-    }
     Ok(UpstreamRequest {
         url: format!("{}/responses", target.provider.base_url),
-        headers,
+        headers: crate::dialects::openai_chat::request_headers(target.api_key),
         body: Bytes::from(body),
     })
 }
