@@ -4,7 +4,7 @@
 
 use super::live::{self, LiveCache, ProviderList};
 use crate::app::App;
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::ProviderConfig;
 use crate::providers;
 use crate::upstream::{self, Body};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
@@ -44,41 +44,14 @@ impl Report {
     }
 }
 
-/// The model-list request for a provider: URL and auth headers in its own dialect.
-fn list_request(p: &ProviderConfig, key: Option<&str>) -> (String, Vec<(&'static str, String)>) {
-    let base = p.base_url.trim_end_matches('/');
-    let mut headers: Vec<_> = key
-        .map(|k| providers::auth_header(p.kind, k))
-        .into_iter()
-        .collect();
-    let url = match p.kind {
-        ProviderKind::OpenAi => format!("{base}/models"),
-        ProviderKind::Anthropic => {
-            let version = crate::dialects::anthropic::API_VERSION;
-            headers.push(("anthropic-version", version.to_string()));
-            format!("{base}/v1/models?limit=1000")
-        }
-        ProviderKind::Gemini => {
-            let versioned = base.ends_with("/v1beta") || base.ends_with("/v1");
-            let root = if versioned {
-                base.to_string()
-            } else {
-                format!("{base}/v1beta")
-            };
-            format!("{root}/models?pageSize=1000")
-        }
-    };
-    (url, headers)
-}
-
 /// Fetches one provider's model list.
 pub async fn fetch(app: &App, p: &ProviderConfig) -> Result<Vec<live::LiveModel>, String> {
     let key = app.credential(p).await.map_err(|e| e.message)?;
     if key.is_none() && !super::is_local(p) {
         return Err("no credential (set one with `arouter providers set-key`)".into());
     }
-    let (url, hdrs) = list_request(p, key.as_deref());
-    let uri = upstream::parse_uri(&url)?;
+    let list = providers::list_models_request(p, key.as_deref());
+    let (uri, hdrs) = (upstream::parse_uri(&list.url)?, list.headers);
     let mut headers = HeaderMap::new();
     let configured = p.headers.iter().map(|(n, v)| (n.as_str(), v.clone()));
     for (n, v) in hdrs.into_iter().chain(configured) {

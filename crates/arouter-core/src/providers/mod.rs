@@ -23,6 +23,28 @@ pub fn auth_header(kind: ProviderKind, key: &str) -> (&'static str, String) {
     }
 }
 
+/// The provider's model-list request (`GET`, no body) in its kind's dialect.
+pub fn list_models_request(
+    p: &crate::config::ProviderConfig,
+    key: Option<&str>,
+) -> UpstreamRequest {
+    use crate::dialects::{anthropic, gemini, openai_chat};
+    let mut headers: Vec<_> = key.map(|k| auth_header(p.kind, k)).into_iter().collect();
+    let url = match p.kind {
+        ProviderKind::OpenAi => openai_chat::models_url(&p.base_url),
+        ProviderKind::Anthropic => {
+            headers.push(("anthropic-version", anthropic::API_VERSION.to_string()));
+            anthropic::models_url(&p.base_url)
+        }
+        ProviderKind::Gemini => gemini::models_url(&p.base_url),
+    };
+    UpstreamRequest {
+        url,
+        headers,
+        body: Default::default(),
+    }
+}
+
 /// Builds the upstream request for a hub chat request.
 pub fn build_chat(req: &ChatRequest, target: &Target) -> Result<UpstreamRequest, ApiError> {
     match target.provider.kind {

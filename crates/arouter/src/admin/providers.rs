@@ -4,10 +4,9 @@
 use super::{created, ok, only, string, string_list, Call, Field};
 use arouter_core::app::App;
 use arouter_core::catalog::is_local;
-use arouter_core::config::{ProviderConfig, ProviderKind};
+use arouter_core::config::ProviderConfig;
 use arouter_core::config_edit::{self, Edit, ProviderPatch};
 use arouter_core::error::{ApiError, ErrorKind};
-use arouter_core::providers::UpstreamRequest;
 use arouter_core::upstream;
 use axum::extract::Path;
 use axum::response::Response;
@@ -215,38 +214,6 @@ pub async fn delete_credential(Path(id): Path<String>, call: Call) -> Response {
     call.reply(r)
 }
 
-/// The model-listing request for a provider, authenticated the way its kind expects.
-fn list_models_request(p: &ProviderConfig, key: Option<&str>) -> UpstreamRequest {
-    let base = p.base_url.trim_end_matches('/');
-    let mut headers = Vec::new();
-    let url = match p.kind {
-        ProviderKind::OpenAi => {
-            if let Some(k) = key {
-                headers.push(("authorization", format!("Bearer {k}")));
-            }
-            format!("{base}/models")
-        }
-        ProviderKind::Anthropic => {
-            if let Some(k) = key {
-                headers.push(("x-api-key", k.to_string()));
-            }
-            headers.push(("anthropic-version", "2023-06-01".to_string()));
-            format!("{base}/v1/models")
-        }
-        ProviderKind::Gemini => {
-            if let Some(k) = key {
-                headers.push(("x-goog-api-key", k.to_string()));
-            }
-            format!("{base}/v1beta/models")
-        }
-    };
-    UpstreamRequest {
-        url,
-        headers,
-        body: Default::default(),
-    }
-}
-
 /// How many models a listing names (`data` for OpenAI / Anthropic, `models` for Gemini).
 fn count_models(body: &[u8]) -> Option<usize> {
     let v: Value = serde_json::from_slice(body).ok()?;
@@ -261,7 +228,7 @@ async fn run_test(app: &Arc<App>, p: &ProviderConfig) -> Value {
     let started = Instant::now();
     let attempt = async {
         let key = app.credential(p).await?;
-        let req = list_models_request(p, key.as_deref());
+        let req = arouter_core::providers::list_models_request(p, key.as_deref());
         let resp = upstream::send_method(app.http(), p, axum::http::Method::GET, &req).await?;
         let status = resp.status().as_u16();
         let body = upstream::read_body(resp, p).await?;

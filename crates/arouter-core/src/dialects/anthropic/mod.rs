@@ -12,6 +12,11 @@ pub mod usage;
 /// The `anthropic-version` sent upstream when the client names none.
 pub const API_VERSION: &str = "2023-06-01";
 
+/// The model list (`GET`), one page as large as the API allows.
+pub fn models_url(base_url: &str) -> String {
+    format!("{}/v1/models?limit=1000", base_url.trim_end_matches('/'))
+}
+
 /// How an Anthropic API request carries its credential.
 pub fn auth_header(key: &str) -> (&'static str, String) {
     ("x-api-key", key.to_string())

@@ -8,6 +8,17 @@ pub mod outbound;
 pub mod reasons;
 pub mod usage;
 
+/// The model list (`GET`), one page as large as the API allows. A base URL may already name
+/// the API version.
+pub fn models_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if base.ends_with("/v1beta") || base.ends_with("/v1") {
+        format!("{base}/models?pageSize=1000")
+    } else {
+        format!("{base}/v1beta/models?pageSize=1000")
+    }
+}
+
 /// How a Gemini API request carries its credential.
 pub fn auth_header(key: &str) -> (&'static str, String) {
     ("x-goog-api-key", key.to_string())

@@ -11,6 +11,11 @@ pub mod outbound;
 pub mod reasons;
 pub mod usage;
 
+/// The model list (`GET`).
+pub fn models_url(base_url: &str) -> String {
+    format!("{}/models", base_url.trim_end_matches('/'))
+}
+
 /// How an OpenAI(-compatible) API request carries its credential.
 pub fn auth_header(key: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {key}"))
