@@ -169,6 +169,24 @@ struct Prepared<'a> {
 }
 
 impl Job {
+    pub fn new(
+        ctx: &Ctx,
+        codec: impl Codec,
+        candidates: Vec<Candidate>,
+        id: String,
+        requested: String,
+        stream: bool,
+    ) -> Job {
+        Job {
+            ctx: ctx.clone(),
+            codec: Arc::new(codec),
+            candidates,
+            id,
+            requested,
+            stream,
+        }
+    }
+
     pub async fn run(self, rec: Recorder) -> Response {
         let codec = self.codec.clone();
         let resp = if self.stream {

@@ -111,17 +111,7 @@ fn job(ctx: &Ctx, body: Value, raw: &Bytes, endpoint: &str) -> Result<(Job, Reco
         raw: raw.clone(),
         hub,
     };
-    Ok((
-        Job {
-            ctx: ctx.clone(),
-            codec: Arc::new(codec),
-            candidates,
-            id,
-            requested,
-            stream,
-        },
-        rec,
-    ))
+    Ok((Job::new(ctx, codec, candidates, id, requested, stream), rec))
 }
 
 /// The client's Anthropic headers that an anthropic-kind upstream must see too.

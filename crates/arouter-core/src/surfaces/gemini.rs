@@ -171,17 +171,8 @@ fn job(
         framing: stream.unwrap_or(Framing::Sse),
         array: Arc::new(ArrayFramer::default()),
     };
-    Ok((
-        Job {
-            ctx: ctx.clone(),
-            codec: Arc::new(codec),
-            candidates,
-            id,
-            requested,
-            stream: stream.is_some(),
-        },
-        rec,
-    ))
+    let stream = stream.is_some();
+    Ok((Job::new(ctx, codec, candidates, id, requested, stream), rec))
 }
 
 /// A committed stream in the JSON-array form: `application/json`, and the keep-alive comments

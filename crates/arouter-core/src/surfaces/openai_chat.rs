@@ -109,17 +109,7 @@ fn job(
         raw: raw.clone(),
         hub,
     };
-    Ok((
-        Job {
-            ctx: ctx.clone(),
-            codec: Arc::new(codec),
-            candidates,
-            id,
-            requested,
-            stream,
-        },
-        rec,
-    ))
+    Ok((Job::new(ctx, codec, candidates, id, requested, stream), rec))
 }
 
 /// Legacy completions and embeddings need a prompt / input.

@@ -101,17 +101,7 @@ async fn job(ctx: &Ctx, body: Body) -> Result<(Job, Recorder), ApiError> {
         req,
         progress: Arc::new(AtomicU64::new(NOT_STARTED)),
     };
-    Ok((
-        Job {
-            ctx: ctx.clone(),
-            codec: Arc::new(codec),
-            candidates,
-            id,
-            requested,
-            stream,
-        },
-        rec,
-    ))
+    Ok((Job::new(ctx, codec, candidates, id, requested, stream), rec))
 }
 
 /// `resp_` and 48 hex digits, as OpenAI's ids look. Also the request's generation id.
