@@ -339,7 +339,7 @@ fn file_part(part: &Obj, path: &str) -> Result<Part, ApiError> {
 }
 
 /// A base64 `data:` URL or an http(s) URL.
-fn media_source(url: &str, path: &str) -> Result<MediaSource, ApiError> {
+pub fn media_source(url: &str, path: &str) -> Result<MediaSource, ApiError> {
     if url.starts_with("data:") {
         let (media_type, data) = parse_data_url(url).ok_or_else(|| {
             bad(

@@ -468,24 +468,9 @@ fn content_part(p: &Value, path: &str) -> Result<Part, ApiError> {
     }
 }
 
+/// Image and file URLs are OpenAI's: a base64 `data:` URL or an http(s) URL.
 fn media(url: &str, path: &str) -> Result<MediaSource, ApiError> {
-    if url.starts_with("data:") {
-        let (media_type, data) = crate::dialects::openai_chat::inbound::parse_data_url(url)
-            .ok_or_else(|| {
-                bad(
-                    path,
-                    "expected a data URL of the form data:<mime>;base64,<data>",
-                )
-            })?;
-        return Ok(MediaSource::Base64 { media_type, data });
-    }
-    if url.starts_with("http://") || url.starts_with("https://") {
-        return Ok(MediaSource::Url {
-            url: url.to_string(),
-            media_type: None,
-        });
-    }
-    Err(bad(path, "expected an http(s) URL or a base64 data URL"))
+    crate::dialects::openai_chat::inbound::media_source(url, path)
 }
 
 /// A tool output: a string, or a list of content parts.
