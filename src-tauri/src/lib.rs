@@ -13,7 +13,7 @@ use alerts::Alerts;
 use parking_lot::Mutex;
 use router::{Launch, RouterState};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_notification::NotificationExt as _;
@@ -101,10 +101,14 @@ pub fn run() -> i32 {
             return 1;
         }
     };
-    let desktop = Arc::new(Desktop::new(router::start(&rt, Launch::from_env())));
+    // The router starts in `setup`, after the single-instance plugin has handed a second
+    // launch over to the running instance (and ended it), so a second launch never opens
+    // the database or competes for the port.
+    let started: Arc<OnceLock<Arc<Desktop>>> = Arc::default();
     let visible = !std::env::args().any(|a| a == HIDDEN_FLAG);
 
     let setup_rt = rt.clone();
+    let setup_started = started.clone();
     let built = tauri::Builder::default()
         // First, so a second launch focuses this instance before anything else starts.
         // A second launch with `--autostart on|off` only sets start at login.
@@ -119,10 +123,12 @@ pub fn run() -> i32 {
         .plugin(autostart::plugin(HIDDEN_FLAG))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
-        .manage(desktop.clone())
         .register_uri_scheme_protocol(window::STATUS_SCHEME, window::serve_status_page)
         .on_window_event(window::on_event)
         .setup(move |app| {
+            let desktop = Arc::new(Desktop::new(router::start(&setup_rt, Launch::from_env())));
+            let _ = setup_started.set(desktop.clone());
+            app.manage(desktop);
             let handle = app.handle().clone();
             if let Some(tray) = tray::install(&handle) {
                 app.manage(tray);
@@ -141,7 +147,9 @@ pub fn run() -> i32 {
         Ok(app) => app,
         Err(e) => {
             tracing::error!("cannot start the desktop app: {e}");
-            stop_router(&desktop, &rt);
+            if let Some(desktop) = started.get() {
+                stop_router(desktop, &rt);
+            }
             return 1;
         }
     };
@@ -157,7 +165,11 @@ pub fn run() -> i32 {
         {
             api.prevent_exit()
         }
-        RunEvent::Exit => stop_router(&desktop, &run_rt),
+        RunEvent::Exit => {
+            if let Some(desktop) = app.try_state::<Arc<Desktop>>() {
+                stop_router(&desktop, &run_rt);
+            }
+        }
         _ => {}
     });
     // A tray update may still wait for the (now gone) event loop: do not wait for it forever.

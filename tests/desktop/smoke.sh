@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Desktop smoke test: builds arouter-desktop, runs it under Xvfb with a private D-Bus session
 # and throwaway XDG and data dirs, waits for the in-process router's /healthz, checks the
-# window drew something, quits it with SIGTERM (exit 0, ledger written), then checks that a
-# taken port is reported without the app dying.
+# window drew something, checks that a second launch hands over without starting a router,
+# quits it with SIGTERM (exit 0, ledger written), then checks that a taken port is reported
+# without the app dying.
 # Needs: libwebkit2gtk-4.1-dev and friends, xvfb, xauth, imagemagick, at-spi2-core, curl.
 set -euo pipefail
 self=$(realpath "$0")
@@ -62,6 +63,18 @@ inside() {
   python3 -c "import sys; sys.exit(0 if float('$spread') > 0.02 else 1)" ||
     { echo "FAIL: the screen stayed blank (stddev $spread)"; cat "$work/run1.log"; exit 1; }
   echo "ok: the window drew something (stddev $spread)"
+
+  # A second launch hands over to this instance and ends, before starting a router of its own
+  # (it used to open the database and fail to bind the port first).
+  second_rc=0
+  timeout 30 "$AROUTER_DESKTOP_BIN" >"$work/second.log" 2>&1 </dev/null || second_rc=$?
+  [ "$second_rc" = 0 ] || { echo "FAIL: a second launch exited $second_rc"; cat "$work/second.log"; exit 1; }
+  if grep -qE "ARouter (listening|is not running)|cannot listen" "$work/second.log"; then
+    echo "FAIL: a second launch started a router"; cat "$work/second.log"; exit 1
+  fi
+  curl -fsS "http://127.0.0.1:$AROUTER_PORT/healthz" >/dev/null ||
+    { echo "FAIL: the first instance stopped answering after a second launch"; exit 1; }
+  echo "ok: a second launch hands over to the running instance without starting a router"
 
   stop_app "$pid"
   [ -s "$AROUTER_DATA_DIR/arouter.db" ] || { echo "FAIL: no ledger at $AROUTER_DATA_DIR/arouter.db"; exit 1; }
