@@ -12,7 +12,7 @@
 #
 # Knobs (environment): DUR (seconds per load run, default 8), ROUNDS (alternations, 2),
 # LEDGER_ROWS (1000000), SECTIONS (subset of "latency maxrps stream rss coldstart ledger litellm"),
-# SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR.
+# SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR, BENCH_PORT_BASE (19101; four ports from it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +25,8 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
 OUT=$ROOT/bench/results/$(date -u +%Y%m%d-%H%M%S)
-MOCK_PORT=19101 AR_PORT=19102 LL_PORT=19103 COLD_PORT=19104
+P=${BENCH_PORT_BASE:-19101}
+MOCK_PORT=$P AR_PORT=$((P + 1)) LL_PORT=$((P + 2)) COLD_PORT=$((P + 3))
 mkdir -p "$OUT"
 echo "results: $OUT"
 
