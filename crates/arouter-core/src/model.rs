@@ -88,6 +88,12 @@ impl Signed {
     }
 }
 
+/// Whether a signature a client of `surface` sent is another vendor's (tagged by ARouter).
+/// A same-dialect relay forwards the client's body as is, so it leaves these out.
+pub fn is_foreign(surface: Dialect, value: &str) -> bool {
+    value.starts_with("arouter:") && Signed::take_in(surface, value).by != surface
+}
+
 /// A signature `by` issued, as handed to a client of `surface` (see [`Signed`]).
 pub fn tagged(by: Dialect, surface: Dialect, value: &str) -> String {
     if by == surface {

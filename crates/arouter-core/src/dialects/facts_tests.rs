@@ -514,4 +514,52 @@ fn thinking_signatures_go_back_only_to_their_signer() {
         ["ANT-SIG"]
     );
     assert!(gemini_sigs(&upstream_body(&hub, "ge", "gemini-x")).is_empty());
+
+    // The same-dialect relays forward the client's body, less other vendors' signatures.
+    let relayed = json!({"model": "x", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "t", "signature": "arouter:gemini:GEM-SIG"},
+            {"type": "thinking", "thinking": "u", "signature": "ANT-3"},
+            {"type": "redacted_thinking", "data": "arouter:openai-chat:X"},
+            {"type": "text", "text": "a"}]},
+        {"role": "user", "content": "again"}]});
+    let raw = relayed.to_string();
+    let sent: Value = serde_json::from_slice(&surfaces::anthropic::passthrough_body(
+        &relayed,
+        Some(raw.as_bytes()),
+        "claude-x",
+    ))
+    .unwrap();
+    assert_eq!(anthropic_sigs(&sent), ["ANT-3"], "{sent}");
+    assert_eq!(sent["messages"][1]["content"].as_array().unwrap().len(), 2);
+    let gemini_client = json!({"contents": [
+        {"role": "user", "parts": [{"text": "q"}]},
+        {"role": "model", "parts": [
+            {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "arouter:anthropic:A"},
+            {"text": "b", "thoughtSignature": "arouter:anthropic:B"},
+            {"text": "c", "thoughtSignature": "GEM-OWN"}]}]});
+    let contents = gemini::relay::contents_without_foreign_signatures(&gemini_client).unwrap();
+    assert_eq!(
+        contents[1]["parts"],
+        json!([
+            {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "skip_thought_signature_validator"},
+            {"text": "b"},
+            {"text": "c", "thoughtSignature": "GEM-OWN"}])
+    );
+    assert!(gemini::relay::contents_without_foreign_signatures(&next_turn_gemini_own()).is_none());
+    let chat_client = json!({"messages": [{"role": "assistant", "content": "a", "reasoning_details": [
+        {"type": "reasoning.text", "text": "t", "signature": "arouter:anthropic:S"},
+        {"type": "reasoning.encrypted", "data": "arouter:anthropic:D"},
+        {"type": "reasoning.text", "text": "u", "signature": "OWN"}]}]});
+    let messages = openai_chat::relay::messages_without_foreign_reasoning(&chat_client).unwrap();
+    assert_eq!(
+        messages[0]["reasoning_details"],
+        json!([{"type": "reasoning.text", "text": "t"},
+               {"type": "reasoning.text", "text": "u", "signature": "OWN"}])
+    );
+}
+
+fn next_turn_gemini_own() -> Value {
+    json!({"contents": [{"role": "model", "parts": [{"text": "c", "thoughtSignature": "GEM-OWN"}]}]})
 }

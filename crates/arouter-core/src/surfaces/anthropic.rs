@@ -162,9 +162,13 @@ impl ClientHeaders {
     }
 }
 
-/// The client body with router-only fields removed and the upstream model name set.
+/// The client body with router-only fields removed, the upstream model name set, and thinking
+/// blocks other vendors signed left out.
 pub fn passthrough_body(body: &Value, raw: Option<&[u8]>, model: &str) -> Bytes {
-    let set = [("model", Value::String(model.to_string()))];
+    let mut set = vec![("model", Value::String(model.to_string()))];
+    if let Some(messages) = relay::messages_without_foreign_thinking(body) {
+        set.push(("messages", messages));
+    }
     let skip = |k: &str| wire::ROUTER_ONLY_FIELDS.contains(&k);
     crate::raw_json::edited_object(raw, body, &skip, &set)
 }

@@ -276,7 +276,15 @@ impl Codec for GeminiCodec {
         } else {
             "generateContent"
         };
-        let body = serde_json::to_vec(&self.body)
+        let cleaned = crate::dialects::gemini::relay::contents_without_foreign_signatures(
+            &self.body,
+        )
+        .map(|contents| {
+            let mut b = self.body.clone();
+            b["contents"] = contents;
+            b
+        });
+        let body = serde_json::to_vec(cleaned.as_ref().unwrap_or(&self.body))
             .map_err(|e| ApiError::internal(format!("re-encoding the request: {e}")))?;
         Ok(UpstreamRequest {
             url: model_url(&provider.base_url, model, method),

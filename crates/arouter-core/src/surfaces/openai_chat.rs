@@ -408,6 +408,11 @@ fn passthrough_body(
         opts.insert("include_usage".into(), Value::Bool(true));
         set.push(("stream_options", Value::Object(opts)));
     }
+    if let Some(messages) =
+        crate::dialects::openai_chat::relay::messages_without_foreign_reasoning(body)
+    {
+        set.push(("messages", messages));
+    }
     let skip = |k: &str| ROUTER_ONLY_FIELDS.contains(&k) || dropped.contains(k);
     crate::raw_json::edited_object(raw, body, &skip, &set)
 }

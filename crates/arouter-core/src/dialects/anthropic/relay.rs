@@ -5,8 +5,45 @@
 //! message is never re-serialized.
 
 use super::usage::WireUsage;
+use crate::model::{is_foreign, Dialect};
 use crate::raw_json::{object, put, put_raw, RawObject};
 use serde_json::Value;
+
+/// The client's `messages` without the thinking blocks another vendor signed (ARouter handed
+/// them out tagged after a turn served elsewhere; Anthropic would refuse them), or `None` when
+/// there are none, which costs a walk over the blocks and no copy.
+pub fn messages_without_foreign_thinking(body: &Value) -> Option<Value> {
+    let foreign = |b: &Value| {
+        let field = match b.get("type").and_then(Value::as_str) {
+            Some("thinking") => "signature",
+            Some("redacted_thinking") => "data",
+            _ => return false,
+        };
+        b.get(field)
+            .and_then(Value::as_str)
+            .is_some_and(|s| is_foreign(Dialect::Anthropic, s))
+    };
+    let messages = body.get("messages")?.as_array()?;
+    let has_foreign = |m: &Value| {
+        m.get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(foreign))
+    };
+    if !messages.iter().any(has_foreign) {
+        return None;
+    }
+    let cleaned = messages
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            if let Some(Value::Array(content)) = m.get_mut("content") {
+                content.retain(|b| !foreign(b));
+            }
+            m
+        })
+        .collect();
+    Some(Value::Array(cleaned))
+}
 
 /// What the ledger reads off a message.
 #[derive(Debug, Default)]

@@ -6,7 +6,13 @@ pub mod errors;
 pub mod inbound;
 pub mod outbound;
 pub mod reasons;
+pub mod relay;
 pub mod usage;
+
+/// The signature Google documents for function calls Gemini did not produce itself (history from
+/// another model or hand-built transcripts): Gemini 3 answers 400 when the first `functionCall` of
+/// a step in the current turn carries no signature at all.
+pub const FOREIGN_SIGNATURE: &str = "skip_thought_signature_validator";
 
 /// The model list (`GET`), one page as large as the API allows. A base URL may already name
 /// the API version.

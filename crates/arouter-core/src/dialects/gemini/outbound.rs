@@ -18,10 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-/// The signature Google documents for function calls Gemini did not produce itself (history from
-/// another model or hand-built transcripts): Gemini 3 answers 400 when the first `functionCall` of
-/// a step in the current turn carries no signature at all.
-const FOREIGN_SIGNATURE: &str = "skip_thought_signature_validator";
+use super::FOREIGN_SIGNATURE;
 
 // ---------------------------------------------------------------------------------------------
 // Request wire types

@@ -9,6 +9,7 @@ pub mod estimate;
 pub mod inbound;
 pub mod outbound;
 pub mod reasons;
+pub mod relay;
 pub mod usage;
 
 /// The model list (`GET`).
