@@ -94,6 +94,10 @@ pub struct UsageRecord {
     pub error: Option<String>,
     /// Attempt number when a request was tried on several providers (0 = first).
     pub attempt: u32,
+    /// The tokens (and cost) are ARouter's estimate: the client left mid-stream before the
+    /// upstream reported usage, so what was streamed so far was counted from its text.
+    #[serde(default)]
+    pub estimated: bool,
     /// Stored content (None when content logging is off).
     pub request_body: Option<StoredJson>,
     pub response_body: Option<StoredJson>,

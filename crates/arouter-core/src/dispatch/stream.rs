@@ -5,6 +5,7 @@ use super::attempts::{self, Attempts};
 use super::{HubEncoder, Job, Mode, NativeStream, Outcome, Prepared};
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::error::{ApiError, ErrorKind};
+use crate::estimate;
 use crate::http::respond::Out;
 use crate::model::StreamEvent;
 use crate::providers;
@@ -48,7 +49,8 @@ impl Job {
     }
 
     /// Relays one upstream stream to the client. Client gone → stop (dropping the upstream
-    /// response cancels it) and the recorder keeps the usage seen so far.
+    /// response cancels it) and the recorder keeps the usage seen so far, completed with an
+    /// estimate of what was streamed after it (the row is then marked `estimated`).
     async fn pump(
         &self,
         cand: &Candidate,
@@ -73,6 +75,7 @@ impl Job {
                 outcome: Outcome::default(),
             },
         };
+        rec.stream_began(&p.pricing, estimate::prompt_tokens(self.codec.hub()));
         let store = rec.stores_content();
         let mut transcript: Vec<Value> = Vec::new();
         let mut sse = SseDecoder::new();
@@ -96,19 +99,25 @@ impl Job {
                 None => sse.finish(&mut events),
             }
             let mut failed = None;
+            // Per event, so a usage count is matched with the text it covers (a client that
+            // leaves is charged an estimate for the text after the last count).
             for ev in events.drain(..) {
-                if let Err(e) = relay.event(&ev, &p.pricing, &mut values) {
+                let from = values.len();
+                let r = relay.event(&ev, &p.pricing, &mut values);
+                rec.relayed(&values[from..], relay.outcome().usage, &p.pricing);
+                if let Err(e) = r {
                     failed = Some(e);
                     break;
                 }
             }
             if failed.is_none() && chunk.is_none() {
+                let from = values.len();
                 failed = relay.end(&mut values).err();
+                rec.relayed(&values[from..], relay.outcome().usage, &p.pricing);
             }
             if !values.is_empty() {
                 rec.first_token();
             }
-            rec.usage(relay.outcome().usage, &p.pricing);
             for v in values.drain(..) {
                 let frame = self.codec.frame(&v);
                 if store {
