@@ -187,6 +187,9 @@ pub trait Secrets: Send + Sync + 'static {
     fn get(&self, provider: &str) -> Result<Option<String>, String>;
     fn set(&self, provider: &str, secret: &str) -> Result<(), String>;
     fn delete(&self, provider: &str) -> Result<(), String>;
+    /// Drops whatever the store remembers of `provider`'s secret, so the next `get` reads the
+    /// platform store again (another process changed it).
+    fn forget(&self, _provider: &str) {}
 }
 
 /// A process-local secrets store for tests.

@@ -180,11 +180,14 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let path = app.config_path.clone();
         let mut last = mtime(&path);
         let signal = app.data_dir.join(crate::paths::CREDENTIALS_CHANGED);
-        let mut last_signal = mtime(&signal);
+        // The stamp inside as well as the mtime: two set-keys within a coarse mtime tick
+        // (1 s on some file systems) still differ.
+        let stamp = |p: &std::path::Path| (mtime(p), std::fs::read(p).ok());
+        let mut last_signal = stamp(&signal);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            let signalled = mtime(&signal);
+            let signalled = stamp(&signal);
             if signalled != last_signal {
                 last_signal = signalled;
                 for id in app.config().providers.keys() {
