@@ -482,3 +482,26 @@ async fn slow_and_idle_clients_are_cut_and_capped() {
     still_up(&r).await;
     assert!(!r.stderr_log().contains("panicked"), "{}", r.stderr_log());
 }
+
+/// Connection limits are read at start: an edit is not applied silently, it is logged as
+/// needing a restart, while the rest of the file reloads.
+#[tokio::test]
+async fn connection_settings_edited_live_ask_for_a_restart() {
+    let (_oa, r) = setup().await;
+    let path = r.data_dir.join("config.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg.replace("max_connections = 24", "max_connections = 50"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !r.stderr_log().contains("restart arouter to apply") {
+        assert!(Instant::now() < deadline, "{}", r.stderr_log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = r.stderr_log();
+    assert!(log.contains("server.max_connections changed"), "{log}");
+    assert!(!log.contains("server.idle_timeout_secs"), "{log}");
+    still_up(&r).await;
+}

@@ -205,6 +205,7 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             match loaded {
                 Ok(Ok(mut cfg)) => {
                     let running = app.config();
+                    warn_restart_needed(&running.server, &cfg.server);
                     cfg.server.host = running.server.host.clone();
                     cfg.server.port = running.server.port;
                     app.replace_config(cfg);
@@ -215,6 +216,42 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Connection settings are read once at start: says so when an edit changes one.
+fn warn_restart_needed(
+    running: &arouter_core::config::ServerConfig,
+    new: &arouter_core::config::ServerConfig,
+) {
+    let changed: Vec<&str> = [
+        ("host", running.host != new.host),
+        ("port", running.port != new.port),
+        (
+            "header_timeout_secs",
+            running.header_timeout_secs != new.header_timeout_secs,
+        ),
+        (
+            "idle_timeout_secs",
+            running.idle_timeout_secs != new.idle_timeout_secs,
+        ),
+        (
+            "body_timeout_secs",
+            running.body_timeout_secs != new.body_timeout_secs,
+        ),
+        (
+            "max_connections",
+            running.max_connections != new.max_connections,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect();
+    if !changed.is_empty() {
+        tracing::warn!(
+            "server.{} changed in the config: read at start only, restart arouter to apply",
+            changed.join(", server.")
+        );
+    }
 }
 
 /// Live model facts, off the request path: installs the cached provider lists, refreshes
