@@ -109,6 +109,12 @@ pub struct UsageRecord {
 pub struct StoredJson(pub bytes::Bytes);
 
 impl StoredJson {
+    /// What is stored instead of a body too large to keep: still JSON, saying so.
+    pub fn truncated(original_bytes: usize) -> StoredJson {
+        let marker = format!("{{\"arouter_truncated\":true,\"original_bytes\":{original_bytes}}}");
+        StoredJson(marker.into_bytes().into())
+    }
+
     /// The content as a JSON value (text that is not JSON becomes a JSON string).
     pub fn to_value(&self) -> Value {
         serde_json::from_slice(&self.0)

@@ -99,11 +99,7 @@ fn body_len(rec: &UsageRecord) -> usize {
 fn cap_body(body: &mut Option<StoredJson>) {
     if let Some(b) = body {
         if b.0.len() > MAX_STORED_BODY {
-            let marker = format!(
-                "{{\"arouter_truncated\":true,\"original_bytes\":{}}}",
-                b.0.len()
-            );
-            *b = StoredJson(marker.into_bytes().into());
+            *b = StoredJson::truncated(b.0.len());
         }
     }
 }
