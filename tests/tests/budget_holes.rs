@@ -1,8 +1,13 @@
-//! A client that hangs up mid-stream is charged for what was streamed so far: on every surface
-//! (OpenAI chat, Anthropic messages, Gemini streamGenerateContent, Responses) and from every
-//! provider kind, an upstream that streams text and never reports usage leaves a row with
-//! estimated tokens and cost, marked `estimated`; the key's budget reservation settles to that
-//! estimate. A stream that completes with the upstream's usage is not marked.
+//! Budgets without holes, end to end.
+//!
+//! - A client that hangs up mid-stream is charged for what was streamed so far: on every
+//!   surface (OpenAI chat, Anthropic messages, Gemini streamGenerateContent, Responses) and from
+//!   every provider kind, an upstream that streams text and never reports usage leaves a row
+//!   with estimated tokens and cost, marked `estimated`; the key's budget reservation settles
+//!   to that estimate. A stream that completes with the upstream's usage is not marked.
+//! - A budgeted key refuses unpriced remote models (also through the provider proxy); local
+//!   models stay free.
+//! - A forwarded Anthropic batch reserves its worst case before it goes upstream.
 
 mod common;
 
@@ -115,8 +120,8 @@ fn stream_request(
     }
 }
 
-/// Sends the request, reads until the text of the fourth chunk (`c3`) has arrived, then hangs
-/// up. Returns the generation id.
+/// Sends the request, reads until the text of the fourth chunk (`"c3 "`, quoted: ids may
+/// contain `c3`) has arrived, then hangs up. Returns the generation id.
 async fn hang_up_midway(req: reqwest::RequestBuilder) -> String {
     let mut resp = req.send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -129,7 +134,7 @@ async fn hang_up_midway(req: reqwest::RequestBuilder) -> String {
         .to_string();
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !seen.contains("c3") {
+    while !seen.contains("\"c3 \"") {
         assert!(Instant::now() < deadline, "no c3 within 10 s: {seen}");
         match tokio::time::timeout(Duration::from_secs(10), resp.chunk()).await {
             Ok(Ok(Some(bytes))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
@@ -270,4 +275,172 @@ async fn the_budget_reservation_settles_to_the_estimate() {
     s.mock("po").push(Behavior::text("ok"));
     let fits = chat(1000 - spent).await.unwrap();
     assert_eq!(fits.status(), 200, "{}", fits.text().await.unwrap());
+}
+
+/// A key with a `limit` in USD, made through the API.
+async fn budgeted_key(router: &RouterProcess, name: &str, limit: f64, proxy: bool) -> String {
+    let created: Value = client()
+        .post(router.url("/api/v1/keys"))
+        .bearer_auth(&router.admin_key)
+        .json(&json!({"name": name, "limit": limit, "proxy": proxy}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["key"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_budgeted_key_refuses_unpriced_remote_models() {
+    let remote = MockUpstream::start(Vendor::OpenAi).await;
+    let local = MockUpstream::start(Vendor::OpenAi).await;
+    let cfg = format!(
+        "{}local = false\n{}",
+        remote.provider_toml("rem", Some("REM_KEY")),
+        local.provider_toml("loc", None)
+    );
+    let router =
+        RouterProcess::start_with(&cfg, RouterOptions::default().env("REM_KEY", "k")).await;
+    let key = budgeted_key(&router, "budgeted", 5.0, true).await;
+    let chat = |key: &str, model: &str| {
+        client()
+            .post(router.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let resp = chat(&key, "rem/no-price-known").await.unwrap();
+    assert_eq!(resp.status(), 402);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        v["error"]["metadata"]["error_type"], "unpriced_model",
+        "{v}"
+    );
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("[models.\"rem/no-price-known\"]"),
+        "{message}"
+    );
+    // Through the provider proxy too, although the key may use it.
+    let resp = client()
+        .post(router.url("/rem/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "no-price-known", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 402, "{}", resp.text().await.unwrap());
+    let posts = remote
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 0, "nothing went upstream");
+    // A key without a budget may use it; a local model is free for the budgeted key.
+    assert_eq!(
+        chat(&router.app_key, "rem/no-price-known")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        chat(&key, "loc/no-price-known").await.unwrap().status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_forwarded_batch_reserves_its_worst_case() {
+    let mock = MockUpstream::start(Vendor::Anthropic).await;
+    let cfg = format!(
+        "{}[models.\"anth/claude-x\"]\n{OUTPUT_ONLY}",
+        mock.provider_toml("anth", None)
+    );
+    let router = RouterProcess::start(&cfg).await;
+    // $1: 1000 output tokens; a batch bills at half price.
+    let key = budgeted_key(&router, "budgeted", 1.0, false).await;
+    let batch = |n: usize, max_tokens: u64| {
+        let requests: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"custom_id": format!("r{i}"), "params": {"model": "anth/claude-x",
+                    "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hi"}]}})
+            })
+            .collect();
+        client()
+            .post(router.url("/v1/messages/batches"))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"requests": requests}))
+            .send()
+    };
+    let message = |max_tokens: u64| {
+        client()
+            .post(router.url("/v1/messages"))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": "anth/claude-x", "max_tokens": max_tokens,
+                "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    // Worst case of 5 × 500 tokens at half price: $1.25, over the $1 budget.
+    let too_big = batch(5, 500).await.unwrap();
+    assert_eq!(too_big.status(), 402, "{}", too_big.text().await.unwrap());
+    assert_eq!(mock.call_count(), 0, "a refused batch does not go upstream");
+    // 2 × 500 at half price: $0.50 held.
+    let resp = batch(2, 500).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let created: Value = resp.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    // $0.50 is held while the batch runs: a request whose worst case is over the rest fails.
+    let over = message(501).await.unwrap();
+    assert_eq!(over.status(), 402, "{}", over.text().await.unwrap());
+    let fits = message(500).await.unwrap();
+    assert_eq!(fits.status(), 200, "{}", fits.text().await.unwrap());
+    let more = batch(1, 1000).await.unwrap();
+    assert_eq!(more.status(), 402, "{}", more.text().await.unwrap());
+
+    // Once its results are recorded, the hold settles to the real (small) cost.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ended = loop {
+        let v: Value = client()
+            .get(router.url(&format!("/v1/messages/batches/{id}")))
+            .header("x-api-key", &key)
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["processing_status"] == "ended" {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let results = client()
+        .get(ended["results_url"].as_str().unwrap())
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(results.status(), 200);
+    let _ = results.text().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let resp = message(900).await.unwrap();
+        if resp.status() == 200 {
+            break;
+        }
+        assert_eq!(resp.status(), 402);
+        assert!(
+            Instant::now() < deadline,
+            "the batch hold was never released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
