@@ -218,14 +218,14 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Connection settings are read once at start: says so when an edit changes one.
+/// Connection settings are read once at start: says so when an edit changes one (host and
+/// port too, but the watcher keeps the running ones and says nothing).
 fn warn_restart_needed(
     running: &arouter_core::config::ServerConfig,
     new: &arouter_core::config::ServerConfig,
 ) {
+    // Host and port are left out: the command line may override them.
     let changed: Vec<&str> = [
-        ("host", running.host != new.host),
-        ("port", running.port != new.port),
         (
             "header_timeout_secs",
             running.header_timeout_secs != new.header_timeout_secs,

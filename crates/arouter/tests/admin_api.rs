@@ -225,6 +225,35 @@ async fn pause_stops_routing_but_not_management_or_the_ui() {
     assert_ne!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
+/// A ledger row lost for good is counted where the user looks: `/healthz` and the settings the
+/// UI's Overview alert reads (the browser test checks the alert itself).
+#[tokio::test]
+async fn lost_ledger_rows_are_reported() {
+    let h = start().await;
+    let health = |h: &Harness| {
+        let url = format!("{}/healthz", h.base);
+        let http = h.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(health(&h).await["ledger"]["rows_lost"], 0);
+    assert_eq!(h.get("/api/v1/settings").await["ledger"]["rows_lost"], 0);
+    // A row handed to a ledger already shut down cannot be written: it is counted (and logged).
+    h.store.shutdown();
+    h.store
+        .record(record("gen-after-shutdown", "", "cli", MARCH_1, 1));
+    assert_eq!(health(&h).await["ledger"]["rows_lost"], 1);
+    let settings = h.get("/api/v1/settings").await;
+    assert_eq!(settings["ledger"]["rows_lost"], 1, "{settings}");
+}
+
 #[tokio::test]
 async fn admin_endpoints_need_an_admin_key() {
     let h = start().await;
@@ -1035,9 +1064,10 @@ async fn usage_and_request_log_add_up() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5);
     assert!(lines[0].starts_with("id,time,app,key,model,provider,input_tokens"));
+    assert!(lines[0].ends_with(",status,estimated"), "{}", lines[0]);
     assert_eq!(
         lines[1],
-        "gen-a,2024-03-01T00:00:01.000Z,cursor,cursor,openai/gpt-4o-mini,openai,100,20,5,10,0,0.0015,200"
+        "gen-a,2024-03-01T00:00:01.000Z,cursor,cursor,openai/gpt-4o-mini,openai,100,20,5,10,0,0.0015,200,false"
     );
 }
 
