@@ -565,3 +565,40 @@ async fn batch_input_is_within_the_body_limit() {
     assert_eq!(v["data"], json!([]), "nothing was created");
     still_up(&r).await;
 }
+
+/// The connection timeouts (2 s header, 3 s idle, 2 s body here) never cut a request in flight:
+/// an answer that takes longer to start, and a stream that lasts longer than all of them, both
+/// arrive whole.
+#[tokio::test]
+async fn connection_timeouts_never_cut_a_request_in_flight() {
+    let (oa, r) = setup().await;
+    let chat = |stream: bool| {
+        client()
+            .post(r.url("/v1/chat/completions"))
+            .bearer_auth(&r.app_key)
+            .json(&json!({"model": "oa/m", "stream": stream,
+                "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    oa.push(arouter_tests::Behavior::SlowFirstByte(
+        Duration::from_millis(3500),
+        Box::new(arouter_tests::Behavior::text("late but whole")),
+    ));
+    let resp = chat(false).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("late but whole"));
+    oa.push(arouter_tests::Behavior::SlowFirstByte(
+        Duration::from_millis(2500),
+        Box::new(arouter_tests::Behavior::Chunks {
+            n: 12,
+            delay: Some(Duration::from_millis(300)),
+        }),
+    ));
+    let t = Instant::now();
+    let resp = chat(true).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(t.elapsed() > Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(text.contains("\"c11 \""), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+}
