@@ -482,3 +482,123 @@ async fn slow_and_idle_clients_are_cut_and_capped() {
     still_up(&r).await;
     assert!(!r.stderr_log().contains("panicked"), "{}", r.stderr_log());
 }
+
+/// Connection limits are read at start: an edit is not applied silently, it is logged as
+/// needing a restart, while the rest of the file reloads.
+#[tokio::test]
+async fn connection_settings_edited_live_ask_for_a_restart() {
+    let (_oa, r) = setup().await;
+    let path = r.data_dir.join("config.toml");
+    let cfg = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        cfg.replace("max_connections = 24", "max_connections = 50"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !r.stderr_log().contains("restart arouter to apply") {
+        assert!(Instant::now() < deadline, "{}", r.stderr_log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = r.stderr_log();
+    assert!(log.contains("server.max_connections changed"), "{log}");
+    assert!(!log.contains("server.idle_timeout_secs"), "{log}");
+    still_up(&r).await;
+}
+
+/// Batch input is held to the same body limit as any request (`max_body_mb`, 1 MiB here), with
+/// or without a Content-Length; nothing is created.
+#[tokio::test]
+async fn batch_input_is_within_the_body_limit() {
+    let (_oa, r) = setup().await;
+    // Declared too big: refused from the Content-Length, before the body is read.
+    let (s, body) = raw(
+        &r,
+        format!(
+            "POST /v1/messages/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {}\r\n\
+             anthropic-version: 2023-06-01\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{{",
+            r.app_key,
+            2 << 20
+        )
+        .as_bytes(),
+        Duration::from_secs(10),
+    );
+    assert_eq!(s, 413, "{body}");
+    assert_anthropic(&serde_json::from_str(&body).unwrap());
+    // Chunked: refused once the limit is passed.
+    let text = "x".repeat(4096);
+    let requests: Vec<Value> = (0..400)
+        .map(|i| {
+            json!({"custom_id": format!("r{i}"), "params": {"model": "oa/m", "max_tokens": 5,
+                "messages": [{"role": "user", "content": text}]}})
+        })
+        .collect();
+    let body = json!({ "requests": requests }).to_string().into_bytes();
+    assert!(body.len() > 1 << 20);
+    let chunks = futures_util::stream::iter(
+        body.chunks(64 << 10)
+            .map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>(),
+    );
+    let resp = client()
+        .post(r.url("/v1/messages/batches"))
+        .header("x-api-key", &r.app_key)
+        .header("anthropic-version", "2023-06-01")
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    // The server may close before the client has written it all (then no status is seen).
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status(), 413);
+        assert_anthropic(&resp.json().await.unwrap());
+    }
+    let (s, v) = send(
+        client()
+            .get(r.url("/v1/messages/batches"))
+            .header("x-api-key", &r.app_key)
+            .header("anthropic-version", "2023-06-01"),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["data"], json!([]), "nothing was created");
+    still_up(&r).await;
+}
+
+/// The connection timeouts (2 s header, 3 s idle, 2 s body here) never cut a request in flight:
+/// an answer that takes longer to start, and a stream that lasts longer than all of them, both
+/// arrive whole.
+#[tokio::test]
+async fn connection_timeouts_never_cut_a_request_in_flight() {
+    let (oa, r) = setup().await;
+    let chat = |stream: bool| {
+        client()
+            .post(r.url("/v1/chat/completions"))
+            .bearer_auth(&r.app_key)
+            .json(&json!({"model": "oa/m", "stream": stream,
+                "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    oa.push(arouter_tests::Behavior::SlowFirstByte(
+        Duration::from_millis(3500),
+        Box::new(arouter_tests::Behavior::text("late but whole")),
+    ));
+    let resp = chat(false).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("late but whole"));
+    oa.push(arouter_tests::Behavior::SlowFirstByte(
+        Duration::from_millis(2500),
+        Box::new(arouter_tests::Behavior::Chunks {
+            n: 12,
+            delay: Some(Duration::from_millis(300)),
+        }),
+    ));
+    let t = Instant::now();
+    let resp = chat(true).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(t.elapsed() > Duration::from_secs(5), "{:?}", t.elapsed());
+    assert!(text.contains("\"c11 \""), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+}

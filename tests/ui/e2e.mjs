@@ -435,6 +435,39 @@ async function main() {
       await shot('13d-usage-unpriced');
     });
 
+    await step('lost ledger rows and estimated rows are shown', async () => {
+      // Neither can be caused from outside on demand (a lost row needs a ledger that cannot
+      // write; an estimated one a client that hangs up mid-stream, tested in
+      // tests/tests/budget_holes.rs): the API answers are edited on their way to the page.
+      await page.route('**/api/v1/settings', async (route) => {
+        const resp = await route.fetch();
+        const json = await resp.json();
+        json.ledger = { ...(json.ledger || {}), rows_lost: 3 };
+        await route.fulfill({ response: resp, json });
+      });
+      await page.route('**/api/v1/requests?*', async (route) => {
+        const resp = await route.fetch();
+        const json = await resp.json();
+        if (json.data?.[0]) json.data[0].estimated = true;
+        await route.fulfill({ response: resp, json });
+      });
+      await page.goto(`${BASE_URL}/ui/#/`);
+      await pageReady('overview');
+      const alert = await page.getByTestId('ledger-lost').textContent();
+      expect(alert.includes('3 usage rows could not be written'), `ledger alert: ${alert}`);
+      await nav('History');
+      await pageReady('history');
+      const first = page.getByTestId('requests-table').locator('tbody tr').first();
+      await first.waitFor();
+      expect((await first.textContent()).includes('estimated'), `history row: ${await first.textContent()}`);
+      const second = page.getByTestId('requests-table').locator('tbody tr').nth(1);
+      if (await second.count()) {
+        expect(!(await second.textContent()).includes('estimated'), 'only the estimated row is marked');
+      }
+      await page.unroute('**/api/v1/settings');
+      await page.unroute('**/api/v1/requests?*');
+    });
+
     await step('settings show the server and export CSV', async () => {
       await nav('Settings');
       await pageReady('settings');

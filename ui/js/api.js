@@ -32,7 +32,8 @@ import { buildQuery } from './format.js';
  *   surface: string|null, endpoint: string|null, requested_model: string|null,
  *   served_model: string|null, provider: string|null, input_tokens: number,
  *   output_tokens: number, reasoning_tokens: number, cache_read_tokens: number,
- *   cache_write_tokens: number, cost: number, priced: boolean, latency_ms: number|null,
+ *   cache_write_tokens: number, cost: number, priced: boolean, estimated?: boolean,
+ *   latency_ms: number|null,
  *   ttft_ms: number|null, streamed: boolean, finish_reason: string|null,
  *   status: 'ok'|'error'|string, error: string|null, attempt: number|null}} RequestRow
  * @typedef {RequestRow & {request: any, response: any, attempts: RequestRow[]}} RequestDetail

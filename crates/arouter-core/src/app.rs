@@ -11,7 +11,7 @@ use arc_swap::ArcSwap;
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -36,6 +36,9 @@ pub struct App {
     /// Keychain lookups per provider id (`None` = no entry), so the request path does not
     /// touch D-Bus after the first request.
     keychain_cache: RwLock<HashMap<String, Option<Arc<str>>>>,
+    /// Bumped by every [`App::forget_credential`]: a keychain read that started before a
+    /// forget does not put its (maybe stale) answer in the cache.
+    keychain_epoch: AtomicU64,
     /// Requests whose ledger row is not written yet (streams can outlive their connection).
     inflight: AtomicUsize,
     settled: Notify,
@@ -63,6 +66,7 @@ impl App {
             paused: AtomicBool::new(false),
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
+            keychain_epoch: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
             settled: Notify::new(),
         }))
@@ -96,6 +100,7 @@ impl App {
         if let Some(hit) = self.keychain_cache.read().get(&p.id) {
             return Ok(hit.clone());
         }
+        let epoch = self.keychain_epoch.load(Ordering::SeqCst);
         let secrets = self.secrets.clone();
         let id = p.id.clone();
         let got = tokio::task::spawn_blocking(move || secrets.get(&id))
@@ -122,15 +127,20 @@ impl App {
                 .with_status(503));
             }
         };
-        self.keychain_cache
-            .write()
-            .insert(p.id.clone(), value.clone());
+        let mut cache = self.keychain_cache.write();
+        if self.keychain_epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(p.id.clone(), value.clone());
+        }
         Ok(value)
     }
 
-    /// Forget a cached keychain entry (after it changed, or the upstream rejected it).
+    /// Forget a cached keychain entry (after it changed, or the upstream rejected it), here
+    /// and in the secrets store's own cache.
     pub fn forget_credential(&self, provider: &str) {
-        self.keychain_cache.write().remove(provider);
+        self.secrets.forget(provider);
+        let mut cache = self.keychain_cache.write();
+        self.keychain_epoch.fetch_add(1, Ordering::SeqCst);
+        cache.remove(provider);
     }
 
     pub(crate) fn request_started(&self) {
@@ -159,5 +169,101 @@ impl App {
         cfg.providers
             .get(id)
             .ok_or_else(|| ApiError::new(ErrorKind::NotFound, format!("no provider \"{id}\"")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{KeyInfo, UsageRecord};
+    use parking_lot::Mutex;
+
+    struct NoStore;
+
+    impl Store for NoStore {
+        fn find_key(&self, _: &str) -> Option<KeyInfo> {
+            None
+        }
+        fn reload_keys(&self) {}
+        fn record(&self, _: UsageRecord) {}
+        fn load_generation(&self, _: &str) -> Option<UsageRecord> {
+            None
+        }
+        fn flush(&self) {}
+        fn key_spend_pusd(&self, _: &str, _: i64) -> Result<i64, String> {
+            Ok(0)
+        }
+    }
+
+    /// A keychain that fails while `down` is set, and counts its reads.
+    #[derive(Default)]
+    struct Flaky {
+        down: Mutex<bool>,
+        value: Mutex<Option<String>>,
+        reads: Mutex<usize>,
+    }
+
+    impl Secrets for Flaky {
+        fn get(&self, _: &str) -> Result<Option<String>, String> {
+            *self.reads.lock() += 1;
+            if *self.down.lock() {
+                return Err("no Secret Service on D-Bus".into());
+            }
+            Ok(self.value.lock().clone())
+        }
+        fn set(&self, _: &str, secret: &str) -> Result<(), String> {
+            *self.value.lock() = Some(secret.into());
+            Ok(())
+        }
+        fn delete(&self, _: &str) -> Result<(), String> {
+            *self.value.lock() = None;
+            Ok(())
+        }
+    }
+
+    fn app(secrets: Arc<Flaky>) -> Arc<App> {
+        let cfg = Config::parse(
+            "[providers.remote]\nkind=\"openai\"\nbase_url=\"https://api.example.com/v1\"\n\
+             [providers.local]\nkind=\"openai\"\nbase_url=\"http://127.0.0.1:11434/v1\"\n",
+        )
+        .unwrap();
+        App::new(cfg, "c".into(), "d".into(), Arc::new(NoStore), secrets).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_keychain_error_is_never_cached_as_no_credential() {
+        let secrets = Arc::new(Flaky::default());
+        let app = app(secrets.clone());
+        let cfg = app.config();
+        let (remote, local) = (&cfg.providers["remote"], &cfg.providers["local"]);
+        *secrets.down.lock() = true;
+        let err = app.credential(remote).await.unwrap_err();
+        assert_eq!(err.status, 503);
+        assert!(err.message.contains("OS keychain"), "{}", err.message);
+        assert_eq!(app.credential(local).await.unwrap(), None);
+        // The keychain comes back with a key: the next request reads it.
+        *secrets.down.lock() = false;
+        *secrets.value.lock() = Some("sk-1".into());
+        assert_eq!(
+            app.credential(remote).await.unwrap().as_deref(),
+            Some("sk-1")
+        );
+        assert_eq!(
+            app.credential(local).await.unwrap().as_deref(),
+            Some("sk-1")
+        );
+        // Now cached: no more reads until the key changes and is forgotten.
+        let reads = *secrets.reads.lock();
+        *secrets.value.lock() = Some("sk-2".into());
+        assert_eq!(
+            app.credential(remote).await.unwrap().as_deref(),
+            Some("sk-1")
+        );
+        assert_eq!(*secrets.reads.lock(), reads);
+        app.forget_credential("remote");
+        assert_eq!(
+            app.credential(remote).await.unwrap().as_deref(),
+            Some("sk-2")
+        );
     }
 }

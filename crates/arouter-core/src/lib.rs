@@ -39,6 +39,7 @@ pub mod ctx;
 pub mod dialects;
 pub mod dispatch;
 pub mod error;
+pub mod estimate;
 pub mod health;
 pub mod http;
 pub mod json_path;

@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::auth::Caller;
 use crate::budget::Hold;
-use crate::catalog::Pricing;
+use crate::catalog::{Prices, Pricing};
 use crate::error::ApiError;
 use crate::model::Usage;
 use crate::store::{StoredJson, UsageRecord};
@@ -54,6 +54,34 @@ pub struct Recorder {
     store_content: bool,
     /// The budget reservation of the current attempt, settled to the row's cost.
     hold: Option<Hold>,
+    /// Set while an upstream stream is relayed: what a client leaving midway is charged.
+    partial: Option<Partial>,
+}
+
+/// A stream in progress, for the charge of a client that leaves before the upstream reports
+/// its usage: the output streamed since the last reported count, estimated from its text, and
+/// the prompt (estimated) if no input count came.
+struct Partial {
+    prices: Prices,
+    prompt_tokens: u64,
+    /// Text bytes streamed since the upstream last reported a higher output count.
+    uncounted_bytes: usize,
+}
+
+impl Partial {
+    /// Completes the row's usage with the estimate; marks it `estimated` if anything was added.
+    fn charge(&self, r: &mut UsageRecord) {
+        let mut u = r.usage;
+        u.output_tokens += crate::estimate::text_tokens(self.uncounted_bytes);
+        if u.input_tokens == 0 {
+            u.input_tokens = self.prompt_tokens;
+        }
+        if u != r.usage {
+            r.usage = u;
+            r.cost_pusd = self.prices.cost_pusd(&u);
+            r.estimated = true;
+        }
+    }
 }
 
 impl Recorder {
@@ -93,6 +121,7 @@ impl Recorder {
             attempts: 0,
             store_content,
             hold: None,
+            partial: None,
         }
     }
 
@@ -169,9 +198,35 @@ impl Recorder {
         }
     }
 
+    /// An upstream stream is being relayed from now on; `prompt_tokens` is the request's
+    /// prompt estimate, charged if the client leaves before any input count arrives.
+    pub fn stream_began(&mut self, pricing: &Pricing, prompt_tokens: u64) {
+        self.partial = Some(Partial {
+            prices: pricing.prices,
+            prompt_tokens,
+            uncounted_bytes: 0,
+        });
+    }
+
+    /// Values just streamed to the client and the usage the upstream reported up to them.
+    pub fn relayed(&mut self, values: &[serde_json::Value], usage: Usage, pricing: &Pricing) {
+        if let Some(p) = self.partial.as_mut() {
+            p.uncounted_bytes += values
+                .iter()
+                .map(crate::estimate::streamed_text_bytes)
+                .sum::<usize>();
+        }
+        self.usage(usage, pricing);
+    }
+
     /// Usage seen so far (kept if the client disconnects later).
     pub fn usage(&mut self, usage: Usage, pricing: &Pricing) {
         if let Some(r) = self.rec.as_mut() {
+            if let Some(p) = self.partial.as_mut() {
+                if usage.output_tokens > r.usage.output_tokens {
+                    p.uncounted_bytes = 0;
+                }
+            }
             r.usage = usage;
             r.cost_pusd = pricing.prices.cost_pusd(&usage);
         }
@@ -231,6 +286,9 @@ impl Drop for Recorder {
     fn drop(&mut self) {
         if let Some(mut r) = self.rec.take() {
             r.latency_ms = self.started.elapsed().as_millis() as i64;
+            if let Some(p) = self.partial.take() {
+                p.charge(&mut r);
+            }
             self.write(r);
         }
     }

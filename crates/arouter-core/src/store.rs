@@ -94,6 +94,10 @@ pub struct UsageRecord {
     pub error: Option<String>,
     /// Attempt number when a request was tried on several providers (0 = first).
     pub attempt: u32,
+    /// The tokens (and cost) are ARouter's estimate: the client left mid-stream before the
+    /// upstream reported usage, so what was streamed so far was counted from its text.
+    #[serde(default)]
+    pub estimated: bool,
     /// Stored content (None when content logging is off).
     pub request_body: Option<StoredJson>,
     pub response_body: Option<StoredJson>,
@@ -105,6 +109,12 @@ pub struct UsageRecord {
 pub struct StoredJson(pub bytes::Bytes);
 
 impl StoredJson {
+    /// What is stored instead of a body too large to keep: still JSON, saying so.
+    pub fn truncated(original_bytes: usize) -> StoredJson {
+        let marker = format!("{{\"arouter_truncated\":true,\"original_bytes\":{original_bytes}}}");
+        StoredJson(marker.into_bytes().into())
+    }
+
     /// The content as a JSON value (text that is not JSON becomes a JSON string).
     pub fn to_value(&self) -> Value {
         serde_json::from_slice(&self.0)
@@ -183,6 +193,9 @@ pub trait Secrets: Send + Sync + 'static {
     fn get(&self, provider: &str) -> Result<Option<String>, String>;
     fn set(&self, provider: &str, secret: &str) -> Result<(), String>;
     fn delete(&self, provider: &str) -> Result<(), String>;
+    /// Drops whatever the store remembers of `provider`'s secret, so the next `get` reads the
+    /// platform store again (another process changed it).
+    fn forget(&self, _provider: &str) {}
 }
 
 /// A process-local secrets store for tests.

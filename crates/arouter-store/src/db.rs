@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_2,
     crate::rollup::MIGRATION,
     crate::keys::PROXY_MIGRATION,
+    crate::ledger::ESTIMATED_MIGRATION,
 ];
 
 const MIGRATION_1: &str = "

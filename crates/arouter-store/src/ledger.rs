@@ -43,17 +43,22 @@ const SHUTDOWN_RETRY: Duration = Duration::from_secs(10);
 const INSERT_REQUEST: &str = "INSERT INTO requests (id, created_ms, app, key_hash, \
     surface, endpoint, requested_model, served_model, provider, input_tokens, output_tokens, \
     reasoning_tokens, cache_read_tokens, cache_write_tokens, cost_pusd, priced, latency_ms, \
-    ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt) VALUES \
-    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-    ?21, ?22, ?23, ?24)";
+    ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt, estimated) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20, ?21, ?22, ?23, ?24, ?25)";
 
 /// For an id already in the ledger (rare: a row rewritten with its final state).
 const REPLACE_REQUEST: &str = "INSERT OR REPLACE INTO requests (id, created_ms, app, key_hash, \
     surface, endpoint, requested_model, served_model, provider, input_tokens, output_tokens, \
     reasoning_tokens, cache_read_tokens, cache_write_tokens, cost_pusd, priced, latency_ms, \
-    ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt) VALUES \
-    (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-    ?21, ?22, ?23, ?24)";
+    ttft_ms, streamed, finish_reason, native_finish_reason, status, error, attempt, estimated) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+    ?20, ?21, ?22, ?23, ?24, ?25)";
+
+/// Migration 5: rows whose tokens are ARouter's estimate (a client left mid-stream before the
+/// upstream reported usage).
+pub(crate) const ESTIMATED_MIGRATION: &str =
+    "ALTER TABLE requests ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;";
 
 const INSERT_BODY: &str =
     "INSERT OR REPLACE INTO request_bodies (id, request, response) VALUES (?1, ?2, ?3)";
@@ -94,11 +99,7 @@ fn body_len(rec: &UsageRecord) -> usize {
 fn cap_body(body: &mut Option<StoredJson>) {
     if let Some(b) = body {
         if b.0.len() > MAX_STORED_BODY {
-            let marker = format!(
-                "{{\"arouter_truncated\":true,\"original_bytes\":{}}}",
-                b.0.len()
-            );
-            *b = StoredJson(marker.into_bytes().into());
+            *b = StoredJson::truncated(b.0.len());
         }
     }
 }
@@ -490,7 +491,7 @@ fn is_duplicate_id(e: &rusqlite::Error) -> bool {
 }
 
 /// `INSERT_REQUEST`'s (and `REPLACE_REQUEST`'s) parameters for a record.
-fn request_params(rec: &UsageRecord) -> [Param<'_>; 24] {
+fn request_params(rec: &UsageRecord) -> [Param<'_>; 25] {
     [
         rec.id.as_str().into(),
         rec.created_ms.into(),
@@ -516,5 +517,6 @@ fn request_params(rec: &UsageRecord) -> [Param<'_>; 24] {
         i64::from(rec.status).into(),
         rec.error.as_deref().into(),
         i64::from(rec.attempt).into(),
+        rec.estimated.into(),
     ]
 }

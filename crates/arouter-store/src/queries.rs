@@ -200,6 +200,7 @@ pub(crate) fn record_from_row(row: &Row) -> rusqlite::Result<UsageRecord> {
         status: u16::try_from(row.get::<_, i64>("status")?).unwrap_or(0),
         error: row.get("error")?,
         attempt: u32::try_from(row.get::<_, i64>("attempt")?).unwrap_or(0),
+        estimated: row.get("estimated")?,
         request_body: body(row, "request_body")?,
         response_body: body(row, "response_body")?,
     })

@@ -12,6 +12,7 @@ use keyring::{Entry, Error as KeyringError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
@@ -58,6 +59,8 @@ fn on_keychain_thread<T: Send + 'static>(
 pub struct KeyringSecrets {
     /// provider id → its secret, or `None` when known to be absent.
     cache: Mutex<HashMap<String, Option<String>>>,
+    /// Bumped by `forget`: a read that started before it does not refill the cache.
+    epoch: AtomicU64,
 }
 
 impl fmt::Debug for KeyringSecrets {
@@ -137,6 +140,7 @@ impl Secrets for KeyringSecrets {
         if let Some(cached) = self.cache.lock().get(provider) {
             return Ok(cached.clone());
         }
+        let epoch = self.epoch.load(Ordering::SeqCst);
         let account = provider.to_string();
         let what = format!("reading the key of provider {provider}");
         let value = on_keychain_thread(&what, CALL_TIMEOUT, move || {
@@ -149,9 +153,10 @@ impl Secrets for KeyringSecrets {
                 )),
             }
         })?;
-        self.cache
-            .lock()
-            .insert(provider.to_string(), value.clone());
+        let mut cache = self.cache.lock();
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(provider.to_string(), value.clone());
+        }
         Ok(value)
     }
 
@@ -187,6 +192,12 @@ impl Secrets for KeyringSecrets {
         self.cache.lock().insert(provider.to_string(), None);
         Ok(())
     }
+
+    fn forget(&self, provider: &str) {
+        let mut cache = self.cache.lock();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        cache.remove(provider);
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +226,18 @@ mod tests {
         secrets.cache.lock().insert("gemini".into(), None);
         assert_eq!(secrets.get("anthropic"), Ok(Some("cached".into())));
         assert_eq!(secrets.get("gemini"), Ok(None));
+    }
+
+    #[test]
+    fn forget_drops_a_cached_value() {
+        let secrets = KeyringSecrets::new();
+        secrets
+            .cache
+            .lock()
+            .insert("openai".into(), Some("old".into()));
+        secrets.forget("openai");
+        assert!(secrets.cache.lock().get("openai").is_none());
+        assert_eq!(secrets.epoch.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -122,3 +122,38 @@ fn data_dir_and_database_files_are_private() -> TestResult {
     }
     Ok(())
 }
+
+/// The queue is bounded in bytes, not rows: while the writer cannot write, stored bodies queue
+/// up to 64 MiB; past it rows are queued without their bodies (counted), and every row lands.
+#[test]
+fn queued_bodies_are_bounded_in_bytes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = db_path(dir.path());
+    let store = SqliteStore::open(&path)?;
+    let locker = rusqlite::Connection::open(&path)?;
+    locker.execute_batch(
+        "BEGIN IMMEDIATE; INSERT INTO keys (hash, name, label, created_at, updated_at) \
+         VALUES ('lock', 'lock', 'lock', 0, 0);",
+    )?;
+    // 20 rows of 4 MiB (the largest body stored whole): 80 MiB, over the 64 MiB budget.
+    let body = StoredJson(vec![b' '; 4 << 20].into());
+    for i in 0..20 {
+        let mut r = record(&format!("gen-{i}"), 1_000 + i);
+        r.response_body = Some(body.clone());
+        store.record(r);
+    }
+    assert_eq!(store.rows_without_bodies(), 4);
+    locker.execute_batch("ROLLBACK;")?;
+    store.flush();
+    assert_eq!(total(&store)?, 20);
+    let kept = (0..20)
+        .filter(|i| {
+            store
+                .load_generation(&format!("gen-{i}"))
+                .is_some_and(|r| r.response_body.is_some())
+        })
+        .count();
+    assert_eq!(kept, 16);
+    assert_eq!(store.lost_records(), 0);
+    Ok(())
+}

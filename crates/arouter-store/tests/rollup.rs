@@ -324,7 +324,8 @@ fn the_migration_backfills_existing_rows() -> TestResult {
         // Simulate a database written before the rollup existed.
         let conn = Connection::open(&db)?;
         conn.execute_batch(
-            "DROP TABLE usage_daily; ALTER TABLE keys DROP COLUMN proxy; PRAGMA user_version = 2;",
+            "DROP TABLE usage_daily; ALTER TABLE keys DROP COLUMN proxy; \
+             ALTER TABLE requests DROP COLUMN estimated; PRAGMA user_version = 2;",
         )?;
     }
     let store = SqliteStore::open(&db)?;

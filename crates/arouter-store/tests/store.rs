@@ -184,6 +184,7 @@ fn every_field_and_both_bodies_round_trip() -> TestResult {
         status: 200,
         error: None,
         attempt: 2,
+        estimated: true,
         request_body: Some(
             json!({"model": "fast", "messages": [{"role": "user", "content": "hi"}]}).into(),
         ),

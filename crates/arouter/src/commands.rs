@@ -5,7 +5,7 @@ use arouter::paths;
 use arouter::server::{self, ServeOptions};
 use arouter_core::catalog::{pusd_to_decimal, usd_to_pusd};
 use arouter_core::config::Config;
-use arouter_core::store::Secrets;
+use arouter_core::store::{KeyInfo, Secrets};
 use arouter_store::{GroupBy, KeyringSecrets, SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
@@ -50,6 +50,17 @@ pub fn serve(
     })
 }
 
+/// `keys create`'s settings, the same as `POST /api/v1/keys`.
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub admin: bool,
+    pub rpm: Option<u32>,
+    pub limit_usd: Option<f64>,
+    pub limit_reset: Option<&'a str>,
+    /// `None`: the default (allowed without a budget).
+    pub proxy: Option<bool>,
+}
+
 /// What the non-serve commands share: paths, config, ledger.
 pub struct Ctx {
     data_dir: PathBuf,
@@ -70,25 +81,48 @@ impl Ctx {
         })
     }
 
-    pub fn keys_create(
-        &self,
-        name: &str,
-        admin: bool,
-        rpm: Option<u32>,
-        budget: Option<f64>,
-    ) -> anyhow::Result<()> {
-        if let Some(b) = budget {
+    pub fn keys_create(&self, k: NewKey<'_>) -> anyhow::Result<()> {
+        if let Some(b) = k.limit_usd {
             if !(b.is_finite() && b >= 0.0) {
-                bail!("--budget must be a non-negative number of USD");
+                bail!("--limit-usd must be a non-negative number of USD");
             }
         }
-        let limit = budget.map(usd_to_pusd);
-        let (raw, info) = self.store.create_key(name, admin, rpm, limit)?;
+        if self.store.list_keys()?.iter().any(|x| x.name == k.name) {
+            bail!("a key named \"{}\" already exists", k.name);
+        }
+        let limit = k.limit_usd.map(usd_to_pusd);
+        let (raw, info) = self.store.create_key(k.name, k.admin, k.rpm, limit)?;
+        if k.limit_reset.is_some() {
+            self.store.set_key_limit_reset(&info.hash, k.limit_reset)?;
+        }
+        if k.proxy.is_some() {
+            self.store.set_key_proxy(&info.hash, k.proxy)?;
+        }
+        let info = KeyInfo {
+            proxy: k.proxy,
+            ..info
+        };
+        let mut traits = vec![if info.admin { "admin" } else { "app" }.to_string()];
+        if let Some(l) = info.limit_pusd {
+            let reset = k.limit_reset.map_or(String::new(), |r| format!(" {r}"));
+            traits.push(format!("budget ${}{reset}", pusd_to_decimal(l)));
+        }
+        if let Some(r) = info.rpm {
+            traits.push(format!("{r} rpm"));
+        }
+        traits.push(
+            if info.may_proxy() {
+                "proxy allowed"
+            } else {
+                "no proxy"
+            }
+            .into(),
+        );
         eprintln!(
-            "created {} key \"{}\" ({}). It is shown only once:",
-            if info.admin { "admin" } else { "app" },
+            "created key \"{}\" ({}; {}). It is shown only once:",
             info.name,
-            &info.hash[..12]
+            &info.hash[..12],
+            traits.join(", ")
         );
         println!("{raw}");
         Ok(())
@@ -101,12 +135,12 @@ impl Ctx {
             return Ok(());
         }
         println!(
-            "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10}",
-            "NAME", "LABEL", "ADMIN", "STATUS", "RPM", "BUDGET"
+            "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10} {:<8} {:<5}",
+            "NAME", "LABEL", "ADMIN", "STATUS", "RPM", "BUDGET", "RESETS", "PROXY"
         );
         for k in keys {
             println!(
-                "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10}",
+                "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10} {:<8} {:<5}",
                 k.name,
                 self.store.key_label(&k.hash).unwrap_or_default(),
                 if k.admin { "yes" } else { "no" },
@@ -114,6 +148,8 @@ impl Ctx {
                 k.rpm.map_or("-".into(), |r| r.to_string()),
                 k.limit_pusd
                     .map_or("-".into(), |l| format!("${}", pusd_to_decimal(l))),
+                k.limit_reset.map_or("-", |r| r.as_str()),
+                if k.may_proxy() { "yes" } else { "no" },
             );
         }
         Ok(())

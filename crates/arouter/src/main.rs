@@ -123,12 +123,27 @@ enum KeysCmd {
         /// A management key (can use /api/v1/* admin endpoints)
         #[arg(long)]
         admin: bool,
-        /// Requests per minute
-        #[arg(long)]
+        /// Requests per minute (a positive integer; default: unlimited)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         rpm: Option<u32>,
-        /// USD budget
-        #[arg(long)]
-        budget: Option<f64>,
+        /// Budget in USD (the API's `limit`; default: unlimited)
+        #[arg(
+            long,
+            alias = "budget",
+            value_name = "USD",
+            allow_negative_numbers = true
+        )]
+        limit_usd: Option<f64>,
+        /// When the budget starts over (UTC); without it the limit never resets
+        #[arg(long, value_parser = ["daily", "weekly", "monthly"])]
+        limit_reset: Option<String>,
+        /// May use the provider proxy (`/{provider}/…`). Default: yes without a budget, no with
+        /// one (a budgeted key still cannot spend on unpriced models there)
+        #[arg(long, overrides_with = "no_proxy")]
+        proxy: bool,
+        /// May not use the provider proxy
+        #[arg(long, overrides_with = "proxy")]
+        no_proxy: bool,
     },
     /// List keys (never the secret)
     List,
@@ -174,8 +189,22 @@ fn main() -> std::process::ExitCode {
                     name,
                     admin,
                     rpm,
-                    budget,
-                } => c.keys_create(&name, admin, rpm, budget),
+                    limit_usd,
+                    limit_reset,
+                    proxy,
+                    no_proxy,
+                } => c.keys_create(commands::NewKey {
+                    name: &name,
+                    admin,
+                    rpm,
+                    limit_usd,
+                    limit_reset: limit_reset.as_deref(),
+                    proxy: match (proxy, no_proxy) {
+                        (true, _) => Some(true),
+                        (_, true) => Some(false),
+                        _ => None,
+                    },
+                }),
                 KeysCmd::List => c.keys_list(),
                 KeysCmd::Revoke { name } => c.keys_revoke(&name),
             })

@@ -180,11 +180,14 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
         let path = app.config_path.clone();
         let mut last = mtime(&path);
         let signal = app.data_dir.join(crate::paths::CREDENTIALS_CHANGED);
-        let mut last_signal = mtime(&signal);
+        // The stamp inside as well as the mtime: two set-keys within a coarse mtime tick
+        // (1 s on some file systems) still differ.
+        let stamp = |p: &std::path::Path| (mtime(p), std::fs::read(p).ok());
+        let mut last_signal = stamp(&signal);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             tick.tick().await;
-            let signalled = mtime(&signal);
+            let signalled = stamp(&signal);
             if signalled != last_signal {
                 last_signal = signalled;
                 for id in app.config().providers.keys() {
@@ -202,6 +205,7 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             match loaded {
                 Ok(Ok(mut cfg)) => {
                     let running = app.config();
+                    warn_restart_needed(&running.server, &cfg.server);
                     cfg.server.host = running.server.host.clone();
                     cfg.server.port = running.server.port;
                     app.replace_config(cfg);
@@ -212,6 +216,42 @@ fn spawn_config_watcher(app: Arc<App>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Connection settings are read once at start: says so when an edit changes one (host and
+/// port too, but the watcher keeps the running ones and says nothing).
+fn warn_restart_needed(
+    running: &arouter_core::config::ServerConfig,
+    new: &arouter_core::config::ServerConfig,
+) {
+    // Host and port are left out: the command line may override them.
+    let changed: Vec<&str> = [
+        (
+            "header_timeout_secs",
+            running.header_timeout_secs != new.header_timeout_secs,
+        ),
+        (
+            "idle_timeout_secs",
+            running.idle_timeout_secs != new.idle_timeout_secs,
+        ),
+        (
+            "body_timeout_secs",
+            running.body_timeout_secs != new.body_timeout_secs,
+        ),
+        (
+            "max_connections",
+            running.max_connections != new.max_connections,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect();
+    if !changed.is_empty() {
+        tracing::warn!(
+            "server.{} changed in the config: read at start only, restart arouter to apply",
+            changed.join(", server.")
+        );
+    }
 }
 
 /// Live model facts, off the request path: installs the cached provider lists, refreshes

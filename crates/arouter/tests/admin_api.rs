@@ -111,6 +111,149 @@ fn usd(pusd: i64) -> f64 {
     arouter_core::catalog::pusd_to_usd(pusd)
 }
 
+/// The tray's pause stops routing only: every API surface answers 503 "routing is paused" in
+/// its own error shape, while the management API, the UI and `/healthz` keep answering (the UI
+/// must show the pause and lift it).
+#[tokio::test]
+async fn pause_stops_routing_but_not_management_or_the_ui() {
+    let h = start().await;
+    h.app
+        .paused
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+
+    // Management: reads and writes, admin and app keys.
+    for path in [
+        "/api/v1/keys",
+        "/api/v1/providers",
+        "/api/v1/settings",
+        "/api/v1/usage",
+        "/api/v1/requests",
+        "/api/v1/tools",
+    ] {
+        h.get(path).await;
+    }
+    let (status, v) = h
+        .call(
+            Method::POST,
+            "/api/v1/keys",
+            Some(json!({"name": "while-paused"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, v) = h
+        .call_as(Some(&h.app_key), Method::GET, "/api/v1/key", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // The UI and the health check.
+    for path in ["/ui/", "/healthz"] {
+        let resp = h
+            .http
+            .get(format!("{}{path}", h.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    let page = h
+        .http
+        .get(format!("{}/ui/", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<html") || page.contains("<!doctype"),
+        "{page}"
+    );
+
+    // Routing: each surface refuses in its own shape.
+    let post = |path: &str, body: Value| {
+        h.http
+            .post(format!("{}{path}", h.base))
+            .header("x-api-key", &h.app_key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body)
+            .send()
+    };
+    let msgs = json!([{"role": "user", "content": "hi"}]);
+    let cases = [
+        (
+            "/v1/chat/completions",
+            json!({"model": "m", "messages": msgs}),
+        ),
+        ("/v1/responses", json!({"model": "m", "input": "hi"})),
+        (
+            "/v1/messages",
+            json!({"model": "m", "max_tokens": 5, "messages": msgs}),
+        ),
+        (
+            "/v1beta/models/m:generateContent",
+            json!({"contents": [{"parts": [{"text": "hi"}]}]}),
+        ),
+    ];
+    for (path, body) in cases {
+        let resp = post(path, body).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        let v: Value = resp.json().await.unwrap();
+        let message = match path {
+            "/v1/messages" => {
+                assert_eq!(v["type"], "error", "{v}");
+                &v["error"]["message"]
+            }
+            p if p.starts_with("/v1beta") => {
+                assert_eq!(v["error"]["code"], 503, "{v}");
+                assert_eq!(v["error"]["status"], "UNAVAILABLE", "{v}");
+                &v["error"]["message"]
+            }
+            _ => &v["error"]["message"],
+        };
+        assert_eq!(message, "routing is paused", "{path}: {v}");
+    }
+
+    // Lifted: routing answers again (here: no such model, not the pause).
+    h.app
+        .paused
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let resp = post(
+        "/v1/chat/completions",
+        json!({"model": "m", "messages": msgs}),
+    )
+    .await
+    .unwrap();
+    assert_ne!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+/// A ledger row lost for good is counted where the user looks: `/healthz` and the settings the
+/// UI's Overview alert reads (the browser test checks the alert itself).
+#[tokio::test]
+async fn lost_ledger_rows_are_reported() {
+    let h = start().await;
+    let health = |h: &Harness| {
+        let url = format!("{}/healthz", h.base);
+        let http = h.http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(health(&h).await["ledger"]["rows_lost"], 0);
+    assert_eq!(h.get("/api/v1/settings").await["ledger"]["rows_lost"], 0);
+    // A row handed to a ledger already shut down cannot be written: it is counted (and logged).
+    h.store.shutdown();
+    h.store
+        .record(record("gen-after-shutdown", "", "cli", MARCH_1, 1));
+    assert_eq!(health(&h).await["ledger"]["rows_lost"], 1);
+    let settings = h.get("/api/v1/settings").await;
+    assert_eq!(settings["ledger"]["rows_lost"], 1, "{settings}");
+}
+
 #[tokio::test]
 async fn admin_endpoints_need_an_admin_key() {
     let h = start().await;
@@ -921,9 +1064,10 @@ async fn usage_and_request_log_add_up() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines.len(), 5);
     assert!(lines[0].starts_with("id,time,app,key,model,provider,input_tokens"));
+    assert!(lines[0].ends_with(",status,estimated"), "{}", lines[0]);
     assert_eq!(
         lines[1],
-        "gen-a,2024-03-01T00:00:01.000Z,cursor,cursor,openai/gpt-4o-mini,openai,100,20,5,10,0,0.0015,200"
+        "gen-a,2024-03-01T00:00:01.000Z,cursor,cursor,openai/gpt-4o-mini,openai,100,20,5,10,0,0.0015,200,false"
     );
 }
 

@@ -68,6 +68,7 @@ fn synthetic(i: usize, total: usize, now: i64, with_bodies: bool, keys: &[String
         status: if failed { 502 } else { 200 },
         error: failed.then(|| "mock: upstream failed".into()),
         attempt: 0,
+        estimated: false,
         request_body: with_bodies.then(|| {
             json!({"model": model, "messages": [{"role": "user", "content": "Summarise the bench results in one line, please."}]}).into()
         }),

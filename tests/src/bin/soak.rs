@@ -245,6 +245,16 @@ async fn main() -> std::process::ExitCode {
             |row| row.get(0),
         )
         .expect("sum");
+    // Rows of clients gone mid-stream (499), and those charged an estimate.
+    let (gone, estimated, estimated_sum): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), COALESCE(SUM(estimated), 0), \
+             COALESCE(SUM(CASE WHEN estimated = 1 THEN cost_pusd ELSE 0 END), 0) \
+             FROM requests WHERE status = 499",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .expect("client-gone rows");
     let rollup_sum: i64 = store
         .usage_summary(i64::MIN, GroupBy::App)
         .expect("usage")
@@ -266,6 +276,9 @@ async fn main() -> std::process::ExitCode {
         ids.len(), unique.len(), missing, health["ledger"]["rows_lost"]
     );
     println!("spend: sum of rows {all_sum} pUSD, usage totals {rollup_sum} pUSD (first-attempt rows {row_sum})");
+    println!(
+        "client gone mid-request: {gone} rows (499), {estimated} charged an estimate totalling {estimated_sum} pUSD"
+    );
     println!(
         "RSS: baseline {rss0} KiB, peak {} KiB, after idle {rss1} KiB; fds: baseline {fds0}, peak {}, after idle {fds1}",
         peak.0, peak.1

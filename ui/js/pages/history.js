@@ -65,7 +65,8 @@ function requestTable(rows) {
         h('td', null, h('code', null, r.served_model || r.requested_model || '—'),
           r.requested_model && r.served_model && r.requested_model !== r.served_model ? h('div', { class: 'muted small' }, `asked ${r.requested_model}`) : null),
         h('td', null, r.provider ?? '—'),
-        h('td', { class: 'num' }, `${formatTokens(r.input_tokens)} → ${formatTokens(r.output_tokens)}`),
+        h('td', { class: 'num' }, `${formatTokens(r.input_tokens)} → ${formatTokens(r.output_tokens)}`,
+          r.estimated ? badge('estimated', 'warn') : null),
         h('td', { class: 'num' }, formatUsd(r.cost), r.priced === false ? badge('unpriced', 'warn') : null),
         h('td', { class: 'num' }, formatMs(r.latency_ms)),
         h('td', null, statusBadge(r), r.streamed ? badge('stream', 'muted') : null));
@@ -104,7 +105,8 @@ async function renderDetail(root, ctx, id) {
         fact('Output tokens', formatInt(r.output_tokens)),
         fact('Reasoning tokens', formatInt(r.reasoning_tokens)),
         fact('Cache read / write', `${formatInt(r.cache_read_tokens)} / ${formatInt(r.cache_write_tokens)}`),
-        fact('Cost', [formatUsd(r.cost), r.priced === false ? badge('unpriced: model has no price', 'warn') : null])))),
+        fact('Cost', [formatUsd(r.cost), r.priced === false ? badge('unpriced: model has no price', 'warn') : null,
+          r.estimated ? badge('estimated: the client left before the upstream reported usage', 'warn') : null])))),
     r.attempts?.length
       ? card(`Failed attempts (${r.attempts.length})`, null, h('div', { class: 'table-wrap' }, h('table', { class: 'table' },
         h('thead', null, h('tr', null, ['Attempt', 'Model', 'Provider', 'Latency', 'Error'].map((c) => h('th', null, c)))),

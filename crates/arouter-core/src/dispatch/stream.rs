@@ -5,6 +5,7 @@ use super::attempts::{self, Attempts};
 use super::{HubEncoder, Job, Mode, NativeStream, Outcome, Prepared};
 use crate::catalog::{pusd_to_usd, Pricing};
 use crate::error::{ApiError, ErrorKind};
+use crate::estimate;
 use crate::http::respond::Out;
 use crate::model::StreamEvent;
 use crate::providers;
@@ -48,7 +49,8 @@ impl Job {
     }
 
     /// Relays one upstream stream to the client. Client gone → stop (dropping the upstream
-    /// response cancels it) and the recorder keeps the usage seen so far.
+    /// response cancels it) and the recorder keeps the usage seen so far, completed with an
+    /// estimate of what was streamed after it (the row is then marked `estimated`).
     async fn pump(
         &self,
         cand: &Candidate,
@@ -73,8 +75,9 @@ impl Job {
                 outcome: Outcome::default(),
             },
         };
+        rec.stream_began(&p.pricing, estimate::prompt_tokens(self.codec.hub()));
         let store = rec.stores_content();
-        let mut transcript: Vec<Value> = Vec::new();
+        let mut transcript = Transcript::default();
         let mut sse = SseDecoder::new();
         let mut events: Vec<SseEvent> = Vec::new();
         let mut values: Vec<Value> = Vec::new();
@@ -96,23 +99,29 @@ impl Job {
                 None => sse.finish(&mut events),
             }
             let mut failed = None;
+            // Per event, so a usage count is matched with the text it covers (a client that
+            // leaves is charged an estimate for the text after the last count).
             for ev in events.drain(..) {
-                if let Err(e) = relay.event(&ev, &p.pricing, &mut values) {
+                let from = values.len();
+                let r = relay.event(&ev, &p.pricing, &mut values);
+                rec.relayed(&values[from..], relay.outcome().usage, &p.pricing);
+                if let Err(e) = r {
                     failed = Some(e);
                     break;
                 }
             }
             if failed.is_none() && chunk.is_none() {
+                let from = values.len();
                 failed = relay.end(&mut values).err();
+                rec.relayed(&values[from..], relay.outcome().usage, &p.pricing);
             }
             if !values.is_empty() {
                 rec.first_token();
             }
-            rec.usage(relay.outcome().usage, &p.pricing);
             for v in values.drain(..) {
                 let frame = self.codec.frame(&v);
                 if store {
-                    transcript.push(v);
+                    transcript.keep(v, frame.len());
                 }
                 if tx.send(Out::Frame(frame)).await.is_err() {
                     return; // client gone: `rec` drops and records what it has
@@ -135,13 +144,15 @@ impl Job {
                     encoder.finish(pusd_to_usd(cost), &mut values);
                 }
                 let mut frames: Vec<Bytes> = values.iter().map(|v| self.codec.frame(v)).collect();
-                frames.extend(self.codec.done_frame());
                 if store {
-                    transcript.append(&mut values);
+                    for (v, f) in values.drain(..).zip(&frames) {
+                        transcript.keep(v, f.len());
+                    }
                 }
+                frames.extend(self.codec.done_frame());
                 // Record before the last bytes go out: once the client has the whole body a
                 // graceful shutdown may stop this task.
-                rec.done(200, None, store.then(|| self.codec.stored(transcript)));
+                rec.done(200, None, store.then(|| transcript.stored(&*self.codec)));
                 for frame in frames {
                     if tx.send(Out::Frame(frame)).await.is_err() {
                         return;
@@ -153,11 +164,46 @@ impl Job {
                 rec.done(
                     e.status,
                     Some(&e),
-                    store.then(|| self.codec.stored(transcript)),
+                    store.then(|| transcript.stored(&*self.codec)),
                 );
                 let _ = tx.send(Out::Fail(e)).await;
             }
         }
+    }
+}
+
+/// Frame bytes of a stream kept in memory for the ledger at most. Past it only a truncation
+/// marker is stored: the ledger caps each stored body at 4 MiB anyway, and this leaves room for
+/// codecs that store much less than their frames (Responses keeps only the final response).
+const MAX_TRANSCRIPT_BYTES: usize = 32 << 20;
+
+/// What a stream sent, kept for the ledger within [`MAX_TRANSCRIPT_BYTES`].
+#[derive(Default)]
+struct Transcript {
+    values: Vec<Value>,
+    bytes: usize,
+    truncated: bool,
+}
+
+impl Transcript {
+    fn keep(&mut self, v: Value, frame_bytes: usize) {
+        self.bytes += frame_bytes;
+        if self.truncated {
+            return;
+        }
+        if self.bytes > MAX_TRANSCRIPT_BYTES {
+            self.truncated = true;
+            self.values = Vec::new();
+            return;
+        }
+        self.values.push(v);
+    }
+
+    fn stored(self, codec: &dyn super::Codec) -> crate::store::StoredJson {
+        if self.truncated {
+            return crate::store::StoredJson::truncated(self.bytes);
+        }
+        codec.stored(self.values)
     }
 }
 
@@ -232,5 +278,26 @@ fn encode_all(
             _ => {}
         }
         encoder.event(e, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transcript_past_its_budget_keeps_only_a_marker() {
+        let mut t = Transcript::default();
+        t.keep(Value::from("a"), 10);
+        assert_eq!(t.values.len(), 1);
+        t.keep(Value::from("b"), MAX_TRANSCRIPT_BYTES);
+        assert!(t.truncated && t.values.is_empty());
+        t.keep(Value::from("c"), 5);
+        assert!(t.values.is_empty());
+        assert_eq!(t.bytes, MAX_TRANSCRIPT_BYTES + 15);
+        assert_eq!(
+            crate::store::StoredJson::truncated(t.bytes).to_value(),
+            serde_json::json!({"arouter_truncated": true, "original_bytes": MAX_TRANSCRIPT_BYTES + 15})
+        );
     }
 }

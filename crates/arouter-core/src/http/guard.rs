@@ -395,4 +395,71 @@ mod tests {
             .await
             .is_err());
     }
+
+    /// Over a real socket: the panicking request gets its 500 and the same keep-alive
+    /// connection then serves the next request.
+    #[tokio::test]
+    async fn a_panic_keeps_the_connection() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        async fn fine() -> &'static str {
+            "fine"
+        }
+        let router = Router::new()
+            .route("/v1/chat/completions", get(boom))
+            .route("/ok", get(fine))
+            .layer(axum::middleware::from_fn(catch_panic));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let read_response = async |sock: &mut tokio::net::TcpStream| {
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut chunk))
+                        .await
+                        .expect("an answer")
+                        .unwrap();
+                assert!(
+                    n > 0,
+                    "connection closed: {}",
+                    String::from_utf8_lossy(&buf)
+                );
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        return text;
+                    }
+                }
+            }
+        };
+        sock.write_all(b"GET /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let first = read_response(&mut sock).await;
+        assert!(first.starts_with("HTTP/1.1 500"), "{first}");
+        assert!(
+            !first.to_ascii_lowercase().contains("connection: close"),
+            "{first}"
+        );
+        sock.write_all(b"GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let second = read_response(&mut sock).await;
+        assert!(second.starts_with("HTTP/1.1 200"), "{second}");
+        assert!(second.ends_with("fine"), "{second}");
+    }
 }

@@ -242,6 +242,7 @@ pub fn generation_object(r: &UsageRecord) -> Value {
         "total_cost": catalog::pusd_to_usd(r.cost_pusd),
         "usage": catalog::pusd_to_usd(r.cost_pusd),
         "priced": r.priced,
+        "estimated": r.estimated,
         "finish_reason": r.finish_reason,
         "native_finish_reason": r.native_finish_reason,
         "status": r.status,

@@ -212,9 +212,27 @@ pub fn transport_error(provider: &ProviderConfig, e: &TransportError) -> ApiErro
     ))
 }
 
-/// Reads a whole body, failing if the upstream goes quiet for longer than its idle timeout.
+/// The largest whole (non-streamed) upstream answer held in memory; a larger one fails.
+/// Generous: a big embeddings batch in JSON floats runs to ~100 MiB.
+pub const MAX_UNARY_BODY: usize = 256 << 20;
+
+/// Reads a whole body, failing if the upstream goes quiet for longer than its idle timeout or
+/// sends more than [`MAX_UNARY_BODY`] bytes (502).
 pub async fn read_body(resp: Response, provider: &ProviderConfig) -> Result<Bytes, ApiError> {
-    read_capped(resp, usize::MAX, provider).await
+    let body = read_capped(resp, MAX_UNARY_BODY + 1, provider).await?;
+    if body.len() > MAX_UNARY_BODY {
+        return Err(ApiError::new(
+            ErrorKind::UpstreamError,
+            format!(
+                "{}: response larger than {} MiB",
+                provider.id,
+                MAX_UNARY_BODY >> 20
+            ),
+        )
+        .with_status(502)
+        .with_metadata(meta(provider, "response_too_large")));
+    }
+    Ok(body)
 }
 
 async fn read_capped(

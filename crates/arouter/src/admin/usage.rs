@@ -125,6 +125,7 @@ fn request_json(l: &LoggedRequest) -> Value {
         "cache_write_tokens": u.cache_write_tokens,
         "cost": usd(r.cost_pusd),
         "priced": r.priced,
+        "estimated": r.estimated,
         "latency_ms": r.latency_ms,
         "ttft_ms": r.ttft_ms,
         "streamed": r.streamed,
@@ -200,7 +201,7 @@ fn csv_field(s: &str) -> String {
 }
 
 const CSV_HEADER: &str = "id,time,app,key,model,provider,input_tokens,output_tokens,\
-reasoning_tokens,cache_read_tokens,cache_write_tokens,cost,status\r\n";
+reasoning_tokens,cache_read_tokens,cache_write_tokens,cost,status,estimated\r\n";
 
 fn csv_line(l: &LoggedRequest) -> String {
     let r = &l.record;
@@ -219,6 +220,7 @@ fn csv_line(l: &LoggedRequest) -> String {
         u.cache_write_tokens.to_string(),
         pusd_to_decimal(r.cost_pusd),
         r.status.to_string(),
+        r.estimated.to_string(),
     ];
     fields.join(",") + "\r\n"
 }
