@@ -46,7 +46,7 @@ pub fn prompt_tokens(req: Option<&ChatRequest>) -> u64 {
                 .iter()
                 .map(part)
                 .fold((0, 0), |(b, m), (pb, pm)| (b + pb, m + pm)),
-            Part::RedactedThinking { data } => (data.len(), 0),
+            Part::RedactedThinking { data } => (data.value.len(), 0),
             Part::Unknown { .. } => (0, 0),
         }
     }

@@ -407,10 +407,14 @@ mod tests {
         async fn fine() -> &'static str {
             "fine"
         }
-        let router = Router::new()
+        let inner = Router::new()
             .route("/v1/chat/completions", get(boom))
-            .route("/ok", get(fine))
-            .layer(axum::middleware::from_fn(catch_panic));
+            .route("/ok", get(fine));
+        // As the server calls it: every request through `catch_panic`.
+        let router = Router::new().fallback_service(tower::service_fn(move |req: Request| {
+            let inner = inner.clone();
+            async move { Ok::<_, std::convert::Infallible>(catch_panic(inner, req).await) }
+        }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, router).await });
