@@ -140,16 +140,29 @@ impl TransportError {
 /// A pooled upstream client. Cheap to share by reference; each serving thread has its own so
 /// its pooled connections are driven on that thread.
 pub struct Client {
-    inner: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Body>,
+    inner: Inner,
+    /// Clients for providers whose `connect_timeout_secs` is not the default, built on first
+    /// use (the timeout lives in the connector).
+    others: parking_lot::Mutex<Vec<(Duration, Inner)>>,
     user_agent: HeaderValue,
 }
 
+type Inner = hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Body>;
+
 impl Client {
     pub fn new() -> Self {
+        Client {
+            inner: Self::build(CONNECT_TIMEOUT),
+            others: Default::default(),
+            user_agent: HeaderValue::from_static(concat!("arouter/", env!("CARGO_PKG_VERSION"))),
+        }
+    }
+
+    fn build(connect_timeout: Duration) -> Inner {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_connect_timeout(Some(connect_timeout));
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -166,19 +179,29 @@ impl Client {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let inner = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
-        Client {
-            inner,
-            user_agent: HeaderValue::from_static(concat!("arouter/", env!("CARGO_PKG_VERSION"))),
-        }
+            .build(https)
     }
 
-    /// Sends a request and resolves once the response head arrived.
+    /// Sends a request (connecting within the default 10 s) and resolves once the response
+    /// head arrived.
     pub async fn send(
         &self,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response, TransportError> {
+        self.send_within(CONNECT_TIMEOUT, method, uri, headers, body)
+            .await
+    }
+
+    /// [`Client::send`] with a connect timeout of its own (a provider's `connect_timeout_secs`).
+    pub async fn send_within(
+        &self,
+        connect_timeout: Duration,
         method: Method,
         uri: Uri,
         mut headers: HeaderMap,
@@ -194,10 +217,24 @@ impl Client {
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        self.inner
-            .request(req)
-            .await
-            .map_err(|e| TransportError::from_request(&e))
+        let call = if connect_timeout == CONNECT_TIMEOUT {
+            self.inner.request(req)
+        } else {
+            self.other(connect_timeout).request(req)
+        };
+        call.await.map_err(|e| TransportError::from_request(&e))
+    }
+}
+
+impl Client {
+    fn other(&self, connect_timeout: Duration) -> Inner {
+        let mut others = self.others.lock();
+        if let Some((_, c)) = others.iter().find(|(t, _)| *t == connect_timeout) {
+            return c.clone();
+        }
+        let c = Self::build(connect_timeout);
+        others.push((connect_timeout, c.clone()));
+        c
     }
 }
 
@@ -228,4 +265,45 @@ pub fn body_stream(body: Incoming) -> BoxStream<'static, Result<Bytes, Transport
         Some((item, body))
     })
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider's own connect timeout gets a connector of its own, built once; the default
+    /// one is the shared client.
+    #[tokio::test]
+    async fn connect_timeouts_other_than_the_default_get_their_own_client() {
+        let client = Client::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let uri: Uri = format!("http://{addr}/").parse().unwrap();
+        for secs in [3, 10, 3] {
+            let resp = client
+                .send_within(
+                    Duration::from_secs(secs),
+                    Method::GET,
+                    uri.clone(),
+                    HeaderMap::new(),
+                    Body::full(Bytes::new()),
+                )
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 204);
+        }
+        let others = client.others.lock();
+        assert_eq!(others.len(), 1, "one extra client, for 3 s, reused");
+        assert_eq!(others[0].0, Duration::from_secs(3));
+    }
 }

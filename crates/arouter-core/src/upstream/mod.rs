@@ -135,7 +135,9 @@ pub async fn exchange(
     body: Body,
 ) -> Result<Response, ApiError> {
     let first_byte = Duration::from_secs(provider.first_byte_timeout_secs);
-    match tokio::time::timeout(first_byte, http.send(method, uri, headers, body)).await {
+    let connect = Duration::from_secs(provider.connect_timeout_secs);
+    let send = http.send_within(connect, method, uri, headers, body);
+    match tokio::time::timeout(first_byte, send).await {
         Err(_) => Err(ApiError::new(
             ErrorKind::Timeout,
             format!(
