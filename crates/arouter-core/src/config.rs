@@ -118,6 +118,28 @@ pub struct Config {
     /// `wire = "responses"` / `"chat"` of openai-kind providers (key: provider id) and of single
     /// models (key: `provider/model`, which wins): which OpenAI API the upstream is called on.
     pub wire: BTreeMap<String, Wire>,
+    pub storage: StorageConfig,
+}
+
+/// `[storage]`: where keys and the ledger live.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageConfig {
+    /// `postgres://…`: team mode, several instances share one database. `None` = the embedded
+    /// SQLite file in the data dir. `AROUTER_DATABASE_URL` wins over this.
+    pub url: Option<String>,
+}
+
+/// The environment variable that names the database (wins over `[storage] url`).
+pub const DATABASE_URL_ENV: &str = "AROUTER_DATABASE_URL";
+
+impl StorageConfig {
+    /// The database URL in force: `AROUTER_DATABASE_URL`, else `[storage] url`; `None` = SQLite.
+    pub fn effective_url(&self) -> Option<String> {
+        std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.url.clone())
+    }
 }
 
 /// Which OpenAI API an openai-kind upstream is called on.
@@ -178,6 +200,7 @@ impl Config {
             match key.as_str() {
                 "default_model" => cfg.default_model = Some(string(value, "default_model")?),
                 "server" => cfg.server = server(value)?,
+                "storage" => cfg.storage = storage(value)?,
                 "providers" => {
                     for (id, p) in table(value, "providers")? {
                         let mut p = p.clone();
@@ -353,6 +376,24 @@ fn server(v: &toml::Value) -> Result<ServerConfig, ConfigError> {
     Ok(s)
 }
 
+fn storage(v: &toml::Value) -> Result<StorageConfig, ConfigError> {
+    let mut s = StorageConfig::default();
+    for (key, value) in table(v, "storage")? {
+        let field = format!("storage.{key}");
+        match key.as_str() {
+            "url" => {
+                let url = string(value, &field)?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(err(field, "expected a postgres:// URL"));
+                }
+                s.url = Some(url);
+            }
+            _ => return Err(err(field, "unknown setting")),
+        }
+    }
+    Ok(s)
+}
+
 fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
     let base = format!("providers.{id}");
     if id.is_empty()
@@ -474,6 +515,11 @@ port = 8402
 # idle_timeout_secs = 120   # idle keep-alive connections close after this
 # body_timeout_secs = 60    # a request body stalled this long fails (streams out are never cut)
 # max_connections = 100     # open connections at most (macOS allows a process 256 files)
+
+# Team mode: several ARouter servers share keys, rate limits and one ledger in PostgreSQL
+# (AROUTER_DATABASE_URL wins). Absent = the embedded SQLite file in the data dir.
+# [storage]
+# url = "postgres://arouter:PASSWORD@db.internal:5432/arouter"
 
 # The table key is the provider id: the prefix of model ids ("openai/gpt-4o-mini").
 [providers.openai]

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::limits::RateDecision;
+
 /// An authenticated API key as the router sees it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
@@ -141,6 +143,10 @@ impl<'de> Deserialize<'de> for StoredJson {
     }
 }
 
+/// A rate decision the store takes itself, in its database (team mode).
+pub type RateFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<RateDecision, String>> + Send>>;
+
 /// The persistence the router uses at run time. Implementations must make `record` non-blocking
 /// and `find_key` an in-memory lookup; the `load_*` reads may block (call off the async threads).
 pub trait Store: Send + Sync + 'static {
@@ -168,6 +174,13 @@ pub trait Store: Send + Sync + 'static {
     /// What a key's requests created at or after `since_ms` (unix ms) cost, in pico-USD,
     /// counting every record handed in before the call. Blocking.
     fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> Result<i64, String>;
+    /// Counts one request against a key's `rpm` where every instance sharing this store sees
+    /// it (one atomic database call). `None` (the default, and the embedded SQLite store's
+    /// answer) = the router's in-memory limiter decides: one process owns the keys, and the
+    /// request path makes no database round-trip for it.
+    fn rate_admit(&self, _hash: &str, _rpm: u32) -> Option<RateFuture> {
+        None
+    }
     /// Ledger rows lost for good since start (shown in `/healthz`, the UI and the log).
     fn lost_records(&self) -> u64 {
         0

@@ -6,7 +6,7 @@ use arouter::server::{self, ServeOptions};
 use arouter_core::catalog::{pusd_to_decimal, usd_to_pusd};
 use arouter_core::config::Config;
 use arouter_core::store::Secrets;
-use arouter_store::{GroupBy, KeyringSecrets, SqliteStore};
+use arouter_store::{GroupBy, KeyringSecrets, PgStore, SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,20 +33,23 @@ pub fn serve(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let bound = server::bind(ServeOptions {
+        let bound = server::bind_any(ServeOptions {
             data_dir: data_dir.clone(),
             config_path,
             config: cfg,
         })
         .await?;
-        let base = format!("http://{}", bound.addr);
+        let base = format!("http://{}", bound.addr());
         println!("arouter listening on {base}");
         println!("  OpenAI base URL:    {base}/v1");
         println!("  Anthropic base URL: {base}");
         println!("  Gemini base URL:    {base}");
         println!("  data dir:           {}", data_dir.display());
+        if let server::Serving::Team(_) = &bound {
+            println!("  storage:            PostgreSQL (team mode)");
+        }
         tracing::info!("ready on {base}");
-        server::run(bound, server::shutdown_signal()).await
+        server::run_any(bound, server::shutdown_signal()).await
     })
 }
 
@@ -55,7 +58,13 @@ pub struct Ctx {
     data_dir: PathBuf,
     cfg: Config,
     store: Arc<SqliteStore>,
+    /// Team mode's shared store: keys live there, not in the SQLite file.
+    team: Option<Arc<PgStore>>,
 }
+
+/// The message for commands that read history team mode does not keep in SQLite.
+const NOT_IN_TEAM_MODE: &str =
+    "not available in team mode (PostgreSQL storage) yet: this command reads the local SQLite ledger";
 
 impl Ctx {
     pub fn open(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Ctx> {
@@ -63,10 +72,15 @@ impl Ctx {
         let config_path = paths::config_path(config, &data_dir);
         let cfg = paths::load_or_init(&data_dir, &config_path)?;
         let store = SqliteStore::open(&arouter_store::db_path(&data_dir))?;
+        let team = match cfg.storage.effective_url() {
+            Some(url) => Some(PgStore::open(&url)?),
+            None => None,
+        };
         Ok(Ctx {
             data_dir,
             cfg,
             store,
+            team,
         })
     }
 
@@ -83,7 +97,10 @@ impl Ctx {
             }
         }
         let limit = budget.map(usd_to_pusd);
-        let (raw, info) = self.store.create_key(name, admin, rpm, limit)?;
+        let (raw, info) = match &self.team {
+            Some(team) => team.create_key(name, admin, rpm, limit)?,
+            None => self.store.create_key(name, admin, rpm, limit)?,
+        };
         eprintln!(
             "created {} key \"{}\" ({}). It is shown only once:",
             if info.admin { "admin" } else { "app" },
@@ -95,7 +112,10 @@ impl Ctx {
     }
 
     pub fn keys_list(&self) -> anyhow::Result<()> {
-        let keys = self.store.list_keys()?;
+        let keys = match &self.team {
+            Some(team) => team.list_keys()?,
+            None => self.store.list_keys()?,
+        };
         if keys.is_empty() {
             println!("no keys yet: arouter keys create --name myapp");
             return Ok(());
@@ -108,7 +128,11 @@ impl Ctx {
             println!(
                 "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10}",
                 k.name,
-                self.store.key_label(&k.hash).unwrap_or_default(),
+                match &self.team {
+                    Some(team) => team.key_label(&k.hash),
+                    None => self.store.key_label(&k.hash),
+                }
+                .unwrap_or_default(),
                 if k.admin { "yes" } else { "no" },
                 if k.disabled { "revoked" } else { "active" },
                 k.rpm.map_or("-".into(), |r| r.to_string()),
@@ -120,7 +144,11 @@ impl Ctx {
     }
 
     pub fn keys_revoke(&self, name: &str) -> anyhow::Result<()> {
-        if self.store.revoke_key(name)? {
+        let revoked = match &self.team {
+            Some(team) => team.revoke_key(name)?,
+            None => self.store.revoke_key(name)?,
+        };
+        if revoked {
             println!("revoked {name}");
             Ok(())
         } else {
@@ -186,6 +214,9 @@ impl Ctx {
     }
 
     pub fn credits_add(&self, usd: f64, note: Option<&str>) -> anyhow::Result<()> {
+        if self.team.is_some() {
+            bail!(NOT_IN_TEAM_MODE);
+        }
         if !(usd.is_finite() && usd > 0.0) {
             bail!("the amount must be a positive number of USD");
         }
@@ -257,6 +288,9 @@ impl Ctx {
     }
 
     pub fn usage(&self, since: &str, by: &str) -> anyhow::Result<()> {
+        if self.team.is_some() {
+            bail!(NOT_IN_TEAM_MODE);
+        }
         let since_ms = parse_since(since)?;
         let by: GroupBy = by.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         let rows = self.store.usage_summary(since_ms, by)?;

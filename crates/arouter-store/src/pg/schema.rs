@@ -1,0 +1,173 @@
+//! Team mode's PostgreSQL schema: numbered migrations, each run once, under a session advisory
+//! lock so servers starting together never apply one twice.
+
+use anyhow::{bail, Context, Result};
+use tokio_postgres::Client;
+
+/// The advisory-lock id every ARouter takes while migrating ("arouter" as ASCII).
+const MIGRATION_LOCK: i64 = 0x6172_6f75_7465_72;
+
+/// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit a shipped one: append.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+const MIGRATION_1: &str = "
+CREATE TABLE keys (
+    hash        TEXT PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    label       TEXT NOT NULL,
+    admin       BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled    BOOLEAN NOT NULL DEFAULT FALSE,
+    rpm         BIGINT NULL,
+    limit_pusd  BIGINT NULL,
+    limit_reset TEXT NULL,
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL,
+    proxy       BOOLEAN NULL
+);
+
+-- Bumped by every change to keys: the poll that backs up LISTEN/NOTIFY reads it.
+CREATE TABLE keys_version (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), v BIGINT NOT NULL);
+INSERT INTO keys_version VALUES (TRUE, 0);
+
+CREATE FUNCTION arouter_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE keys_version SET v = v + 1;
+    PERFORM pg_notify('arouter_keys', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON keys
+    FOR EACH STATEMENT EXECUTE FUNCTION arouter_keys_changed();
+
+CREATE TABLE requests (
+    id                   TEXT PRIMARY KEY,
+    created_ms           BIGINT NOT NULL,
+    app                  TEXT NOT NULL DEFAULT '',
+    key_hash             TEXT NOT NULL DEFAULT '',
+    surface              TEXT NOT NULL DEFAULT '',
+    endpoint             TEXT NOT NULL DEFAULT '',
+    requested_model      TEXT NOT NULL DEFAULT '',
+    served_model         TEXT NOT NULL DEFAULT '',
+    provider             TEXT NOT NULL DEFAULT '',
+    input_tokens         BIGINT NOT NULL DEFAULT 0,
+    output_tokens        BIGINT NOT NULL DEFAULT 0,
+    reasoning_tokens     BIGINT NOT NULL DEFAULT 0,
+    cache_read_tokens    BIGINT NOT NULL DEFAULT 0,
+    cache_write_tokens   BIGINT NOT NULL DEFAULT 0,
+    cost_pusd            BIGINT NOT NULL DEFAULT 0,
+    priced               BOOLEAN NOT NULL DEFAULT FALSE,
+    latency_ms           BIGINT NOT NULL DEFAULT 0,
+    ttft_ms              BIGINT NULL,
+    streamed             BOOLEAN NOT NULL DEFAULT FALSE,
+    finish_reason        TEXT NULL,
+    native_finish_reason TEXT NULL,
+    status               INTEGER NOT NULL DEFAULT 0,
+    error                TEXT NULL,
+    attempt              INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX requests_created ON requests(created_ms);
+CREATE INDEX requests_key_created ON requests(key_hash, created_ms);
+CREATE INDEX requests_app_created ON requests(app, created_ms);
+
+CREATE TABLE request_bodies (
+    id       TEXT PRIMARY KEY REFERENCES requests(id),
+    request  TEXT NULL,
+    response TEXT NULL
+);
+
+-- Per-key rpm: the times of the requests let through in the last minute (a sliding log).
+CREATE TABLE rate_hits (key_hash TEXT NOT NULL, at_ms BIGINT NOT NULL);
+CREATE INDEX rate_hits_key ON rate_hits(key_hash, at_ms);
+
+-- One atomic check-and-count: a per-key transaction lock, the database's clock (instances
+-- with skewed clocks still agree), at most `lim` requests in any 60 s.
+CREATE FUNCTION arouter_rate_admit(k TEXT, lim INTEGER,
+    OUT allowed BOOLEAN, OUT used INTEGER, OUT reset_ms BIGINT) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ms BIGINT := floor(extract(epoch FROM clock_timestamp()) * 1000);
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('arouter-rate:' || k, 0));
+    DELETE FROM rate_hits WHERE key_hash = k AND at_ms <= now_ms - 60000;
+    SELECT count(*) INTO used FROM rate_hits WHERE key_hash = k;
+    allowed := used < lim;
+    IF allowed THEN
+        INSERT INTO rate_hits VALUES (k, now_ms);
+        used := used + 1;
+    END IF;
+    reset_ms := now_ms + 60000;
+    IF used >= lim THEN
+        SELECT at_ms + 60000 INTO reset_ms FROM rate_hits WHERE key_hash = k
+            ORDER BY at_ms DESC OFFSET lim - 1 LIMIT 1;
+    END IF;
+    used := least(used, lim);
+END $$;
+";
+
+/// Brings the schema up to date. Holds the advisory lock on this connection for the whole run;
+/// each migration commits on its own with its version row.
+pub(crate) async fn migrate(client: &mut Client) -> Result<()> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("cannot take the migration lock")?;
+    let outcome = apply(client).await;
+    // Released even when a migration failed (the connection may be gone; then so is the lock).
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
+    outcome
+}
+
+async fn apply(client: &mut Client) -> Result<()> {
+    client
+        .batch_execute(
+            "CREATE TABLE IF NOT EXISTS arouter_migrations \
+             (version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+        )
+        .await?;
+    let row = client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM arouter_migrations",
+            &[],
+        )
+        .await?;
+    let applied = usize::try_from(row.get::<_, i32>(0)).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        bail!(
+            "database schema version {applied} is newer than this arouter understands ({}); \
+             upgrade arouter",
+            MIGRATIONS.len()
+        );
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = (index + 1) as i32;
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("schema migration {version} failed"))?;
+        tx.execute(
+            "INSERT INTO arouter_migrations VALUES ($1, \
+             floor(extract(epoch FROM clock_timestamp()) * 1000))",
+            &[&version],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied PostgreSQL migration");
+    }
+    Ok(())
+}
+
+/// The schema version the database is at.
+pub(crate) async fn version(client: &Client) -> Result<i32> {
+    Ok(client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM arouter_migrations",
+            &[],
+        )
+        .await?
+        .get(0))
+}
+
+/// How many migrations this build knows.
+pub(crate) fn latest() -> i32 {
+    MIGRATIONS.len() as i32
+}
