@@ -19,6 +19,8 @@ pub struct Pg {
     child: Mutex<Option<Child>>,
     /// Run the server as this user (root cannot).
     user: Option<&'static str>,
+    /// `fsync=off` for tests (nothing here must survive a machine crash); on for benches.
+    fsync: bool,
 }
 
 fn find_bin() -> Option<PathBuf> {
@@ -78,6 +80,11 @@ impl Pg {
     /// Makes and starts a fresh cluster; `None` (with the reason printed) when PostgreSQL is
     /// not installed.
     pub fn start() -> Option<Pg> {
+        Self::start_with(false)
+    }
+
+    /// [`Pg::start`], with the server's `fsync` on or off.
+    pub fn start_with(fsync: bool) -> Option<Pg> {
         let Some(bin) = find_bin() else {
             eprintln!(
                 "SKIP: PostgreSQL binaries not found (install Debian's `postgresql`, or set \
@@ -109,6 +116,7 @@ impl Pg {
             port: free_port(),
             child: Mutex::new(None),
             user,
+            fsync,
         };
         let out = pg
             .as_user(&pg.bin.join("initdb"))
@@ -176,7 +184,8 @@ impl Pg {
             .args(["-D", self.data().to_str().unwrap()])
             .args(["-p", &self.port.to_string()])
             .args(["-k", self.dir.to_str().unwrap()])
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "listen_addresses=127.0.0.1", "-c"])
+            .arg(if self.fsync { "fsync=on" } else { "fsync=off" })
             .args(["-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

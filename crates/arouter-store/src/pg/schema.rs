@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use tokio_postgres::Client;
 
 /// The advisory-lock id every ARouter takes while migrating ("arouter" as ASCII).
-const MIGRATION_LOCK: i64 = 0x6172_6f75_7465_72;
+const MIGRATION_LOCK: i64 = 0x0061_726f_7574_6572;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit a shipped one: append.
 const MIGRATIONS: &[&str] = &[MIGRATION_1];
