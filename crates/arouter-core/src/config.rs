@@ -570,6 +570,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn storage_url_is_parsed_and_checked() {
+        let c = Config::parse("[storage]\nurl = \"postgres://u:p@db/arouter\"\n").unwrap();
+        assert_eq!(c.storage.url.as_deref(), Some("postgres://u:p@db/arouter"));
+        assert!(Config::parse("").unwrap().storage.url.is_none());
+        let e = Config::parse("[storage]\nurl = \"mysql://db\"\n").unwrap_err();
+        assert_eq!(e.field, "storage.url");
+        let e = Config::parse("[storage]\npool = 3\n").unwrap_err();
+        assert_eq!(e.field, "storage.pool");
+        // The starter config's commented [storage] example stays valid once uncommented.
+        assert!(STARTER_CONFIG.contains("# [storage]"));
+    }
+
+    #[test]
     fn starter_config_is_valid() {
         let c = Config::parse(STARTER_CONFIG).unwrap();
         assert_eq!(c.providers["openai"].kind, ProviderKind::OpenAi);

@@ -412,3 +412,18 @@ mod queries {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_in_logs_hide_the_password() {
+        assert_eq!(
+            super::redact_url("postgres://arouter:s3cret@db:5432/arouter"),
+            "postgres://arouter:***@db:5432/arouter"
+        );
+        assert_eq!(
+            super::redact_url("postgres://arouter@db/arouter"),
+            "postgres://arouter@db/arouter"
+        );
+    }
+}
