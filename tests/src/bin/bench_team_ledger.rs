@@ -36,7 +36,7 @@ fn row(i: usize, bodies: bool) -> UsageRecord {
         priced: true,
         latency_ms: 300 + (i % 4000) as i64,
         ttft_ms: Some(120),
-        streamed: i % 2 == 0,
+        streamed: i.is_multiple_of(2),
         finish_reason: Some("stop".into()),
         native_finish_reason: Some("stop".into()),
         status: 200,
