@@ -256,3 +256,44 @@ async fn restarting_postgres_mid_load_loses_no_row() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_budgeted_key_is_never_overspent_across_both_instances() {
+    let Some(pg) = Pg::shared() else { return };
+    let t = team(pg, "team_budget").await;
+    // Worst case per request (20 output + a prompt estimate, at $5/Mtok) is about a tenth of
+    // the budget: 50 at once over both instances cannot all fit.
+    let key = new_key(&t.a, &["--name", "budgeted", "--budget", "0.001"]).await;
+    let mut statuses = Vec::new();
+    for _round in 0..4 {
+        let burst = (0..50).map(|i| {
+            let router = if i % 2 == 0 { &t.a } else { &t.b };
+            status(router, &key)
+        });
+        statuses.extend(futures_util::future::join_all(burst).await);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 402),
+        "{statuses:?}"
+    );
+    let ok = statuses.iter().filter(|s| **s == 200).count() as i64;
+    assert!(ok >= 1 && statuses.contains(&402), "{statuses:?}");
+    // Every served request's row lands; their costs stay within the limit (1e9 pico-USD).
+    let hash = arouter_core::store::hash_key(&key);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows_for(pg, &t.db, &key) < ok {
+        assert!(Instant::now() < deadline, "rows missing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let spent: i64 = pg
+        .psql(
+            &t.db,
+            &format!("SELECT COALESCE(SUM(cost_pusd), 0) FROM requests WHERE key_hash = '{hash}'"),
+        )
+        .parse()
+        .unwrap();
+    assert!(
+        spent > 0 && spent <= 1_000_000_000,
+        "spent {spent} pico-USD"
+    );
+}

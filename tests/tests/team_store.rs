@@ -324,3 +324,60 @@ fn a_database_restart_under_load_loses_no_row() {
     assert_eq!(store.lost_records(), 0);
     assert_eq!(store.key_usage_pusd("kh", 0).unwrap(), total as i64);
 }
+
+#[test]
+fn budget_holds_are_atomic_across_stores() {
+    use arouter_core::store::SharedReservation;
+    let Some(pg) = Pg::shared() else { return };
+    let url = pg.fresh_db("budget");
+    let stores = [PgStore::open(&url).unwrap(), PgStore::open(&url).unwrap()];
+    // Spend already in the ledger counts: 300 of a 1000 limit.
+    stores[0].record(record("gen-old", "kb", 10, 300));
+    stores[0].flush();
+    assert!(
+        sqlite().1.budget_reserve("kb", 0, 1000, 1).is_none(),
+        "SQLite leaves it to the router"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let answers = rt.block_on(async {
+        let asks = (0..40).map(|i| {
+            let fut = stores[i % 2].budget_reserve("kb", 0, 1000, 100).unwrap();
+            async move { fut.await.expect("an answer") }
+        });
+        futures_util::future::join_all(asks).await
+    });
+    let granted: Vec<i64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            SharedReservation::Granted(id) => Some(*id),
+            SharedReservation::Refused { .. } => None,
+        })
+        .collect();
+    assert_eq!(
+        granted.len(),
+        7,
+        "(1000 - 300) / 100 holds fit, across both stores"
+    );
+    assert!(answers.contains(&SharedReservation::Refused { remaining: 0 }));
+    // Settling at a lower real cost frees the difference; a release (cost 0) frees it all.
+    for (i, id) in granted.iter().enumerate() {
+        stores[i % 2].budget_settle("kb", *id, if i < 3 { 40 } else { 0 });
+    }
+    // Settles run in the background: wait until the room shows.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let left = loop {
+        match rt
+            .block_on(stores[0].budget_reserve("kb", 0, 1000, 1000).unwrap())
+            .unwrap()
+        {
+            SharedReservation::Refused { remaining } if remaining == 1000 - 300 - 120 => {
+                break remaining
+            }
+            SharedReservation::Granted(id) => panic!("a 1000 hold must not fit (hold {id})"),
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "settles never landed");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(left, 580);
+}

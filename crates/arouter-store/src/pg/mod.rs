@@ -9,7 +9,9 @@ mod schema;
 
 use crate::keys::{KeyCache, KeyPatch};
 use anyhow::{Context, Result};
-use arouter_core::store::{KeyInfo, RateDecision, RateFuture, Store, UsageRecord};
+use arouter_core::store::{
+    KeyInfo, RateDecision, RateFuture, ReserveFuture, SharedReservation, Store, UsageRecord,
+};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use ledger::PgLedger;
 use parking_lot::Mutex;
@@ -336,6 +338,69 @@ impl Store for PgStore {
         Some(Box::pin(
             async move { task.await.map_err(|e| e.to_string())? },
         ))
+    }
+
+    fn budget_reserve(
+        &self,
+        hash: &str,
+        window_start: i64,
+        limit: i64,
+        amount: i64,
+    ) -> Option<ReserveFuture> {
+        let (pool, hash) = (self.pool.clone(), hash.to_string());
+        let task = self.handle.spawn(async move {
+            let row = pool
+                .get()
+                .await
+                .map_err(|e| e.to_string())?
+                .query_one(
+                    "SELECT hold, remaining FROM arouter_budget_reserve($1, $2, $3, $4)",
+                    &[&hash, &window_start, &limit, &amount],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(match row.get::<_, Option<i64>>(0) {
+                Some(id) => SharedReservation::Granted(id),
+                None => SharedReservation::Refused {
+                    remaining: row.get(1),
+                },
+            })
+        });
+        Some(Box::pin(
+            async move { task.await.map_err(|e| e.to_string())? },
+        ))
+    }
+
+    fn budget_settle(&self, hash: &str, hold: i64, cost_pusd: i64) {
+        let (pool, hash) = (self.pool.clone(), hash.to_string());
+        // Retried for a while; a hold never settled expires (and its cost is read back from
+        // the ledger later), so the key is held back, never overspent.
+        self.handle.spawn(async move {
+            for attempt in 0..20u32 {
+                let done = match pool.get().await {
+                    Ok(c) => c
+                        .execute(
+                            "SELECT arouter_budget_settle($1, $2, $3)",
+                            &[&hash, &hold, &cost_pusd],
+                        )
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match done {
+                    Ok(_) => return,
+                    Err(e) if attempt == 0 => {
+                        tracing::warn!(error = %e, "cannot settle a budget hold; retrying")
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250) * (attempt + 1)).await;
+            }
+            tracing::error!(
+                hold,
+                "gave up settling a budget hold; it expires within an hour"
+            );
+        });
     }
 
     fn lost_records(&self) -> u64 {

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x0061_726f_7574_6572;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit a shipped one: append.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 const MIGRATION_1: &str = "
 CREATE TABLE keys (
@@ -99,6 +99,70 @@ BEGIN
             ORDER BY at_ms DESC OFFSET lim - 1 LIMIT 1;
     END IF;
     used := least(used, lim);
+END $$;
+";
+
+/// Budgets shared by every instance: the settled spend per key and window, and the holds of
+/// requests in flight. Reserve and settle take the same per-key transaction lock.
+const MIGRATION_2: &str = "
+CREATE TABLE budget_spend (
+    key_hash     TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    spent        BIGINT NOT NULL,
+    synced_ms    BIGINT NOT NULL,
+    PRIMARY KEY (key_hash, window_start)
+);
+CREATE TABLE budget_holds (
+    id           BIGSERIAL PRIMARY KEY,
+    key_hash     TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    amount       BIGINT NOT NULL,
+    expires_ms   BIGINT NOT NULL
+);
+CREATE INDEX budget_holds_key ON budget_holds(key_hash, window_start);
+
+-- Grants a hold when the worst case fits: settled spend + holds + amount <= limit. The spend
+-- starts from the ledger and is re-read from it (never lowered: rows still queued elsewhere
+-- must not free budget) when the key has no hold and the last read is 30 s old, which counts
+-- spend made while the key had no limit. Holds of a crashed instance expire after an hour.
+CREATE FUNCTION arouter_budget_reserve(k TEXT, ws BIGINT, lim BIGINT, amt BIGINT,
+    OUT hold BIGINT, OUT remaining BIGINT) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ms BIGINT := floor(extract(epoch FROM clock_timestamp()) * 1000);
+    s BIGINT;
+    synced BIGINT;
+    held BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('arouter-budget:' || k, 0));
+    DELETE FROM budget_holds WHERE key_hash = k AND expires_ms < now_ms;
+    SELECT COALESCE(SUM(amount), 0) INTO held FROM budget_holds
+        WHERE key_hash = k AND window_start = ws;
+    SELECT spent, synced_ms INTO s, synced FROM budget_spend
+        WHERE key_hash = k AND window_start = ws;
+    IF NOT FOUND OR (held = 0 AND now_ms - synced > 30000) THEN
+        s := greatest(COALESCE(s, 0), (SELECT COALESCE(SUM(cost_pusd), 0) FROM requests
+            WHERE key_hash = k AND created_ms >= ws));
+        INSERT INTO budget_spend VALUES (k, ws, s, now_ms)
+            ON CONFLICT (key_hash, window_start)
+            DO UPDATE SET spent = EXCLUDED.spent, synced_ms = EXCLUDED.synced_ms;
+    END IF;
+    remaining := lim - s - held;
+    IF s < lim AND amt <= remaining THEN
+        INSERT INTO budget_holds (key_hash, window_start, amount, expires_ms)
+            VALUES (k, ws, amt, now_ms + 3600000) RETURNING id INTO hold;
+    END IF;
+END $$;
+
+CREATE FUNCTION arouter_budget_settle(k TEXT, h BIGINT, cost BIGINT) RETURNS VOID
+    LANGUAGE plpgsql AS $$
+DECLARE
+    ws BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('arouter-budget:' || k, 0));
+    DELETE FROM budget_holds WHERE id = h RETURNING window_start INTO ws;
+    IF FOUND THEN
+        UPDATE budget_spend SET spent = spent + cost WHERE key_hash = k AND window_start = ws;
+    END IF;
 END $$;
 ";
 
