@@ -76,6 +76,26 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Days to keep stored request/response bodies (0 = keep forever).
     pub body_retention_days: u64,
+    /// Serve beyond loopback (`--public`): needed to bind a non-loopback address; then every
+    /// endpoint but `/healthz` needs a key and the Host guard also takes `allowed_hosts`.
+    pub public: bool,
+    /// Host names (no port) clients may use besides loopback names, in public mode.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ServerConfig {
+    /// Refuses to bind a non-loopback address unless public mode is on.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.public || crate::http::guard::is_loopback_host(&self.host) {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to serve on {} (beyond this machine) without --public (or [server] public = \
+             true): public mode needs a key on every endpoint but /healthz and names the allowed \
+             Host names in [server] allowed_hosts",
+            self.host
+        ))
+    }
 }
 
 impl Default for ServerConfig {
@@ -91,6 +111,8 @@ impl Default for ServerConfig {
             body_timeout_secs: 60,
             max_connections: 100,
             body_retention_days: 30,
+            public: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -369,6 +391,24 @@ fn server(v: &toml::Value) -> Result<ServerConfig, ConfigError> {
             "max_connections" => s.max_connections = integer(value, &field, 1, 100_000)? as usize,
             "body_retention_days" => {
                 s.body_retention_days = integer(value, &field, 0, 36500)? as u64
+            }
+            "public" => s.public = boolean(value, &field)?,
+            "allowed_hosts" => {
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| err(&field, "expected a list of host names"))?;
+                for (i, v) in list.iter().enumerate() {
+                    let h = string(v, &format!("{field}[{i}]"))?
+                        .trim()
+                        .to_ascii_lowercase();
+                    if h.is_empty() || h.contains(['/', ' ', '*']) {
+                        return Err(err(
+                            format!("{field}[{i}]"),
+                            "expected a host name or address without scheme, path or wildcard",
+                        ));
+                    }
+                    s.allowed_hosts.push(h);
+                }
             }
             _ => return Err(err(field, "unknown setting")),
         }

@@ -19,6 +19,7 @@ pub fn serve(
     config: Option<PathBuf>,
     host: Option<String>,
     port: Option<u16>,
+    public: bool,
 ) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(data_dir)?;
     let config_path = paths::config_path(config, &data_dir);
@@ -28,6 +29,9 @@ pub fn serve(
     }
     if let Some(p) = port {
         cfg.server.port = p;
+    }
+    if public {
+        cfg.server.public = true;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -44,6 +44,10 @@ enum Command {
         host: Option<String>,
         #[arg(long, env = "AROUTER_PORT")]
         port: Option<u16>,
+        /// Serve beyond loopback: every endpoint but /healthz then needs a key, and the Host
+        /// header must be a loopback name or in [server] allowed_hosts
+        #[arg(long)]
+        public: bool,
         #[command(flatten)]
         loc: Location,
     },
@@ -166,7 +170,12 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve { host, port, loc } => commands::serve(loc.data_dir, loc.config, host, port),
+        Command::Serve {
+            host,
+            port,
+            public,
+            loc,
+        } => commands::serve(loc.data_dir, loc.config, host, port, public),
         Command::Keys { cmd, loc } => {
             let ctx = commands::Ctx::open(loc.data_dir, loc.config);
             ctx.and_then(|c| match cmd {

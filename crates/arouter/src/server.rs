@@ -36,6 +36,10 @@ pub struct Bound {
 
 /// Opens the stores and binds the listening socket.
 pub async fn bind(opts: ServeOptions) -> anyhow::Result<Bound> {
+    opts.config
+        .server
+        .check_exposure()
+        .map_err(anyhow::Error::msg)?;
     let store = SqliteStore::open(&arouter_store::db_path(&opts.data_dir))?;
     let secrets = Arc::new(KeyringSecrets::new());
     std::thread::spawn(|| {
@@ -89,6 +93,16 @@ impl Serving {
 /// Binds with the store the config names: PostgreSQL when `AROUTER_DATABASE_URL` or
 /// `[storage] url` is set, else the SQLite file in the data dir.
 pub async fn bind_any(opts: ServeOptions) -> anyhow::Result<Serving> {
+    opts.config
+        .server
+        .check_exposure()
+        .map_err(anyhow::Error::msg)?;
+    if opts.config.server.public && opts.config.server.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "public mode with no [server] allowed_hosts: only loopback names and the bind \
+             address are accepted in the Host header"
+        );
+    }
     let Some(url) = opts.config.storage.effective_url() else {
         return Ok(Serving::Local(bind(opts).await?));
     };
