@@ -97,3 +97,60 @@ async fn allowed_hosts_are_ignored_outside_public_mode() {
     );
     assert_eq!(get(&r, "/healthz", None, None).await, 200);
 }
+
+#[tokio::test]
+async fn provider_credentials_come_from_a_private_key_file_reread_on_change() {
+    use arouter_tests::{MockUpstream, Vendor};
+    use std::os::unix::fs::PermissionsExt;
+    let oa = MockUpstream::start(Vendor::OpenAi).await;
+    oa.expect_key(Some("sk-from-file-1"));
+    let secrets = tempfile::tempdir().unwrap();
+    let file = secrets.path().join("oa.key");
+    let write = |text: &str, mode: u32| {
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    write("sk-from-file-1\n", 0o600);
+    let provider = oa.provider_toml("oa", None).replacen(
+        "[providers.oa]",
+        &format!(
+            "[providers.oa]\napi_key_file = {:?}",
+            file.display().to_string()
+        ),
+        1,
+    );
+    let r = RouterProcess::start(&format!("default_model = \"oa/m\"\n{provider}")).await;
+    let chat = |router: &RouterProcess| {
+        client()
+            .post(router.url("/v1/chat/completions"))
+            .bearer_auth(&router.app_key)
+            .json(&serde_json::json!({"model": "oa/m", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    assert_eq!(chat(&r).await.unwrap().status(), 200);
+    // Rotated on disk: picked up without a restart, within the file's one-second recheck.
+    write("sk-from-file-2\n", 0o600);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    oa.expect_key(Some("sk-from-file-2"));
+    assert_eq!(
+        chat(&r).await.unwrap().status(),
+        200,
+        "the rotated key is sent"
+    );
+    // A file others can read is refused (503), and says why.
+    write("sk-from-file-3-leaked\n", 0o644);
+    let start = std::time::Instant::now();
+    loop {
+        let resp = chat(&r).await.unwrap();
+        if resp.status() == 503 {
+            let text = resp.text().await.unwrap();
+            assert!(text.contains("0600"), "{text}");
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "a 0644 key file was used"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

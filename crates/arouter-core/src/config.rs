@@ -141,6 +141,9 @@ pub struct Config {
     /// models (key: `provider/model`, which wins): which OpenAI API the upstream is called on.
     pub wire: BTreeMap<String, Wire>,
     pub storage: StorageConfig,
+    /// `api_key_file` of providers (key: provider id): the credential is read from this file
+    /// (mode 0600 required), re-read when it changes. A relative path is from the config file.
+    pub key_files: BTreeMap<String, std::path::PathBuf>,
 }
 
 /// `[storage]`: where keys and the ledger live.
@@ -226,6 +229,14 @@ impl Config {
                 "providers" => {
                     for (id, p) in table(value, "providers")? {
                         let mut p = p.clone();
+                        if let Some(f) = p.as_table_mut().and_then(|t| t.remove("api_key_file")) {
+                            let field = format!("providers.{id}.api_key_file");
+                            let path = string(&f, &field)?;
+                            if path.trim().is_empty() {
+                                return Err(err(field, "expected a file path"));
+                            }
+                            cfg.key_files.insert(id.clone(), path.into());
+                        }
                         if let Some(w) = p.as_table_mut().and_then(|t| t.remove("wire")) {
                             let field = format!("providers.{id}.wire");
                             cfg.wire

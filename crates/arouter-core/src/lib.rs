@@ -42,6 +42,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod json_path;
+pub mod key_file;
 pub mod limits;
 pub mod model;
 pub mod providers;
