@@ -551,7 +551,8 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
 /// The commented config written on first start.
 pub const STARTER_CONFIG: &str = r#"# ARouter configuration. Edit freely: the running router picks changes up.
 # Provider API keys never go here: run `arouter providers set-key ID` (stored in the OS
-# keychain) or name an environment variable with api_key_env.
+# keychain), name an environment variable with api_key_env, or (servers) a 0600 file with
+# api_key_file.
 
 # Used when a request names no model; may be an alias.
 default_model = "openai/gpt-4o-mini"
@@ -566,6 +567,8 @@ port = 8402
 # idle_timeout_secs = 120   # idle keep-alive connections close after this
 # body_timeout_secs = 60    # a request body stalled this long fails (streams out are never cut)
 # max_connections = 100     # open connections at most (macOS allows a process 256 files)
+# public = false            # serve beyond loopback (--public): a key on every endpoint
+# allowed_hosts = []        # Host names accepted besides loopback ones, in public mode
 
 # Team mode: several ARouter servers share keys, rate limits and one ledger in PostgreSQL
 # (AROUTER_DATABASE_URL wins). Absent = the embedded SQLite file in the data dir.
