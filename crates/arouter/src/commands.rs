@@ -57,6 +57,55 @@ pub fn serve(
     })
 }
 
+/// `arouter migrate --to URL`: copies the data dir's SQLite history into PostgreSQL.
+pub fn migrate(data_dir: Option<PathBuf>, config: Option<PathBuf>, to: &str) -> anyhow::Result<()> {
+    let data_dir = paths::data_dir(data_dir)?;
+    let config_path = paths::config_path(config, &data_dir);
+    paths::load_or_init(&data_dir, &config_path)?;
+    let db = arouter_store::db_path(&data_dir);
+    if !db.exists() {
+        bail!("no SQLite history at {}", db.display());
+    }
+    // Opening migrates the SQLite file to this build's schema (rollups, columns) first.
+    drop(SqliteStore::open(&db)?);
+    let target = PgStore::open(to)?;
+    let (before, after) = target.import_sqlite(&db)?;
+    target.shutdown();
+    println!("{:<16} {:>16} {:>16}", "", "SQLite", "PostgreSQL");
+    for (name, a, b) in [
+        ("keys", before.keys, after.keys),
+        ("requests", before.requests, after.requests),
+        ("cost (USD)", before.cost_pusd, after.cost_pusd),
+        ("input tokens", before.input_tokens, after.input_tokens),
+        ("output tokens", before.output_tokens, after.output_tokens),
+        ("stored bodies", before.bodies, after.bodies),
+        ("credits", before.credits, after.credits),
+        ("credits (USD)", before.credits_pusd, after.credits_pusd),
+        ("batches", before.batches, after.batches),
+        (
+            "batch requests",
+            before.batch_requests,
+            after.batch_requests,
+        ),
+        ("days", before.days.len() as i64, after.days.len() as i64),
+    ] {
+        let (a, b) = if name.ends_with("(USD)") {
+            (
+                format!("${}", pusd_to_decimal(a)),
+                format!("${}", pusd_to_decimal(b)),
+            )
+        } else {
+            (a.to_string(), b.to_string())
+        };
+        println!("{name:<16} {a:>16} {b:>16}");
+    }
+    println!(
+        "copied; figures equal. Point every instance at it: [storage] url = \"{}\"",
+        arouter_store::pg::redact_url(to)
+    );
+    Ok(())
+}
+
 /// What the non-serve commands share: paths, config, ledger.
 pub struct Ctx {
     data_dir: PathBuf,

@@ -110,6 +110,15 @@ enum Command {
         #[command(flatten)]
         loc: Location,
     },
+    /// Copy the embedded SQLite history (keys, ledger, stored bodies, credits, batches) into
+    /// an empty PostgreSQL database for team mode, and check the figures agree
+    Migrate {
+        /// postgres://user:password@host:port/database
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        loc: Location,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +228,7 @@ fn main() -> std::process::ExitCode {
         Command::Tools { loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.tools())
         }
+        Command::Migrate { to, loc } => commands::migrate(loc.data_dir, loc.config, &to),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

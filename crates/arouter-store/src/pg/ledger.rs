@@ -231,7 +231,7 @@ fn finish(shared: &Shared, batch: &mut Vec<UsageRecord>) {
 
 pub(crate) struct WriteError {
     permanent: bool,
-    message: String,
+    pub(crate) message: String,
 }
 
 /// Whether an error is about this data (retrying cannot help) rather than the connection or
@@ -307,7 +307,7 @@ fn tokens(n: u64) -> i64 {
 
 /// Writes a batch in one transaction. A row id twice in one batch (a row rewritten with its
 /// final state) keeps its last version: one statement cannot upsert a row twice.
-async fn write_batch(pool: &Pool, batch: &[UsageRecord]) -> Result<(), WriteError> {
+pub(crate) async fn write_batch(pool: &Pool, batch: &[UsageRecord]) -> Result<(), WriteError> {
     let mut seen = std::collections::HashSet::new();
     let mut rows: Vec<&UsageRecord> = batch
         .iter()

@@ -3,6 +3,7 @@
 //! [`crate::SqliteStore`]; its I/O runs on a small runtime of its own, so its blocking methods
 //! work from the CLI, from `spawn_blocking`, and its rate check is awaited on the request path.
 
+mod import;
 mod keys;
 mod ledger;
 mod schema;
@@ -13,6 +14,7 @@ use arouter_core::store::{
     KeyInfo, RateDecision, RateFuture, ReserveFuture, SharedReservation, Store, UsageRecord,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+pub use import::Figures;
 use ledger::PgLedger;
 use parking_lot::Mutex;
 use std::future::Future;
