@@ -297,3 +297,56 @@ async fn a_budgeted_key_is_never_overspent_across_both_instances() {
         "spent {spent} pico-USD"
     );
 }
+
+#[tokio::test]
+async fn sigkill_mid_load_loses_at_most_the_last_batch_window() {
+    let Some(pg) = Pg::shared() else { return };
+    let mut t = team(pg, "team_sigkill").await;
+    let key = new_key(&t.a, &["--name", "load"]).await;
+    let started = Instant::now();
+    // Finish times (ms since `started`) of the requests that completed.
+    let finished = Arc::new(parking_lot::Mutex::new(Vec::<u128>::new()));
+    let url = t.a.url("/v1/chat/completions");
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (finished, url, key) = (finished.clone(), url.clone(), key.clone());
+            tokio::spawn(async move {
+                for _ in 0..300 {
+                    let sent = client()
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&chat())
+                        .send()
+                        .await;
+                    let Ok(r) = sent else { break };
+                    if !r.status().is_success() || r.bytes().await.is_err() {
+                        break;
+                    }
+                    finished.lock().push(started.elapsed().as_millis());
+                }
+            })
+        })
+        .collect();
+    // Load for 2.5 s at least, so most finished requests are well before the kill.
+    while (finished.lock().len() < 60 || started.elapsed() < Duration::from_millis(2500))
+        && started.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let killed_at = started.elapsed().as_millis();
+    t.a.kill9();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let done = finished.lock().clone();
+    let rows = rows_for(pg, &t.db, &key) as usize;
+    // The writer batches for 50 ms, then writes: allow a generous 1 s window before the kill.
+    let settled_before = done.iter().filter(|&&ms| ms + 1000 < killed_at).count();
+    assert!(settled_before >= 30, "the load ran: {settled_before}");
+    eprintln!("SIGKILL: {} finished, {rows} rows", done.len());
+    assert!(
+        rows >= settled_before && rows <= done.len(),
+        "{rows} rows; {} finished, {settled_before} of them over a second before the kill",
+        done.len()
+    );
+}
