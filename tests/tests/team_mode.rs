@@ -130,6 +130,21 @@ async fn a_key_made_on_one_instance_works_on_the_other_and_a_revoke_reaches_it_w
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 501);
+    // So do the CLI commands that only know the SQLite file.
+    for cmd in [&["usage"][..], &["tools"], &["credits", "add", "1"]] {
+        let out = t.a.cli(cmd).await;
+        assert!(!out.status.success(), "{cmd:?} ran in team mode");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("team mode"),
+            "{out:?}"
+        );
+    }
+    let listed = t.b.cli(&["keys", "list"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("fresh") && listed.contains("revoked"),
+        "{listed}"
+    );
 }
 
 #[tokio::test]

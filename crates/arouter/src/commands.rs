@@ -116,10 +116,18 @@ pub struct Ctx {
 }
 
 /// The message for commands that read history team mode does not keep in SQLite.
-const NOT_IN_TEAM_MODE: &str =
-    "not available in team mode (PostgreSQL storage) yet: this command reads the local SQLite ledger";
+const NOT_IN_TEAM_MODE: &str = "not available in team mode (PostgreSQL storage) yet: this \
+     command works on the local SQLite file (keys: arouter keys …)";
 
 impl Ctx {
+    /// Fails in team mode for commands that still work on the local SQLite file only.
+    pub(crate) fn refuse_in_team_mode(&self) -> anyhow::Result<()> {
+        if self.team.is_some() {
+            bail!(NOT_IN_TEAM_MODE);
+        }
+        Ok(())
+    }
+
     pub fn open(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Ctx> {
         let data_dir = paths::data_dir(data_dir)?;
         let config_path = paths::config_path(config, &data_dir);
@@ -267,9 +275,7 @@ impl Ctx {
     }
 
     pub fn credits_add(&self, usd: f64, note: Option<&str>) -> anyhow::Result<()> {
-        if self.team.is_some() {
-            bail!(NOT_IN_TEAM_MODE);
-        }
+        self.refuse_in_team_mode()?;
         if !(usd.is_finite() && usd > 0.0) {
             bail!("the amount must be a positive number of USD");
         }
@@ -341,9 +347,7 @@ impl Ctx {
     }
 
     pub fn usage(&self, since: &str, by: &str) -> anyhow::Result<()> {
-        if self.team.is_some() {
-            bail!(NOT_IN_TEAM_MODE);
-        }
+        self.refuse_in_team_mode()?;
         let since_ms = parse_since(since)?;
         let by: GroupBy = by.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         let rows = self.store.usage_summary(since_ms, by)?;
