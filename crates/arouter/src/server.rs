@@ -139,7 +139,7 @@ pub async fn run_any(
     }
 }
 
-/// Team mode's serve loop: no batch worker or body purger (see [`crate::team`]); drains
+/// Team mode's serve loop: no batch worker (see [`crate::team`]); drains
 /// in-flight requests, then writes the queued ledger rows to PostgreSQL.
 async fn run_team(
     bound: TeamBound,
@@ -153,6 +153,7 @@ async fn run_team(
     } = bound;
     let watcher = spawn_config_watcher(app.clone());
     let model_facts = spawn_model_facts(app.clone());
+    let purger = spawn_team_body_purger(app.clone(), store.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(arouter_core::http::serve(
         app.clone(),
@@ -178,6 +179,7 @@ async fn run_team(
     }
     watcher.abort();
     model_facts.abort();
+    purger.abort();
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.shutdown()).await?;
     let dropped = store.dropped_records();
@@ -270,6 +272,19 @@ pub async fn shutdown_signal() {
 /// Deletes stored bodies older than `server.body_retention_days` (0 keeps them), at start and
 /// hourly.
 fn spawn_body_purger(app: Arc<App>, store: Arc<SqliteStore>) -> tokio::task::JoinHandle<()> {
+    spawn_purger(app, move |before| store.purge_bodies(before))
+}
+
+/// Team mode's purger: the same retention, applied to PostgreSQL.
+fn spawn_team_body_purger(app: Arc<App>, store: Arc<PgStore>) -> tokio::task::JoinHandle<()> {
+    spawn_purger(app, move |before| store.purge_bodies(before))
+}
+
+fn spawn_purger(
+    app: Arc<App>,
+    purge: impl Fn(i64) -> anyhow::Result<u64> + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let purge = Arc::new(purge);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -282,8 +297,8 @@ fn spawn_body_purger(app: Arc<App>, store: Arc<SqliteStore>) -> tokio::task::Joi
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             let before = now_ms - (days as i64) * 86_400_000;
-            let s = store.clone();
-            match tokio::task::spawn_blocking(move || s.purge_bodies(before)).await {
+            let p = purge.clone();
+            match tokio::task::spawn_blocking(move || p(before)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!("purged {n} stored bodies older than {days} days"),
                 Ok(Err(e)) => tracing::warn!("cannot purge old stored bodies: {e}"),

@@ -196,6 +196,29 @@ impl PgStore {
         })
     }
 
+    /// Deletes stored bodies of requests created before `before_ms`, in slices of 500 so the
+    /// ledger writers are never held up long. Returns how many went. Blocking.
+    pub fn purge_bodies(&self, before_ms: i64) -> Result<u64> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let c = pool.get().await?;
+            let mut total = 0u64;
+            loop {
+                let n = c
+                    .execute(
+                        "DELETE FROM request_bodies WHERE id IN (SELECT r.id FROM requests r \
+                         JOIN request_bodies b ON b.id = r.id WHERE r.created_ms < $1 LIMIT 500)",
+                        &[&before_ms],
+                    )
+                    .await?;
+                total += n;
+                if n < 500 {
+                    return Ok(total);
+                }
+            }
+        })
+    }
+
     /// Ledger rows in the database (every instance's).
     pub fn count_requests(&self) -> Result<i64> {
         let pool = self.pool.clone();
