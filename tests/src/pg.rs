@@ -25,7 +25,8 @@ pub struct Pg {
 
 fn find_bin() -> Option<PathBuf> {
     if let Some(b) = std::env::var_os("AROUTER_PG_BIN") {
-        return Some(PathBuf::from(b));
+        let b = PathBuf::from(b);
+        return (b.join("initdb").exists() && b.join("postgres").exists()).then_some(b);
     }
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
