@@ -3,7 +3,9 @@
 //!
 //! Usage: `bench_team_ledger ROWS` — starts a throwaway PostgreSQL cluster (fsync on, like a
 //! real server; SQLite runs WAL with synchronous=NORMAL as shipped), writes ROWS rows without
-//! and then with stored bodies into each store, and prints one JSON line per run.
+//! and then with stored bodies into each store, and prints one JSON line per run. Then times
+//! what team mode adds to a request with limits: one `rate_admit` and one `budget_reserve` +
+//! settle round-trip each (p50/p99 over sequential calls; SQLite adds none of them).
 
 use arouter_core::model::Usage;
 use arouter_core::store::{Store, UsageRecord};
@@ -84,6 +86,46 @@ fn main() -> anyhow::Result<()> {
                        "rows_per_s": rate.round(), "lost": store.lost_records()})
             );
         }
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let calls = 2000;
+    let mut rate = Vec::with_capacity(calls);
+    let mut budget = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let t = Instant::now();
+        let d = rt
+            .block_on(
+                postgres
+                    .rate_admit("bench-key", 1_000_000)
+                    .expect("PostgreSQL decides"),
+            )
+            .map_err(anyhow::Error::msg)?;
+        rate.push(t.elapsed());
+        assert!(d.allowed);
+        let t = Instant::now();
+        let hold = rt
+            .block_on(
+                postgres
+                    .budget_reserve("bench-key", 0, i64::MAX / 2, 1_000)
+                    .expect("PostgreSQL decides"),
+            )
+            .map_err(anyhow::Error::msg)?;
+        budget.push(t.elapsed());
+        if let arouter_core::store::SharedReservation::Granted(id) = hold {
+            postgres.budget_settle("bench-key", id, 500);
+        }
+        if i % 500 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    for (name, mut v) in [("rate_admit", rate), ("budget_reserve", budget)] {
+        v.sort();
+        let us = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)].as_micros();
+        println!(
+            "{}",
+            json!({"bench": "team_request_path", "call": name, "calls": calls,
+                   "p50_us": us(0.5), "p99_us": us(0.99)})
+        );
     }
     postgres.shutdown();
     Ok(())

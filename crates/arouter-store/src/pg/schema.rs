@@ -85,6 +85,8 @@ CREATE FUNCTION arouter_rate_admit(k TEXT, lim INTEGER,
 DECLARE
     now_ms BIGINT := floor(extract(epoch FROM clock_timestamp()) * 1000);
 BEGIN
+    -- Not worth an fsync per request: a database crash forgets at most the last moment's hits.
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM pg_advisory_xact_lock(hashtextextended('arouter-rate:' || k, 0));
     DELETE FROM rate_hits WHERE key_hash = k AND at_ms <= now_ms - 60000;
     SELECT count(*) INTO used FROM rate_hits WHERE key_hash = k;
@@ -133,6 +135,9 @@ DECLARE
     synced BIGINT;
     held BIGINT;
 BEGIN
+    -- Holds are short-lived: a database crash (not a restart) may forget the last moment's,
+    -- and the ledger re-read restores the spend. No fsync per request.
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM pg_advisory_xact_lock(hashtextextended('arouter-budget:' || k, 0));
     DELETE FROM budget_holds WHERE key_hash = k AND expires_ms < now_ms;
     SELECT COALESCE(SUM(amount), 0) INTO held FROM budget_holds
@@ -158,6 +163,7 @@ CREATE FUNCTION arouter_budget_settle(k TEXT, h BIGINT, cost BIGINT) RETURNS VOI
 DECLARE
     ws BIGINT;
 BEGIN
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM pg_advisory_xact_lock(hashtextextended('arouter-budget:' || k, 0));
     DELETE FROM budget_holds WHERE id = h RETURNING window_start INTO ws;
     IF FOUND THEN
