@@ -391,3 +391,30 @@ fn budget_holds_are_atomic_across_stores() {
     };
     assert_eq!(left, 580);
 }
+
+#[test]
+fn without_listen_the_version_poll_carries_key_changes_within_a_second() {
+    // A transaction-pooling PgBouncer: no LISTEN; the keys_version poll alone.
+    let Some(pg) = Pg::shared() else { return };
+    let url = pg.fresh_db("poll");
+    let a = PgStore::open(&url).unwrap();
+    let b = PgStore::open_with(&url, false).unwrap();
+    let (_, info) = a.create_key("polled", false, None, None).unwrap();
+    let start = Instant::now();
+    while b.find_key(&info.hash).is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the poll took over a second"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    a.revoke_key("polled").unwrap();
+    let start = Instant::now();
+    while !b.find_key(&info.hash).unwrap().disabled {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the poll took over a second"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

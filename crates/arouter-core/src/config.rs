@@ -147,11 +147,23 @@ pub struct Config {
 }
 
 /// `[storage]`: where keys and the ledger live.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StorageConfig {
     /// `postgres://…`: team mode, several instances share one database. `None` = the embedded
     /// SQLite file in the data dir. `AROUTER_DATABASE_URL` wins over this.
     pub url: Option<String>,
+    /// Hold a LISTEN connection for key changes (default). Off behind a transaction-pooling
+    /// PgBouncer, where LISTEN does not work: the 500 ms `keys_version` poll alone carries them.
+    pub listen: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: None,
+            listen: true,
+        }
+    }
 }
 
 /// The environment variable that names the database (wins over `[storage] url`).
@@ -439,6 +451,7 @@ fn storage(v: &toml::Value) -> Result<StorageConfig, ConfigError> {
                 }
                 s.url = Some(url);
             }
+            "listen" => s.listen = boolean(value, &field)?,
             _ => return Err(err(field, "unknown setting")),
         }
     }
@@ -574,6 +587,7 @@ port = 8402
 # (AROUTER_DATABASE_URL wins). Absent = the embedded SQLite file in the data dir.
 # [storage]
 # url = "postgres://arouter:PASSWORD@db.internal:5432/arouter"
+# listen = true             # false behind a transaction-pooling PgBouncer (polls instead)
 
 # The table key is the provider id: the prefix of model ids ("openai/gpt-4o-mini").
 [providers.openai]

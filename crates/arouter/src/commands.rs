@@ -134,7 +134,7 @@ impl Ctx {
         let cfg = paths::load_or_init(&data_dir, &config_path)?;
         let store = SqliteStore::open(&arouter_store::db_path(&data_dir))?;
         let team = match cfg.storage.effective_url() {
-            Some(url) => Some(PgStore::open(&url)?),
+            Some(url) => Some(PgStore::open_with(&url, cfg.storage.listen)?),
             None => None,
         };
         Ok(Ctx {

@@ -106,7 +106,8 @@ pub async fn bind_any(opts: ServeOptions) -> anyhow::Result<Serving> {
     let Some(url) = opts.config.storage.effective_url() else {
         return Ok(Serving::Local(bind(opts).await?));
     };
-    let store = tokio::task::spawn_blocking(move || PgStore::open(&url)).await??;
+    let listen = opts.config.storage.listen;
+    let store = tokio::task::spawn_blocking(move || PgStore::open_with(&url, listen)).await??;
     let secrets = Arc::new(KeyringSecrets::new());
     let addr = format!("{}:{}", opts.config.server.host, opts.config.server.port);
     let listener = tokio::net::TcpListener::bind(&addr)

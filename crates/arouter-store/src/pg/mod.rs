@@ -53,6 +53,12 @@ impl PgStore {
     /// Connects, migrates (under the advisory lock), loads the keys, and starts the ledger
     /// writer and the key watchers. Blocking: call it off the async threads.
     pub fn open(url: &str) -> Result<Arc<PgStore>> {
+        PgStore::open_with(url, true)
+    }
+
+    /// [`PgStore::open`]; `listen = false` skips the LISTEN connection (transaction-pooling
+    /// PgBouncer), leaving key changes to the `keys_version` poll (within a second).
+    pub fn open_with(url: &str, listen: bool) -> Result<Arc<PgStore>> {
         let config: tokio_postgres::Config = url
             .parse()
             .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
@@ -95,12 +101,14 @@ impl PgStore {
                 keys::reload(&pool, &keys, &seen).await
             })?;
         }
-        handle.spawn(keys::listen(
-            config,
-            pool.clone(),
-            keys.clone(),
-            seen_version.clone(),
-        ));
+        if listen {
+            handle.spawn(keys::listen(
+                config,
+                pool.clone(),
+                keys.clone(),
+                seen_version.clone(),
+            ));
+        }
         handle.spawn(keys::poll_versions(
             pool.clone(),
             keys.clone(),
