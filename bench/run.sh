@@ -11,7 +11,7 @@
 # is printed at the end (and saved as summary.md there).
 #
 # Knobs (environment): DUR (seconds per load run, default 8), ROUNDS (alternations, 2),
-# LEDGER_ROWS (1000000), SECTIONS (subset of "latency maxrps stream rss coldstart ledger litellm"),
+# LEDGER_ROWS (1000000), SECTIONS (subset of "latency maxrps stream rss coldstart ledger team litellm"),
 # SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR, BENCH_PORT_BASE (19101; four ports from it).
 set -euo pipefail
 
@@ -20,7 +20,7 @@ cd "$ROOT"
 DUR=${DUR:-8}
 ROUNDS=${ROUNDS:-2}
 LEDGER_ROWS=${LEDGER_ROWS:-1000000}
-SECTIONS=${SECTIONS:-latency maxrps stream rss coldstart ledger litellm}
+SECTIONS=${SECTIONS:-latency maxrps stream rss coldstart ledger team litellm}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET_DIR/release
@@ -43,7 +43,7 @@ log() { printf '\n== %s\n' "$*"; }
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   log "building (release)"
   CARGO_TARGET_DIR=$TARGET_DIR timeout 1800 cargo build --release -p arouter -p arouter-tests \
-    --bin arouter --bin bench_mock --bin bench_client --bin bench_ledger
+    --bin arouter --bin bench_mock --bin bench_client --bin bench_ledger --bin bench_team_ledger
 fi
 OHA=""
 for c in "$ROOT/bench/.tools/bin/oha" "$HOME/.cargo/bin/oha" "$(command -v oha || true)"; do
@@ -238,6 +238,12 @@ if want ledger; then
 log "ledger: write rate and dashboard queries over $LEDGER_ROWS rows"
 timeout 600 "$BIN/bench_ledger" "$OUT" "$LEDGER_ROWS" >"$OUT/ledger.jsonl" || echo "ledger run failed"
 rm -f "$OUT"/ledger-bench.db*
+fi
+
+# ---- team mode: the ledger writer on PostgreSQL next to SQLite (needs Debian's postgresql) -------
+if want team && [[ -d /usr/lib/postgresql ]]; then
+log "team mode: ledger rows/s on PostgreSQL vs SQLite"
+timeout 600 "$BIN/bench_team_ledger" 100000 >"$OUT/team_ledger.jsonl" || echo "team ledger run failed"
 fi
 
 # ---- LiteLLM (the reference peer) ----------------------------------------------------------------

@@ -49,6 +49,9 @@ pub struct RouterOptions {
     pub bin: Option<PathBuf>,
     /// Extra environment for every command (e.g. provider API key variables).
     pub env: Vec<(String, String)>,
+    /// Start without creating the `admin` and `testapp` keys (a second instance on a shared
+    /// team-mode database, where they exist already).
+    pub no_keys: bool,
 }
 
 impl RouterOptions {
@@ -71,6 +74,7 @@ impl RouterProcess {
             .tempdir()
             .expect("creating a temp data dir");
         let data_dir = dir.path().to_path_buf();
+        let no_keys = options.no_keys;
         std::fs::write(data_dir.join("config.toml"), config_toml).expect("writing config.toml");
         let mut router = RouterProcess {
             base_url: String::new(),
@@ -82,8 +86,10 @@ impl RouterProcess {
             child: None,
             _dir: dir,
         };
-        router.admin_key = router.create_key(&["--name", "admin", "--admin"]).await;
-        router.app_key = router.create_key(&["--name", "testapp"]).await;
+        if !no_keys {
+            router.admin_key = router.create_key(&["--name", "admin", "--admin"]).await;
+            router.app_key = router.create_key(&["--name", "testapp"]).await;
+        }
         router.spawn_server();
         router.base_url = router.wait_ready().await;
         router

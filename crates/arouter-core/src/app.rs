@@ -39,6 +39,7 @@ pub struct App {
     /// Bumped by every [`App::forget_credential`]: a keychain read that started before a
     /// forget does not put its (maybe stale) answer in the cache.
     keychain_epoch: AtomicU64,
+    key_files: crate::key_file::KeyFiles,
     /// Requests whose ledger row is not written yet (streams can outlive their connection).
     inflight: AtomicUsize,
     settled: Notify,
@@ -67,6 +68,7 @@ impl App {
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
             keychain_epoch: AtomicU64::new(0),
+            key_files: crate::key_file::KeyFiles::default(),
             inflight: AtomicUsize::new(0),
             settled: Notify::new(),
         }))
@@ -87,9 +89,30 @@ impl App {
         self.config.store(Arc::new(cfg));
     }
 
-    /// The provider's credential: `api_key_env` when set (and present), else the keychain.
-    /// `Ok(None)` means "no key" (fine for local servers).
+    /// The provider's credential: `api_key_file` when set (a private file, re-read on change),
+    /// else `api_key_env` when set (and present), else the keychain. `Ok(None)` means "no key"
+    /// (fine for local servers).
     pub async fn credential(&self, p: &ProviderConfig) -> Result<Option<Arc<str>>, ApiError> {
+        let file = self.config().key_files.get(&p.id).map(|f| {
+            if f.is_relative() {
+                let dir = self
+                    .config_path
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."));
+                dir.join(f)
+            } else {
+                f.clone()
+            }
+        });
+        if let Some(path) = file {
+            return self.key_files.read(&path).map(Some).map_err(|e| {
+                ApiError::new(
+                    ErrorKind::Unavailable,
+                    format!("cannot use the key file of provider \"{}\": {e}", p.id),
+                )
+                .with_status(503)
+            });
+        }
         if let Some(var) = &p.api_key_env {
             if let Ok(v) = std::env::var(var) {
                 if !v.is_empty() {

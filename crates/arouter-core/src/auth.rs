@@ -99,7 +99,17 @@ pub async fn authenticate(
         )
         .into());
     }
-    let rate = app.limiter.check(&key.hash, key.rpm);
+    let shared = key.rpm.and_then(|rpm| app.store.rate_admit(&key.hash, rpm));
+    let rate = match shared {
+        Some(decision) => decision.await.map_err(|e| {
+            tracing::warn!(error = %e, "cannot check the rate limit in the database");
+            Refusal::from(ApiError::new(
+                ErrorKind::Unavailable,
+                "The rate-limit store is unavailable; try again",
+            ))
+        })?,
+        None => app.limiter.check(&key.hash, key.rpm),
+    };
     if !rate.allowed {
         let mut e = ApiError::new(
             ErrorKind::RateLimited,

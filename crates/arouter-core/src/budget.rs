@@ -1,12 +1,14 @@
 //! Per-key USD budgets: each request reserves its worst-case cost against the key's remaining
 //! limit before it goes upstream and settles to its real cost when its ledger row is written,
-//! all under one lock, so concurrent requests can never spend past the limit.
+//! all under one lock, so concurrent requests can never spend past the limit. In team mode the
+//! store takes and settles the reservation in its database instead, so N instances together
+//! never spend past it either.
 
 use crate::catalog::{pusd_to_decimal, Pricing};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorKind};
 use crate::model::ChatRequest;
-use crate::store::{KeyInfo, LimitReset, Store};
+use crate::store::{KeyInfo, LimitReset, SharedReservation, Store};
 use parking_lot::Mutex;
 use serde_json::json;
 use std::collections::HashMap;
@@ -156,11 +158,22 @@ pub struct Budgets {
 /// A reservation against a key's budget. [`Hold::settle`] books the real cost; dropping an
 /// unsettled hold releases it at no cost.
 pub struct Hold {
-    accounts: Accounts,
+    place: HoldPlace,
     key: String,
-    window_start: i64,
     amount: i64,
     settled: bool,
+}
+
+/// Where a hold was taken: this process's accounts, or the store's database (team mode).
+enum HoldPlace {
+    Memory {
+        accounts: Accounts,
+        window_start: i64,
+    },
+    Shared {
+        store: Arc<dyn Store>,
+        id: i64,
+    },
 }
 
 impl Hold {
@@ -173,15 +186,23 @@ impl Hold {
         if std::mem::replace(&mut self.settled, true) {
             return;
         }
-        let mut map = self.accounts.lock();
-        if let Some(a) = map.get_mut(&self.key) {
-            // A hold from a window that has since rolled over was billed to that window.
-            if a.window_start == self.window_start {
-                a.reserved -= self.amount;
-                a.spent += cost_pusd;
-                a.holds = a.holds.saturating_sub(1);
-                a.version += 1;
+        match &self.place {
+            HoldPlace::Memory {
+                accounts,
+                window_start,
+            } => {
+                let mut map = accounts.lock();
+                if let Some(a) = map.get_mut(&self.key) {
+                    // A hold from a window that has since rolled over was billed to that window.
+                    if a.window_start == *window_start {
+                        a.reserved -= self.amount;
+                        a.spent += cost_pusd;
+                        a.holds = a.holds.saturating_sub(1);
+                        a.version += 1;
+                    }
+                }
             }
+            HoldPlace::Shared { store, id } => store.budget_settle(&self.key, *id, cost_pusd),
         }
     }
 }
@@ -219,6 +240,30 @@ impl Budgets {
         let Some(limit) = key.limit_pusd else {
             return Ok(None);
         };
+        let start = window_start_ms(key.limit_reset, now_ms());
+        if let Some(shared) = store.budget_reserve(&key.hash, start, limit, amount_pusd) {
+            return match shared.await {
+                Ok(SharedReservation::Granted(id)) => Ok(Some(Hold {
+                    place: HoldPlace::Shared {
+                        store: store.clone(),
+                        id,
+                    },
+                    key: key.hash.clone(),
+                    amount: amount_pusd,
+                    settled: false,
+                })),
+                Ok(SharedReservation::Refused { remaining }) => {
+                    Err(over_limit(key, limit, remaining.max(0), amount_pusd))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reserve budget in the database");
+                    Err(ApiError::new(
+                        ErrorKind::Unavailable,
+                        "The budget store is unavailable; try again",
+                    ))
+                }
+            };
+        }
         // A window rolling over between the load and the reservation needs one more load.
         for _ in 0..3 {
             let now = now_ms();
@@ -292,9 +337,11 @@ impl Budgets {
         a.reserved += amount;
         a.holds += 1;
         Some(Ok(Hold {
-            accounts: self.accounts.clone(),
+            place: HoldPlace::Memory {
+                accounts: self.accounts.clone(),
+                window_start: start,
+            },
             key: key.hash.clone(),
-            window_start: start,
             amount,
             settled: false,
         }))

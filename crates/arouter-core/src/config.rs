@@ -88,6 +88,26 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Days to keep stored request/response bodies (0 = keep forever).
     pub body_retention_days: u64,
+    /// Serve beyond loopback (`--public`): needed to bind a non-loopback address; then every
+    /// endpoint but `/healthz` needs a key and the Host guard also takes `allowed_hosts`.
+    pub public: bool,
+    /// Host names (no port) clients may use besides loopback names, in public mode.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl ServerConfig {
+    /// Refuses to bind a non-loopback address unless public mode is on.
+    pub fn check_exposure(&self) -> Result<(), String> {
+        if self.public || crate::http::guard::is_loopback_host(&self.host) {
+            return Ok(());
+        }
+        Err(format!(
+            "refusing to serve on {} (beyond this machine) without --public (or [server] public = \
+             true): public mode needs a key on every endpoint but /healthz and names the allowed \
+             Host names in [server] allowed_hosts",
+            self.host
+        ))
+    }
 }
 
 impl Default for ServerConfig {
@@ -103,6 +123,8 @@ impl Default for ServerConfig {
             body_timeout_secs: 60,
             max_connections: 100,
             body_retention_days: 30,
+            public: false,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -132,6 +154,43 @@ pub struct Config {
     pub wire: BTreeMap<String, Wire>,
     /// Prices worked out for this config generation (not part of the file).
     pub pricing_memo: crate::catalog::memo::PricingMemo,
+    pub storage: StorageConfig,
+    /// `api_key_file` of providers (key: provider id): the credential is read from this file
+    /// (mode 0600 required), re-read when it changes. A relative path is from the config file.
+    pub key_files: BTreeMap<String, std::path::PathBuf>,
+}
+
+/// `[storage]`: where keys and the ledger live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// `postgres://…`: team mode, several instances share one database. `None` = the embedded
+    /// SQLite file in the data dir. `AROUTER_DATABASE_URL` wins over this.
+    pub url: Option<String>,
+    /// Hold a LISTEN connection for key changes (default). Off behind a transaction-pooling
+    /// PgBouncer, where LISTEN does not work: the 500 ms `keys_version` poll alone carries them.
+    pub listen: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            url: None,
+            listen: true,
+        }
+    }
+}
+
+/// The environment variable that names the database (wins over `[storage] url`).
+pub const DATABASE_URL_ENV: &str = "AROUTER_DATABASE_URL";
+
+impl StorageConfig {
+    /// The database URL in force: `AROUTER_DATABASE_URL`, else `[storage] url`; `None` = SQLite.
+    pub fn effective_url(&self) -> Option<String> {
+        std::env::var(DATABASE_URL_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.url.clone())
+    }
 }
 
 /// Which OpenAI API an openai-kind upstream is called on.
@@ -192,9 +251,18 @@ impl Config {
             match key.as_str() {
                 "default_model" => cfg.default_model = Some(string(value, "default_model")?),
                 "server" => cfg.server = server(value)?,
+                "storage" => cfg.storage = storage(value)?,
                 "providers" => {
                     for (id, p) in table(value, "providers")? {
                         let mut p = p.clone();
+                        if let Some(f) = p.as_table_mut().and_then(|t| t.remove("api_key_file")) {
+                            let field = format!("providers.{id}.api_key_file");
+                            let path = string(&f, &field)?;
+                            if path.trim().is_empty() {
+                                return Err(err(field, "expected a file path"));
+                            }
+                            cfg.key_files.insert(id.clone(), path.into());
+                        }
                         if let Some(w) = p.as_table_mut().and_then(|t| t.remove("wire")) {
                             let field = format!("providers.{id}.wire");
                             cfg.wire
@@ -361,6 +429,43 @@ fn server(v: &toml::Value) -> Result<ServerConfig, ConfigError> {
             "body_retention_days" => {
                 s.body_retention_days = integer(value, &field, 0, 36500)? as u64
             }
+            "public" => s.public = boolean(value, &field)?,
+            "allowed_hosts" => {
+                let list = value
+                    .as_array()
+                    .ok_or_else(|| err(&field, "expected a list of host names"))?;
+                for (i, v) in list.iter().enumerate() {
+                    let h = string(v, &format!("{field}[{i}]"))?
+                        .trim()
+                        .to_ascii_lowercase();
+                    if h.is_empty() || h.contains(['/', ' ', '*']) {
+                        return Err(err(
+                            format!("{field}[{i}]"),
+                            "expected a host name or address without scheme, path or wildcard",
+                        ));
+                    }
+                    s.allowed_hosts.push(h);
+                }
+            }
+            _ => return Err(err(field, "unknown setting")),
+        }
+    }
+    Ok(s)
+}
+
+fn storage(v: &toml::Value) -> Result<StorageConfig, ConfigError> {
+    let mut s = StorageConfig::default();
+    for (key, value) in table(v, "storage")? {
+        let field = format!("storage.{key}");
+        match key.as_str() {
+            "url" => {
+                let url = string(value, &field)?;
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(err(field, "expected a postgres:// URL"));
+                }
+                s.url = Some(url);
+            }
+            "listen" => s.listen = boolean(value, &field)?,
             _ => return Err(err(field, "unknown setting")),
         }
     }
@@ -473,7 +578,8 @@ fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {
 /// The commented config written on first start.
 pub const STARTER_CONFIG: &str = r#"# ARouter configuration. Edit freely: the running router picks changes up.
 # Provider API keys never go here: run `arouter providers set-key ID` (stored in the OS
-# keychain) or name an environment variable with api_key_env.
+# keychain), name an environment variable with api_key_env, or (servers) a 0600 file with
+# api_key_file.
 
 # Used when a request names no model; may be an alias.
 default_model = "openai/gpt-4o-mini"
@@ -488,6 +594,14 @@ port = 8402
 # idle_timeout_secs = 120   # idle keep-alive connections close after this
 # body_timeout_secs = 60    # a request body stalled this long fails (streams out are never cut)
 # max_connections = 100     # open connections at most (macOS allows a process 256 files)
+# public = false            # serve beyond loopback (--public): a key on every endpoint
+# allowed_hosts = []        # Host names accepted besides loopback ones, in public mode
+
+# Team mode: several ARouter servers share keys, rate limits and one ledger in PostgreSQL
+# (AROUTER_DATABASE_URL wins). Absent = the embedded SQLite file in the data dir.
+# [storage]
+# url = "postgres://arouter:PASSWORD@db.internal:5432/arouter"
+# listen = true             # false behind a transaction-pooling PgBouncer (polls instead)
 
 # The table key is the provider id: the prefix of model ids ("openai/gpt-4o-mini").
 [providers.openai]
@@ -536,6 +650,19 @@ base_url = "http://127.0.0.1:11434/v1"
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn storage_url_is_parsed_and_checked() {
+        let c = Config::parse("[storage]\nurl = \"postgres://u:p@db/arouter\"\n").unwrap();
+        assert_eq!(c.storage.url.as_deref(), Some("postgres://u:p@db/arouter"));
+        assert!(Config::parse("").unwrap().storage.url.is_none());
+        let e = Config::parse("[storage]\nurl = \"mysql://db\"\n").unwrap_err();
+        assert_eq!(e.field, "storage.url");
+        let e = Config::parse("[storage]\npool = 3\n").unwrap_err();
+        assert_eq!(e.field, "storage.pool");
+        // The starter config's commented [storage] example stays valid once uncommented.
+        assert!(STARTER_CONFIG.contains("# [storage]"));
+    }
 
     #[test]
     fn starter_config_is_valid() {

@@ -43,6 +43,7 @@ pub mod estimate;
 pub mod health;
 pub mod http;
 pub mod json_path;
+pub mod key_file;
 pub mod limits;
 pub mod model;
 pub mod providers;

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::limits::RateDecision;
+
 /// An authenticated API key as the router sees it (never the secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyInfo {
@@ -151,6 +153,23 @@ impl<'de> Deserialize<'de> for StoredJson {
     }
 }
 
+/// A rate decision the store takes itself, in its database (team mode).
+pub type RateFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<RateDecision, String>> + Send>>;
+
+/// The answer to a budget reservation taken in the store's database (team mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedReservation {
+    /// Granted: the id of the hold, to settle with [`Store::budget_settle`].
+    Granted(i64),
+    /// Refused: what the key has left in its window (pico-USD, may be 0).
+    Refused { remaining: i64 },
+}
+
+/// A budget reservation the store takes in its database.
+pub type ReserveFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<SharedReservation, String>> + Send>>;
+
 /// The persistence the router uses at run time. Implementations must make `record` non-blocking
 /// and `find_key` an in-memory lookup; the `load_*` reads may block (call off the async threads).
 pub trait Store: Send + Sync + 'static {
@@ -178,6 +197,28 @@ pub trait Store: Send + Sync + 'static {
     /// What a key's requests created at or after `since_ms` (unix ms) cost, in pico-USD,
     /// counting every record handed in before the call. Blocking.
     fn key_spend_pusd(&self, hash: &str, since_ms: i64) -> Result<i64, String>;
+    /// Counts one request against a key's `rpm` where every instance sharing this store sees
+    /// it (one atomic database call). `None` (the default, and the embedded SQLite store's
+    /// answer) = the router's in-memory limiter decides: one process owns the keys, and the
+    /// request path makes no database round-trip for it.
+    fn rate_admit(&self, _hash: &str, _rpm: u32) -> Option<RateFuture> {
+        None
+    }
+    /// Reserves `amount` pico-USD against a key's `limit` in the window starting at
+    /// `window_start` (unix ms), atomically where every instance sharing this store sees it.
+    /// `None` (the default, and SQLite's answer) = the router's in-memory budgets decide.
+    fn budget_reserve(
+        &self,
+        _hash: &str,
+        _window_start: i64,
+        _limit: i64,
+        _amount: i64,
+    ) -> Option<ReserveFuture> {
+        None
+    }
+    /// Replaces a hold from [`Store::budget_reserve`] by the request's real cost (0 releases
+    /// it). Must not block.
+    fn budget_settle(&self, _hash: &str, _hold: i64, _cost_pusd: i64) {}
     /// Ledger rows lost for good since start (shown in `/healthz`, the UI and the log).
     fn lost_records(&self) -> u64 {
         0

@@ -96,7 +96,7 @@ fn body_len(rec: &UsageRecord) -> usize {
 }
 
 /// A body over [`MAX_STORED_BODY`] becomes a small JSON marker (still valid JSON for readers).
-fn cap_body(body: &mut Option<StoredJson>) {
+pub(crate) fn cap_body(body: &mut Option<StoredJson>) {
     if let Some(b) = body {
         if b.0.len() > MAX_STORED_BODY {
             *b = StoredJson::truncated(b.0.len());

@@ -1,11 +1,13 @@
 //! ARouter's persistence: the SQLite usage ledger, key store and Message Batches
-//! ([`SqliteStore`]) and the OS-keychain secrets store ([`KeyringSecrets`]).
+//! ([`SqliteStore`]), team mode's PostgreSQL store ([`PgStore`]) and the OS-keychain secrets
+//! store ([`KeyringSecrets`]).
 
 mod admin;
 pub mod batches;
 mod db;
 mod keys;
 mod ledger;
+pub mod pg;
 pub mod private;
 mod queries;
 mod raw;
@@ -21,6 +23,7 @@ pub use batches::{
     BatchRow, Cursor, Forward, NewBatch, PendingRequest, RequestCounts, RequestResult,
 };
 pub use keys::{mask_key, KeyPatch};
+pub use pg::PgStore;
 pub use queries::{GroupBy, UsageRow};
 pub use secrets::{KeyringSecrets, KEYCHAIN_SERVICE};
 

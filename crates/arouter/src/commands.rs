@@ -6,7 +6,7 @@ use arouter::server::{self, ServeOptions};
 use arouter_core::catalog::{pusd_to_decimal, usd_to_pusd};
 use arouter_core::config::Config;
 use arouter_core::store::{KeyInfo, Secrets};
-use arouter_store::{GroupBy, KeyringSecrets, SqliteStore};
+use arouter_store::{GroupBy, KeyringSecrets, PgStore, SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +19,7 @@ pub fn serve(
     config: Option<PathBuf>,
     host: Option<String>,
     port: Option<u16>,
+    public: bool,
 ) -> anyhow::Result<()> {
     let data_dir = paths::data_dir(data_dir)?;
     let config_path = paths::config_path(config, &data_dir);
@@ -29,24 +30,30 @@ pub fn serve(
     if let Some(p) = port {
         cfg.server.port = p;
     }
+    if public {
+        cfg.server.public = true;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let bound = server::bind(ServeOptions {
+        let bound = server::bind_any(ServeOptions {
             data_dir: data_dir.clone(),
             config_path,
             config: cfg,
         })
         .await?;
-        let base = format!("http://{}", bound.addr);
+        let base = format!("http://{}", bound.addr());
         println!("arouter listening on {base}");
         println!("  OpenAI base URL:    {base}/v1");
         println!("  Anthropic base URL: {base}");
         println!("  Gemini base URL:    {base}");
         println!("  data dir:           {}", data_dir.display());
+        if let server::Serving::Team(_) = &bound {
+            println!("  storage:            PostgreSQL (team mode)");
+        }
         tracing::info!("ready on {base}");
-        server::run(bound, server::shutdown_signal()).await
+        server::run_any(bound, server::shutdown_signal()).await
     })
 }
 
@@ -61,23 +68,91 @@ pub struct NewKey<'a> {
     pub proxy: Option<bool>,
 }
 
+/// `arouter migrate --to URL`: copies the data dir's SQLite history into PostgreSQL.
+pub fn migrate(data_dir: Option<PathBuf>, config: Option<PathBuf>, to: &str) -> anyhow::Result<()> {
+    let data_dir = paths::data_dir(data_dir)?;
+    let config_path = paths::config_path(config, &data_dir);
+    paths::load_or_init(&data_dir, &config_path)?;
+    let db = arouter_store::db_path(&data_dir);
+    if !db.exists() {
+        bail!("no SQLite history at {}", db.display());
+    }
+    // Opening migrates the SQLite file to this build's schema (rollups, columns) first.
+    drop(SqliteStore::open(&db)?);
+    let target = PgStore::open(to)?;
+    let (before, after) = target.import_sqlite(&db)?;
+    target.shutdown();
+    println!("{:<16} {:>16} {:>16}", "", "SQLite", "PostgreSQL");
+    for (name, a, b) in [
+        ("keys", before.keys, after.keys),
+        ("requests", before.requests, after.requests),
+        ("cost (USD)", before.cost_pusd, after.cost_pusd),
+        ("input tokens", before.input_tokens, after.input_tokens),
+        ("output tokens", before.output_tokens, after.output_tokens),
+        ("stored bodies", before.bodies, after.bodies),
+        ("credits", before.credits, after.credits),
+        ("credits (USD)", before.credits_pusd, after.credits_pusd),
+        ("batches", before.batches, after.batches),
+        (
+            "batch requests",
+            before.batch_requests,
+            after.batch_requests,
+        ),
+        ("days", before.days.len() as i64, after.days.len() as i64),
+    ] {
+        let (a, b) = if name.ends_with("(USD)") {
+            (
+                format!("${}", pusd_to_decimal(a)),
+                format!("${}", pusd_to_decimal(b)),
+            )
+        } else {
+            (a.to_string(), b.to_string())
+        };
+        println!("{name:<16} {a:>16} {b:>16}");
+    }
+    println!(
+        "copied; figures equal. Point every instance at it: [storage] url = \"{}\"",
+        arouter_store::pg::redact_url(to)
+    );
+    Ok(())
+}
+
 /// What the non-serve commands share: paths, config, ledger.
 pub struct Ctx {
     data_dir: PathBuf,
     cfg: Config,
     store: Arc<SqliteStore>,
+    /// Team mode's shared store: keys live there, not in the SQLite file.
+    team: Option<Arc<PgStore>>,
 }
 
+/// The message for commands that read history team mode does not keep in SQLite.
+const NOT_IN_TEAM_MODE: &str = "not available in team mode (PostgreSQL storage) yet: this \
+     command works on the local SQLite file (keys: arouter keys …)";
+
 impl Ctx {
+    /// Fails in team mode for commands that still work on the local SQLite file only.
+    pub(crate) fn refuse_in_team_mode(&self) -> anyhow::Result<()> {
+        if self.team.is_some() {
+            bail!(NOT_IN_TEAM_MODE);
+        }
+        Ok(())
+    }
+
     pub fn open(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Ctx> {
         let data_dir = paths::data_dir(data_dir)?;
         let config_path = paths::config_path(config, &data_dir);
         let cfg = paths::load_or_init(&data_dir, &config_path)?;
         let store = SqliteStore::open(&arouter_store::db_path(&data_dir))?;
+        let team = match cfg.storage.effective_url() {
+            Some(url) => Some(PgStore::open_with(&url, cfg.storage.listen)?),
+            None => None,
+        };
         Ok(Ctx {
             data_dir,
             cfg,
             store,
+            team,
         })
     }
 
@@ -87,17 +162,35 @@ impl Ctx {
                 bail!("--limit-usd must be a non-negative number of USD");
             }
         }
-        if self.store.list_keys()?.iter().any(|x| x.name == k.name) {
+        let existing = match &self.team {
+            Some(team) => team.list_keys()?,
+            None => self.store.list_keys()?,
+        };
+        if existing.iter().any(|x| x.name == k.name) {
             bail!("a key named \"{}\" already exists", k.name);
         }
         let limit = k.limit_usd.map(usd_to_pusd);
-        let (raw, info) = self.store.create_key(k.name, k.admin, k.rpm, limit)?;
-        if k.limit_reset.is_some() {
-            self.store.set_key_limit_reset(&info.hash, k.limit_reset)?;
-        }
-        if k.proxy.is_some() {
-            self.store.set_key_proxy(&info.hash, k.proxy)?;
-        }
+        let (raw, info) = match &self.team {
+            Some(team) => {
+                if k.limit_reset.is_some() || k.proxy.is_some() {
+                    bail!(
+                        "--limit-reset and --proxy/--no-proxy are not available in team mode yet \
+                         (keys in PostgreSQL take a name, admin, --rpm and --limit-usd)"
+                    );
+                }
+                team.create_key(k.name, k.admin, k.rpm, limit)?
+            }
+            None => {
+                let (raw, info) = self.store.create_key(k.name, k.admin, k.rpm, limit)?;
+                if k.limit_reset.is_some() {
+                    self.store.set_key_limit_reset(&info.hash, k.limit_reset)?;
+                }
+                if k.proxy.is_some() {
+                    self.store.set_key_proxy(&info.hash, k.proxy)?;
+                }
+                (raw, info)
+            }
+        };
         let info = KeyInfo {
             proxy: k.proxy,
             ..info
@@ -129,7 +222,10 @@ impl Ctx {
     }
 
     pub fn keys_list(&self) -> anyhow::Result<()> {
-        let keys = self.store.list_keys()?;
+        let keys = match &self.team {
+            Some(team) => team.list_keys()?,
+            None => self.store.list_keys()?,
+        };
         if keys.is_empty() {
             println!("no keys yet: arouter keys create --name myapp");
             return Ok(());
@@ -142,7 +238,11 @@ impl Ctx {
             println!(
                 "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10} {:<8} {:<5}",
                 k.name,
-                self.store.key_label(&k.hash).unwrap_or_default(),
+                match &self.team {
+                    Some(team) => team.key_label(&k.hash),
+                    None => self.store.key_label(&k.hash),
+                }
+                .unwrap_or_default(),
                 if k.admin { "yes" } else { "no" },
                 if k.disabled { "revoked" } else { "active" },
                 k.rpm.map_or("-".into(), |r| r.to_string()),
@@ -156,7 +256,11 @@ impl Ctx {
     }
 
     pub fn keys_revoke(&self, name: &str) -> anyhow::Result<()> {
-        if self.store.revoke_key(name)? {
+        let revoked = match &self.team {
+            Some(team) => team.revoke_key(name)?,
+            None => self.store.revoke_key(name)?,
+        };
+        if revoked {
             println!("revoked {name}");
             Ok(())
         } else {
@@ -222,6 +326,7 @@ impl Ctx {
     }
 
     pub fn credits_add(&self, usd: f64, note: Option<&str>) -> anyhow::Result<()> {
+        self.refuse_in_team_mode()?;
         if !(usd.is_finite() && usd > 0.0) {
             bail!("the amount must be a positive number of USD");
         }
@@ -293,6 +398,7 @@ impl Ctx {
     }
 
     pub fn usage(&self, since: &str, by: &str) -> anyhow::Result<()> {
+        self.refuse_in_team_mode()?;
         let since_ms = parse_since(since)?;
         let by: GroupBy = by.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         let rows = self.store.usage_summary(since_ms, by)?;

@@ -6,6 +6,7 @@ pub mod batches;
 pub mod connect;
 pub mod paths;
 pub mod server;
+pub mod team;
 mod ui;
 
 use arouter_core::app::App;

@@ -44,6 +44,10 @@ enum Command {
         host: Option<String>,
         #[arg(long, env = "AROUTER_PORT")]
         port: Option<u16>,
+        /// Serve beyond loopback: every endpoint but /healthz then needs a key, and the Host
+        /// header must be a loopback name or in [server] allowed_hosts
+        #[arg(long)]
+        public: bool,
         #[command(flatten)]
         loc: Location,
     },
@@ -103,6 +107,15 @@ enum Command {
     },
     /// Known tools: installed, connected (with which key), last request, today's spend
     Tools {
+        #[command(flatten)]
+        loc: Location,
+    },
+    /// Copy the embedded SQLite history (keys, ledger, stored bodies, credits, batches) into
+    /// an empty PostgreSQL database for team mode, and check the figures agree
+    Migrate {
+        /// postgres://user:password@host:port/database
+        #[arg(long)]
+        to: String,
         #[command(flatten)]
         loc: Location,
     },
@@ -181,7 +194,12 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve { host, port, loc } => commands::serve(loc.data_dir, loc.config, host, port),
+        Command::Serve {
+            host,
+            port,
+            public,
+            loc,
+        } => commands::serve(loc.data_dir, loc.config, host, port, public),
         Command::Keys { cmd, loc } => {
             let ctx = commands::Ctx::open(loc.data_dir, loc.config);
             ctx.and_then(|c| match cmd {
@@ -239,6 +257,7 @@ fn main() -> std::process::ExitCode {
         Command::Tools { loc } => {
             commands::Ctx::open(loc.data_dir, loc.config).and_then(|c| c.tools())
         }
+        Command::Migrate { to, loc } => commands::migrate(loc.data_dir, loc.config, &to),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

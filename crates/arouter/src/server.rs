@@ -6,7 +6,7 @@ use crate::batches::BatchWorker;
 use anyhow::Context;
 use arouter_core::app::App;
 use arouter_core::config::Config;
-use arouter_store::{KeyringSecrets, SqliteStore};
+use arouter_store::{KeyringSecrets, PgStore, SqliteStore};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,10 @@ pub struct Bound {
 
 /// Opens the stores and binds the listening socket.
 pub async fn bind(opts: ServeOptions) -> anyhow::Result<Bound> {
+    opts.config
+        .server
+        .check_exposure()
+        .map_err(anyhow::Error::msg)?;
     let store = SqliteStore::open(&arouter_store::db_path(&opts.data_dir))?;
     let secrets = Arc::new(KeyringSecrets::new());
     std::thread::spawn(|| {
@@ -61,6 +65,130 @@ pub async fn bind(opts: ServeOptions) -> anyhow::Result<Bound> {
         listener,
         addr,
     })
+}
+
+/// A bound router in team mode: keys, limits and the ledger in PostgreSQL.
+pub struct TeamBound {
+    pub app: Arc<App>,
+    pub store: Arc<PgStore>,
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// What `serve` runs: the embedded SQLite store, or team mode.
+pub enum Serving {
+    Local(Bound),
+    Team(TeamBound),
+}
+
+impl Serving {
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Serving::Local(b) => b.addr,
+            Serving::Team(b) => b.addr,
+        }
+    }
+}
+
+/// Binds with the store the config names: PostgreSQL when `AROUTER_DATABASE_URL` or
+/// `[storage] url` is set, else the SQLite file in the data dir.
+pub async fn bind_any(opts: ServeOptions) -> anyhow::Result<Serving> {
+    opts.config
+        .server
+        .check_exposure()
+        .map_err(anyhow::Error::msg)?;
+    if opts.config.server.public && opts.config.server.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "public mode with no [server] allowed_hosts: only loopback names and the bind \
+             address are accepted in the Host header"
+        );
+    }
+    let Some(url) = opts.config.storage.effective_url() else {
+        return Ok(Serving::Local(bind(opts).await?));
+    };
+    let listen = opts.config.storage.listen;
+    let store = tokio::task::spawn_blocking(move || PgStore::open_with(&url, listen)).await??;
+    let secrets = Arc::new(KeyringSecrets::new());
+    let addr = format!("{}:{}", opts.config.server.host, opts.config.server.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (is another ARouter running?)"))?;
+    let addr = listener.local_addr()?;
+    let app = App::new(
+        opts.config,
+        opts.config_path,
+        opts.data_dir,
+        store.clone(),
+        secrets,
+    )?;
+    Ok(Serving::Team(TeamBound {
+        app,
+        store,
+        listener,
+        addr,
+    }))
+}
+
+/// Serves either kind of bound router until `shutdown` resolves.
+pub async fn run_any(
+    serving: Serving,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    match serving {
+        Serving::Local(b) => run(b, shutdown).await,
+        Serving::Team(b) => run_team(b, shutdown).await,
+    }
+}
+
+/// Team mode's serve loop: no batch worker (see [`crate::team`]); drains
+/// in-flight requests, then writes the queued ledger rows to PostgreSQL.
+async fn run_team(
+    bound: TeamBound,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let TeamBound {
+        app,
+        store,
+        listener,
+        ..
+    } = bound;
+    let watcher = spawn_config_watcher(app.clone());
+    let model_facts = spawn_model_facts(app.clone());
+    let purger = spawn_team_body_purger(app.clone(), store.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(arouter_core::http::serve(
+        app.clone(),
+        crate::team::routes(),
+        listener,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    shutdown.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(());
+    let drained = async {
+        match server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("server error: {e}"),
+            Err(e) => tracing::error!("server task failed: {e}"),
+        }
+        app.settled().await;
+    };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
+        tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping");
+    }
+    watcher.abort();
+    model_facts.abort();
+    purger.abort();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.shutdown()).await?;
+    let dropped = store.dropped_records();
+    if dropped > 0 {
+        tracing::error!("{dropped} usage records could not be written");
+    }
+    tracing::info!("ledger written to PostgreSQL; bye");
+    Ok(())
 }
 
 /// Serves until `shutdown` resolves; then drains for at most [`DRAIN_TIMEOUT`] and flushes
@@ -145,6 +273,19 @@ pub async fn shutdown_signal() {
 /// Deletes stored bodies older than `server.body_retention_days` (0 keeps them), at start and
 /// hourly.
 fn spawn_body_purger(app: Arc<App>, store: Arc<SqliteStore>) -> tokio::task::JoinHandle<()> {
+    spawn_purger(app, move |before| store.purge_bodies(before))
+}
+
+/// Team mode's purger: the same retention, applied to PostgreSQL.
+fn spawn_team_body_purger(app: Arc<App>, store: Arc<PgStore>) -> tokio::task::JoinHandle<()> {
+    spawn_purger(app, move |before| store.purge_bodies(before))
+}
+
+fn spawn_purger(
+    app: Arc<App>,
+    purge: impl Fn(i64) -> anyhow::Result<u64> + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let purge = Arc::new(purge);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -157,8 +298,8 @@ fn spawn_body_purger(app: Arc<App>, store: Arc<SqliteStore>) -> tokio::task::Joi
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             let before = now_ms - (days as i64) * 86_400_000;
-            let s = store.clone();
-            match tokio::task::spawn_blocking(move || s.purge_bodies(before)).await {
+            let p = purge.clone();
+            match tokio::task::spawn_blocking(move || p(before)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!("purged {n} stored bodies older than {days} days"),
                 Ok(Err(e)) => tracing::warn!("cannot purge old stored bodies: {e}"),

@@ -71,8 +71,10 @@ pub fn is_loopback_host(host: &str) -> bool {
 }
 
 /// The `Host` check against DNS rebinding. `Err` carries the text to show. A header that is
-/// present but not visible ASCII is refused (it used to read as absent, and pass).
-pub fn check_host(headers: &HeaderMap, bind_host: &str) -> Result<(), String> {
+/// present but not visible ASCII is refused (it used to read as absent, and pass). Besides
+/// loopback names and the bind address, the names in `allowed` pass (public mode's
+/// `[server] allowed_hosts`), with or without a port.
+pub fn check_host(headers: &HeaderMap, bind_host: &str, allowed: &[String]) -> Result<(), String> {
     let mut values = headers.get_all(axum::http::header::HOST).iter();
     let Some(value) = values.next() else {
         return Ok(());
@@ -83,16 +85,38 @@ pub fn check_host(headers: &HeaderMap, bind_host: &str) -> Result<(), String> {
     let Ok(host) = value.to_str() else {
         return Err("the Host header is not ASCII".into());
     };
+    let name = host_name(host);
     if host.is_empty()
         || is_loopback_host(host)
         || (bind_host != "0.0.0.0" && host.split(':').next() == Some(bind_host))
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(&name))
     {
         Ok(())
-    } else {
+    } else if allowed.is_empty() {
         Err(format!(
             "Host \"{host}\" is not allowed: ARouter only answers to loopback names"
         ))
+    } else {
+        Err(format!(
+            "Host \"{host}\" is not allowed: not a loopback name nor in [server] allowed_hosts"
+        ))
     }
+}
+
+/// A Host header's name without its port (`[::1]:8402` -> `::1`), lowercased, no final dot.
+fn host_name(host: &str) -> String {
+    let h = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, port)| {
+            if port.chars().all(|c| c.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+    };
+    h.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Origins granted CORS: only the desktop window's own (Tauri serves its pages from
@@ -296,19 +320,39 @@ mod tests {
     #[test]
     fn non_ascii_host_is_refused() {
         let mut h = HeaderMap::new();
-        assert!(check_host(&h, "127.0.0.1").is_ok());
+        assert!(check_host(&h, "127.0.0.1", &[]).is_ok());
         h.insert("host", "127.0.0.1:8402".parse().unwrap());
-        assert!(check_host(&h, "127.0.0.1").is_ok());
+        assert!(check_host(&h, "127.0.0.1", &[]).is_ok());
         h.insert(
             "host",
             axum::http::HeaderValue::from_bytes(b"\xe9vil.com").unwrap(),
         );
-        assert!(check_host(&h, "127.0.0.1").is_err());
+        assert!(check_host(&h, "127.0.0.1", &[]).is_err());
         h.insert("host", "evil.com".parse().unwrap());
-        assert!(check_host(&h, "127.0.0.1").is_err());
+        assert!(check_host(&h, "127.0.0.1", &[]).is_err());
         h.insert("host", "10.0.0.5:1".parse().unwrap());
-        assert!(check_host(&h, "10.0.0.5").is_ok());
-        assert!(check_host(&h, "0.0.0.0").is_err());
+        assert!(check_host(&h, "10.0.0.5", &[]).is_ok());
+        assert!(check_host(&h, "0.0.0.0", &[]).is_err());
+    }
+
+    #[test]
+    fn public_mode_takes_the_allowed_hosts() {
+        let allowed = vec!["router.team.internal".to_string(), "10.0.0.5".to_string()];
+        let mut h = HeaderMap::new();
+        for ok in [
+            "router.team.internal",
+            "Router.Team.Internal.:8402",
+            "10.0.0.5:8402",
+            "localhost:1",
+        ] {
+            h.insert("host", ok.parse().unwrap());
+            assert!(check_host(&h, "0.0.0.0", &allowed).is_ok(), "{ok}");
+        }
+        for bad in ["evil.com", "router.team.internal.evil.com", "10.0.0.6"] {
+            h.insert("host", bad.parse().unwrap());
+            let why = check_host(&h, "0.0.0.0", &allowed).unwrap_err();
+            assert!(why.contains("allowed_hosts"), "{why}");
+        }
     }
 
     #[test]

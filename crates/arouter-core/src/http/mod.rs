@@ -14,7 +14,7 @@ use crate::surfaces::{anthropic, gemini, openai_chat as openai, openai_responses
 
 use crate::app::App;
 pub use crate::ctx::Ctx;
-use crate::error::ErrorKind;
+use crate::error::{ApiError, ErrorKind};
 pub use crate::raw_json;
 pub use authed::{authed, AnthropicApi, Authed, GeminiApi, ModelsApi, OpenAiApi};
 use axum::body::Body;
@@ -100,13 +100,50 @@ async fn embeddings(Authed { ctx, .. }: Authed<OpenAiApi>, body: Body) -> Respon
     openai::handle(ctx, openai::Endpoint::Embeddings, body).await
 }
 
+/// Public mode: every endpoint but `/healthz` needs a valid, enabled key, including the ones
+/// that are open on loopback (the UI's files, the model list, the OpenAPI document). Rate
+/// limits are still counted by the endpoint's own authentication, once.
+async fn public_key_check(app: &Arc<App>, raw: Option<String>) -> Result<(), ApiError> {
+    let refused = |m: &str| ApiError::new(ErrorKind::Unauthorized, m.to_string());
+    let raw =
+        raw.ok_or_else(|| refused("This server is public: every request needs an API key"))?;
+    let hash = crate::store::hash_key(&raw);
+    let key = match app.store.find_key(&hash) {
+        Some(k) => Some(k),
+        None => {
+            let store = app.store.clone();
+            tokio::task::spawn_blocking(move || store.find_key_or_reload(&hash))
+                .await
+                .ok()
+                .flatten()
+        }
+    };
+    match key {
+        Some(k) if !k.disabled => Ok(()),
+        Some(_) => Err(refused("This API key is disabled")),
+        None => Err(refused("Invalid API key")),
+    }
+}
+
 /// DNS-rebinding guard and CORS: requests must name a loopback host (or the configured bind
 /// host) in ASCII and have a decodable path; only the desktop window's origin gets a CORS grant.
 async fn hygiene(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let host_ok = guard::check_host(req.headers(), &app.config().server.host);
+    let (host_ok, public) = {
+        let cfg = app.config();
+        let s = &cfg.server;
+        let allowed: &[String] = if s.public { &s.allowed_hosts } else { &[] };
+        (guard::check_host(req.headers(), &s.host, allowed), s.public)
+    };
     if let Err(why) = host_ok {
         let surface = guard::surface_of(req.uri().path(), req.headers());
         return guard::refuse(surface, ErrorKind::Forbidden, 403, why);
+    }
+    if public && req.uri().path() != "/healthz" {
+        let raw = crate::auth::extract_key(req.headers(), req.uri().query());
+        if let Err(refusal) = public_key_check(&app, raw).await {
+            let surface = guard::surface_of(req.uri().path(), req.headers());
+            return guard::refuse(surface, refusal.kind, refusal.status, refusal.message);
+        }
     }
     if let Err(why) = guard::check_path(req.uri().path()) {
         let surface = guard::surface_of(req.uri().path(), req.headers());

@@ -48,6 +48,7 @@ impl Ctx {
     }
 
     pub fn connect(&self, tool: &str, args: ConnectArgs) -> Result<()> {
+        self.refuse_in_team_mode()?;
         let mut slots = BTreeMap::new();
         for s in &args.slots {
             let (k, v) = s
@@ -82,6 +83,7 @@ impl Ctx {
     }
 
     pub fn disconnect(&self, tool: &str) -> Result<()> {
+        self.refuse_in_team_mode()?;
         let env = Env::current()?;
         let out = connect::disconnect(&self.connect_ctx(&env, None), tool)?;
         for f in &out.files {
@@ -94,6 +96,7 @@ impl Ctx {
     }
 
     pub fn tools(&self) -> Result<()> {
+        self.refuse_in_team_mode()?;
         let env = Env::current()?;
         let list = connect::status(&self.store, &self.data_dir, &env);
         println!(
