@@ -290,6 +290,6 @@ pub fn parse_listening(log: &str) -> Option<String> {
             .split_whitespace()
             .next()?
             .trim_end_matches(['.', ',', ';', '/']);
-        url.starts_with("http://").then(|| url.to_owned())
+        (url.starts_with("http://") || url.starts_with("https://")).then(|| url.to_owned())
     })
 }

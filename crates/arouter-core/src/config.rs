@@ -93,6 +93,10 @@ pub struct ServerConfig {
     pub public: bool,
     /// Host names (no port) clients may use besides loopback names, in public mode.
     pub allowed_hosts: Vec<String>,
+    /// HTTPS: a PEM certificate chain and its PEM private key (both or neither). A relative
+    /// path is from the config file.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -125,6 +129,8 @@ impl Default for ServerConfig {
             body_retention_days: 30,
             public: false,
             allowed_hosts: Vec::new(),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -238,7 +244,16 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, anyhow::Error> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-        Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        let mut cfg =
+            Config::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut cfg.server.tls_cert, &mut cfg.server.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            *p = dir.join(&*p);
+        }
+        Ok(cfg)
     }
 
     /// Parses and validates config text.
@@ -447,8 +462,16 @@ fn server(v: &toml::Value) -> Result<ServerConfig, ConfigError> {
                     s.allowed_hosts.push(h);
                 }
             }
+            "tls_cert" => s.tls_cert = Some(string(value, &field)?.into()),
+            "tls_key" => s.tls_key = Some(string(value, &field)?.into()),
             _ => return Err(err(field, "unknown setting")),
         }
+    }
+    if s.tls_cert.is_some() != s.tls_key.is_some() {
+        return Err(err(
+            "server.tls_cert",
+            "tls_cert and tls_key go together (a PEM certificate chain and its private key)",
+        ));
     }
     Ok(s)
 }
@@ -596,6 +619,8 @@ port = 8402
 # max_connections = 100     # open connections at most (macOS allows a process 256 files)
 # public = false            # serve beyond loopback (--public): a key on every endpoint
 # allowed_hosts = []        # Host names accepted besides loopback ones, in public mode
+# tls_cert = "cert.pem"     # HTTPS: PEM certificate chain and private key (both or neither)
+# tls_key = "key.pem"
 
 # Team mode: several ARouter servers share keys, rate limits and one ledger in PostgreSQL
 # (AROUTER_DATABASE_URL wins). Absent = the embedded SQLite file in the data dir.

@@ -33,6 +33,11 @@ pub fn serve(
     if public {
         cfg.server.public = true;
     }
+    let scheme = if cfg.server.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -43,7 +48,7 @@ pub fn serve(
             config: cfg,
         })
         .await?;
-        let base = format!("http://{}", bound.addr());
+        let base = format!("{scheme}://{}", bound.addr());
         println!("arouter listening on {base}");
         println!("  OpenAI base URL:    {base}/v1");
         println!("  Anthropic base URL: {base}");

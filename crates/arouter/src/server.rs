@@ -97,6 +97,10 @@ pub async fn bind_any(opts: ServeOptions) -> anyhow::Result<Serving> {
         .server
         .check_exposure()
         .map_err(anyhow::Error::msg)?;
+    // Bad TLS files stop the start here, before anything listens.
+    if let (Some(cert), Some(key)) = (&opts.config.server.tls_cert, &opts.config.server.tls_key) {
+        arouter_core::http::tls::acceptor(cert, key).map_err(anyhow::Error::msg)?;
+    }
     if opts.config.server.public && opts.config.server.allowed_hosts.is_empty() {
         tracing::warn!(
             "public mode with no [server] allowed_hosts: only loopback names and the bind \

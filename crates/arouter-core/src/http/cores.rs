@@ -8,11 +8,12 @@ use super::conn::{self, Admission, Limits};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
 pub use crate::upstream::serving_threads as thread_count;
 
@@ -26,6 +27,7 @@ pub async fn serve(
     listener: TcpListener,
     threads: usize,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let admission = Admission::new(limits.max_connections);
@@ -38,6 +40,7 @@ pub async fn serve(
         let router = router.clone();
         let stop = stop_rx.clone();
         let admission = admission.clone();
+        let tls = tls.clone();
         std::thread::Builder::new()
             .name(format!("arouter-http-{index}"))
             .spawn(move || {
@@ -47,7 +50,7 @@ pub async fn serve(
                     .build()
                 {
                     Ok(rt) => {
-                        rt.block_on(serve_thread(router, rx, stop, limits, admission));
+                        rt.block_on(serve_thread(router, rx, stop, limits, admission, tls));
                         // Idle pooled upstream connections end with the runtime; a keychain
                         // call stuck in its blocking pool must not hold up the exit.
                         rt.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -105,6 +108,7 @@ async fn serve_thread(
     mut stop: watch::Receiver<bool>,
     limits: Limits,
     admission: Admission,
+    tls: Option<TlsAcceptor>,
 ) {
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
@@ -123,29 +127,69 @@ async fn serve_thread(
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
-        let (io, state) = conn::watch_io(stream);
-        let service = {
-            let state = state.clone();
-            let router = router.clone();
-            tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
-                let (req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
-                let call = super::guard::catch_panic(router.clone(), req);
-                async move { Ok::<_, std::convert::Infallible>(finish(call.await)) }
-            })
-        };
-        let service = TowerToHyperService::new(service);
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-        let conn = graceful.watch(conn.into_owned());
-        let dog = conn::watchdog(state, limits, admission.clone());
+        if let Some(tls) = &tls {
+            // The handshake runs in the connection's own task, within the header timeout.
+            let (tls, graceful) = (tls.clone(), graceful.watcher());
+            let (router, builder, admission) = (router.clone(), builder.clone(), admission.clone());
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                match handshake.await {
+                    Ok(Ok(stream)) => {
+                        let conn = serve_conn(stream, &router, &builder, limits, admission);
+                        conn(graceful).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+                drop(permit);
+            });
+            continue;
+        }
+        let conn = serve_conn(stream, &router, &builder, limits, admission.clone());
+        let watcher = graceful.watcher();
         tokio::spawn(async move {
-            tokio::select! {
-                r = conn => if let Err(e) = r {
-                    tracing::debug!("connection ended: {e}");
-                },
-                why = dog => tracing::debug!("connection closed: {why:?}"),
-            }
+            conn(watcher).await;
             drop(permit);
         });
     }
     graceful.shutdown().await;
+}
+
+/// One connection served to its end: the in-flight tracking, the catch-panic, the watchdog
+/// (header and idle timeouts, the pressure to close when the cap is reached).
+fn serve_conn<IO>(
+    stream: IO,
+    router: &Router,
+    builder: &Builder<TokioExecutor>,
+    limits: Limits,
+    admission: Admission,
+) -> impl FnOnce(Watcher) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (io, state) = conn::watch_io(stream);
+    let service = {
+        let state = state.clone();
+        let router = router.clone();
+        tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+            let (req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
+            let call = super::guard::catch_panic(router.clone(), req);
+            async move { Ok::<_, std::convert::Infallible>(finish(call.await)) }
+        })
+    };
+    let service = TowerToHyperService::new(service);
+    let conn = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .into_owned();
+    let dog = conn::watchdog(state, limits, admission);
+    move |graceful: Watcher| {
+        Box::pin(async move {
+            tokio::select! {
+                r = graceful.watch(conn) => if let Err(e) = r {
+                    tracing::debug!("connection ended: {e}");
+                },
+                why = dog => tracing::debug!("connection closed: {why:?}"),
+            }
+        })
+    }
 }

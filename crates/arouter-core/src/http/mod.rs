@@ -9,6 +9,7 @@ pub mod models;
 pub mod openapi;
 pub mod proxy;
 pub mod respond;
+pub mod tls;
 
 use crate::surfaces::{anthropic, gemini, openai_chat as openai, openai_responses as responses};
 
@@ -206,12 +207,19 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = conn::Limits::from_config(&app.config().server);
+    let cfg = app.config();
+    let limits = conn::Limits::from_config(&cfg.server);
+    let tls = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key).map_err(std::io::Error::other)?),
+        _ => None,
+    };
+    drop(cfg);
     cores::serve(
         router(app, extra),
         listener,
         cores::thread_count(),
         limits,
+        tls,
         shutdown,
     )
     .await
