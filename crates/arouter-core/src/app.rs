@@ -28,6 +28,8 @@ pub struct App {
     pub budgets: Budgets,
     /// What the request path saw of each provider lately.
     pub health: ProviderHealth,
+    /// What `GET /metrics` exports.
+    pub metrics: crate::metrics::Metrics,
     /// While set, the inbound API surfaces answer 503 "routing is paused" (the desktop tray's
     /// pause switch); the management API keeps working.
     pub paused: AtomicBool,
@@ -60,6 +62,7 @@ impl App {
             limiter: RateLimiter::default(),
             budgets: Budgets::default(),
             health: ProviderHealth::default(),
+            metrics: crate::metrics::Metrics::default(),
             paused: AtomicBool::new(false),
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
@@ -135,6 +138,11 @@ impl App {
 
     pub(crate) fn request_started(&self) {
         self.inflight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Requests whose ledger row is not written yet.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
     }
 
     pub(crate) fn request_recorded(&self) {

@@ -43,6 +43,7 @@ pub mod health;
 pub mod http;
 pub mod json_path;
 pub mod limits;
+pub mod metrics;
 pub mod model;
 pub mod providers;
 pub mod query;

@@ -54,6 +54,12 @@ pub struct Recorder {
     store_content: bool,
     /// The budget reservation of the current attempt, settled to the row's cost.
     hold: Option<Hold>,
+    /// For `/metrics`: the key's name (not `X-Title`, which any caller sets), the surface and
+    /// operation as static labels, and whether the catalog knows the served model.
+    key_name: String,
+    surface: &'static str,
+    operation: &'static str,
+    in_catalog: bool,
 }
 
 impl Recorder {
@@ -73,6 +79,11 @@ impl Recorder {
             .filter(|_| store_content)
             .map(|b| StoredJson(b.clone()));
         app.request_started();
+        let key_name = caller.key.name.clone();
+        let (surface, operation) = (
+            crate::metrics::surface_label(surface),
+            crate::metrics::operation_name(endpoint),
+        );
         Recorder {
             app,
             rec: Some(UsageRecord {
@@ -93,6 +104,10 @@ impl Recorder {
             attempts: 0,
             store_content,
             hold: None,
+            key_name,
+            surface,
+            operation,
+            in_catalog: false,
         }
     }
 
@@ -126,8 +141,37 @@ impl Recorder {
         if let Some(h) = self.hold.take() {
             h.settle(r.cost_pusd);
         }
+        self.observe(&r);
         self.app.store.record(r);
         self.app.request_recorded();
+    }
+
+    /// Counts the finished request for `/metrics`.
+    fn observe(&self, r: &UsageRecord) {
+        let cfg = self.app.config();
+        let provider = crate::metrics::provider_label(&cfg, &r.provider);
+        let model =
+            crate::metrics::model_label(&cfg, &r.provider, &r.served_model, self.in_catalog);
+        let ttft_us = r
+            .ttft_ms
+            .filter(|_| r.streamed)
+            .map(|t| t.max(0) as u64 * 1000);
+        self.app.metrics.observe(&crate::metrics::Observation {
+            key: &self.key_name,
+            model,
+            provider,
+            surface: self.surface,
+            operation: self.operation,
+            status: r.status,
+            usage: &r.usage,
+            cost_pusd: r.cost_pusd,
+            duration_us: self.started.elapsed().as_micros() as u64,
+            ttft_us,
+        });
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.app.metrics
     }
 
     pub fn id(&self) -> &str {
@@ -146,6 +190,7 @@ impl Recorder {
             r.priced = pricing.priced;
             r.attempt = self.attempts;
         }
+        self.in_catalog = pricing.info.is_some();
         self.attempts += 1;
     }
 
@@ -210,6 +255,11 @@ impl Recorder {
         response_body: Option<StoredJson>,
     ) {
         if let Some(mut r) = self.rec.take() {
+            if error.is_some_and(crate::budget::is_refusal) {
+                self.app
+                    .metrics
+                    .refused(&self.key_name, crate::metrics::Refusal::Budget);
+            }
             r.status = status;
             r.error = error.map(|e| e.message.clone());
             r.response_body = response_body.filter(|_| self.store_content);

@@ -17,7 +17,11 @@ use tokio::sync::{mpsc, watch};
 pub use crate::upstream::serving_threads as thread_count;
 
 /// A socket handed to a serving thread, with its slot under the connection cap.
-type Incoming = (std::net::TcpStream, tokio::sync::OwnedSemaphorePermit);
+type Incoming = (
+    std::net::TcpStream,
+    std::net::SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// every open connection to finish its in-flight requests.
@@ -73,7 +77,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -81,11 +85,12 @@ pub async fn serve(
                 continue;
             }
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let _ = queues[next % threads].send((stream, permit));
+        let _ = queues[next % threads].send((stream, peer, permit));
         next = next.wrapping_add(1);
     }
     drop(listener);
@@ -119,7 +124,7 @@ async fn serve_thread(
                 None => break,
             },
         };
-        let (stream, permit) = stream;
+        let (stream, peer, permit) = stream;
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
@@ -128,7 +133,13 @@ async fn serve_thread(
             let state = state.clone();
             let router = router.clone();
             tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
-                let (req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
+                let (mut req, finish) =
+                    conn::track(&state, &limits, req.map(axum::body::Body::new));
+                // Only `/metrics` asks who is calling (loopback scrapes may skip the key).
+                if req.uri().path() == "/metrics" {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
                 let call = tower::ServiceExt::oneshot(router.clone(), req);
                 async move { call.await.map(finish) }
             })

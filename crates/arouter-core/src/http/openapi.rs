@@ -28,6 +28,8 @@ pub struct Op {
     pub response: Option<&'static str>,
     /// Answers `text/event-stream` when the body asks for `stream`.
     pub streams: bool,
+    /// The 200 response is this text type instead of JSON.
+    pub text: Option<&'static str>,
 }
 
 const fn op(
@@ -46,6 +48,7 @@ const fn op(
         body: None,
         response: None,
         streams: false,
+        text: None,
     }
 }
 
@@ -56,6 +59,10 @@ impl Op {
     }
     const fn returns(mut self, schema: &'static str) -> Op {
         self.response = Some(schema);
+        self
+    }
+    const fn text(mut self, content_type: &'static str) -> Op {
+        self.text = Some(content_type);
         self
     }
     const fn streaming(mut self) -> Op {
@@ -70,6 +77,14 @@ use Access::{Admin, App, Open};
 pub const OPS: &[Op] = &[
     op("get", "/healthz", "misc", "Liveness (no auth)", Open),
     op("get", "/openapi.yaml", "misc", "This document", Open),
+    op(
+        "get",
+        "/metrics",
+        "misc",
+        "Prometheus metrics (text format 0.0.4). Needs an admin key, unless [telemetry] metrics_open = true and the scrape comes from loopback",
+        Admin,
+    )
+    .text("text/plain"),
     op("get", "/", "misc", "Redirects to the web UI", Open),
     op("get", "/ui", "misc", "The web UI", Open),
     op("get", "/ui/", "misc", "The web UI", Open),
@@ -561,6 +576,9 @@ fn operation(op: &Op, path: &str) -> Value {
             "5XX": {"description": "Upstream or router error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     });
+    if let Some(ct) = op.text {
+        o["responses"]["200"]["content"] = json!({ct: {"schema": {"type": "string"}}});
+    }
     if op.streams {
         o["responses"]["200"]["content"]["text/event-stream"] = json!({"schema": {"type": "string", "description": "Server-sent events in the surface's own stream format"}});
     }
