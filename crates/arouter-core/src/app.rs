@@ -30,6 +30,8 @@ pub struct App {
     pub health: ProviderHealth,
     /// What `GET /metrics` exports.
     pub metrics: crate::metrics::Metrics,
+    /// OTLP trace export (`[telemetry] otlp_endpoint`).
+    pub tracer: crate::telemetry::Tracer,
     /// While set, the inbound API surfaces answer 503 "routing is paused" (the desktop tray's
     /// pause switch); the management API keeps working.
     pub paused: AtomicBool,
@@ -52,6 +54,8 @@ impl App {
         secrets: Arc<dyn Secrets>,
     ) -> anyhow::Result<Arc<App>> {
         let http = crate::upstream::Clients::new(crate::upstream::serving_threads());
+        let tracer = crate::telemetry::Tracer::default();
+        tracer.configure(&config.telemetry);
         Ok(Arc::new(App {
             config: ArcSwap::from_pointee(config),
             config_path,
@@ -63,6 +67,7 @@ impl App {
             budgets: Budgets::default(),
             health: ProviderHealth::default(),
             metrics: crate::metrics::Metrics::default(),
+            tracer,
             paused: AtomicBool::new(false),
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
@@ -83,6 +88,7 @@ impl App {
     }
 
     pub fn replace_config(&self, cfg: Config) {
+        self.tracer.configure(&cfg.telemetry);
         self.config.store(Arc::new(cfg));
     }
 

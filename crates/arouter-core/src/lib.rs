@@ -54,4 +54,5 @@ pub mod routing;
 pub mod sse;
 pub mod store;
 pub mod surfaces;
+pub mod telemetry;
 pub mod upstream;

@@ -60,6 +60,8 @@ pub struct Recorder {
     surface: &'static str,
     operation: &'static str,
     in_catalog: bool,
+    /// The request's spans when OTLP tracing is on.
+    trace: Option<Box<crate::telemetry::trace::Trace>>,
 }
 
 impl Recorder {
@@ -80,6 +82,12 @@ impl Recorder {
             .map(|b| StoredJson(b.clone()));
         app.request_started();
         let key_name = caller.key.name.clone();
+        let trace = app.tracer.enabled().then(|| {
+            Box::new(crate::telemetry::trace::Trace::start(
+                crate::metrics::operation_name(endpoint),
+                app.tracer.content(),
+            ))
+        });
         let (surface, operation) = (
             crate::metrics::surface_label(surface),
             crate::metrics::operation_name(endpoint),
@@ -108,6 +116,7 @@ impl Recorder {
             surface,
             operation,
             in_catalog: false,
+            trace,
         }
     }
 
@@ -142,6 +151,9 @@ impl Recorder {
             h.settle(r.cost_pusd);
         }
         self.observe(&r);
+        if let Some(t) = self.trace.take() {
+            self.app.tracer.submit(t.finish(&r, &self.key_name));
+        }
         self.app.store.record(r);
         self.app.request_recorded();
     }
@@ -191,11 +203,17 @@ impl Recorder {
             r.attempt = self.attempts;
         }
         self.in_catalog = pricing.info.is_some();
+        if let Some(t) = self.trace.as_mut() {
+            t.attempt(provider, served_model);
+        }
         self.attempts += 1;
     }
 
     /// Writes a row for a failed attempt that another candidate will follow.
     pub fn failed_attempt(&mut self, err: &ApiError) {
+        if let Some(t) = self.trace.as_mut() {
+            t.attempt_failed(err);
+        }
         if let Some(r) = self.rec.as_ref() {
             let mut row = r.clone();
             row.id = format!("{}-attempt{}", r.id, r.attempt);

@@ -87,9 +87,6 @@ pub struct Metrics {
     series: SeriesMap,
     providers: RwLock<HashMap<Box<str>, Arc<ProviderCounters>>>,
     refusals: RwLock<HashMap<Box<str>, Arc<[AtomicU64; 2]>>>,
-    /// Trace spans the exporter had to drop (queue full or collector unreachable).
-    pub spans_dropped: AtomicU64,
-    pub spans_exported: AtomicU64,
 }
 
 fn entry<V: Default>(map: &RwLock<HashMap<Box<str>, Arc<V>>>, k: &str) -> Arc<V> {

@@ -36,11 +36,7 @@ fn labels(out: &mut String, l: &[(&'static str, String)], extra: Option<(&str, &
     }
     out.push('{');
     let mut first = true;
-    for (k, v) in l
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .chain(extra)
-    {
+    for (k, v) in l.iter().map(|(k, v)| (*k, v.as_str())).chain(extra) {
         if !first {
             out.push(',');
         }
@@ -384,13 +380,13 @@ pub fn render(m: &Metrics, app: &App) -> String {
             "arouter_trace_spans_exported_total",
             "counter",
             "Trace spans the OTLP exporter delivered.",
-            load(&m.spans_exported),
+            load(&app.tracer.counters.exported),
         ),
         (
             "arouter_trace_spans_dropped_total",
             "counter",
             "Trace spans dropped: export queue full or collector unreachable.",
-            load(&m.spans_dropped),
+            load(&app.tracer.counters.dropped),
         ),
     ] {
         header(&mut out, name, kind, help);
