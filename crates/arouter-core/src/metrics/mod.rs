@@ -5,7 +5,9 @@
 //! Prometheus the way the OpenTelemetry Prometheus exporter does; the rest is `arouter_*`.
 
 pub mod endpoint;
+pub mod health;
 pub mod histogram;
+pub mod recent;
 pub mod render;
 pub mod series;
 
@@ -63,6 +65,8 @@ pub struct ProviderCounters {
     pub fallbacks: AtomicU64,
     /// Attempts repeated on the same provider (overload backoff).
     pub retries: AtomicU64,
+    /// The last attempts, for the Health view.
+    pub recent: recent::Recent,
 }
 
 /// One finished request, as the recorder saw it.
@@ -98,14 +102,25 @@ fn entry<V: Default>(map: &RwLock<HashMap<Box<str>, Arc<V>>>, k: &str) -> Arc<V>
 
 impl Metrics {
     pub fn observe(&self, o: &Observation<'_>) {
-        let s = self.series.get(&Labels {
-            key: o.key,
-            model: o.model,
-            provider: o.provider,
-            surface: o.surface,
-            operation: o.operation,
-            status: o.status,
-        });
+        let s = self.series.get(
+            &Labels {
+                key: o.key,
+                model: o.model,
+                provider: o.provider,
+                surface: o.surface,
+                operation: o.operation,
+                status: o.status,
+            },
+            || (o.provider != NONE).then(|| entry(&self.providers, o.provider)),
+        );
+        if let Some(p) = &s.provider {
+            p.recent.record(
+                now_secs(),
+                o.status < 400,
+                Some(o.duration_us / 1000),
+                o.ttft_us.map(|t| t / 1000),
+            );
+        }
         s.add(&s.requests, 1);
         let u = o.usage;
         let tokens = [
@@ -136,15 +151,24 @@ impl Metrics {
     }
 
     pub fn fallback(&self, provider: &str) {
-        entry(&self.providers, provider)
-            .fallbacks
-            .fetch_add(1, Ordering::Relaxed);
+        let p = entry(&self.providers, provider);
+        p.fallbacks.fetch_add(1, Ordering::Relaxed);
+        p.recent.record(now_secs(), false, None, None);
     }
 
     pub fn retry(&self, provider: &str) {
-        entry(&self.providers, provider)
-            .retries
-            .fetch_add(1, Ordering::Relaxed);
+        let p = entry(&self.providers, provider);
+        p.retries.fetch_add(1, Ordering::Relaxed);
+        p.recent.record(now_secs(), false, None, None);
+    }
+
+    /// A provider's recent attempts.
+    pub fn recent(&self, provider: &str) -> recent::RecentStats {
+        let now = now_secs();
+        self.providers.read().get(provider).map_or_else(
+            || recent::Recent::default().stats(now),
+            |p| p.recent.stats(now),
+        )
     }
 
     /// A request refused for its key's rate limit or budget.
@@ -182,6 +206,10 @@ impl Metrics {
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
+}
+
+fn now_secs() -> u64 {
+    (crate::clock::now_ms() / 1000).max(0) as u64
 }
 
 /// The `gen_ai.operation.name` of an endpoint.

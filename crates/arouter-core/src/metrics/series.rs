@@ -60,10 +60,12 @@ pub struct Series {
     pub ttft: Histogram,
     pub input_tokens: Histogram,
     pub output_tokens: Histogram,
+    /// The provider's counters (none when no provider was tried), found once per series.
+    pub provider: Option<Arc<super::ProviderCounters>>,
 }
 
 impl Series {
-    fn new(labels: OwnedLabels) -> Self {
+    fn new(labels: OwnedLabels, provider: Option<Arc<super::ProviderCounters>>) -> Self {
         Series {
             labels,
             requests: AtomicU64::new(0),
@@ -73,6 +75,7 @@ impl Series {
             ttft: Histogram::new(&histogram::TTFT),
             input_tokens: Histogram::new(&histogram::TOKENS),
             output_tokens: Histogram::new(&histogram::TOKENS),
+            provider,
         }
     }
 
@@ -99,7 +102,11 @@ fn hash(l: &Labels<'_>) -> u64 {
 
 impl SeriesMap {
     /// The series for `labels`, created on first use.
-    pub fn get(&self, labels: &Labels<'_>) -> Arc<Series> {
+    pub fn get(
+        &self,
+        labels: &Labels<'_>,
+        provider: impl FnOnce() -> Option<Arc<super::ProviderCounters>>,
+    ) -> Arc<Series> {
         let h = hash(labels);
         if let Some(s) = self
             .map
@@ -114,14 +121,17 @@ impl SeriesMap {
         if let Some(s) = slot.iter().find(|s| s.labels.matches(labels)) {
             return s.clone();
         }
-        let s = Arc::new(Series::new(OwnedLabels {
-            key: labels.key.into(),
-            model: labels.model.into(),
-            provider: labels.provider.into(),
-            surface: labels.surface,
-            operation: labels.operation,
-            status: labels.status,
-        }));
+        let s = Arc::new(Series::new(
+            OwnedLabels {
+                key: labels.key.into(),
+                model: labels.model.into(),
+                provider: labels.provider.into(),
+                surface: labels.surface,
+                operation: labels.operation,
+                status: labels.status,
+            },
+            provider(),
+        ));
         slot.push(s.clone());
         s
     }
@@ -149,11 +159,11 @@ mod tests {
             operation: "chat",
             status: 200,
         };
-        let a = m.get(&l);
+        let a = m.get(&l, || None);
         a.add(&a.requests, 1);
-        let b = m.get(&l);
+        let b = m.get(&l, || None);
         assert!(Arc::ptr_eq(&a, &b));
-        let c = m.get(&Labels { status: 500, ..l });
+        let c = m.get(&Labels { status: 500, ..l }, || None);
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(m.all().len(), 2);
         assert_eq!(m.all()[0].requests.load(Ordering::Relaxed), 1);
