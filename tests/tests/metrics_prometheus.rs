@@ -406,7 +406,12 @@ async fn refusals_fallbacks_and_retries_are_counted() {
             .send()
     };
     assert_eq!(health(&router.app_key).await.unwrap().status(), 403);
-    let h: Value = health(&router.admin_key).await.unwrap().json().await.unwrap();
+    let h: Value = health(&router.admin_key)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let p = |id: &str| {
         h["data"]["providers"]
             .as_array()
@@ -418,7 +423,10 @@ async fn refusals_fallbacks_and_retries_are_counted() {
     };
     let (oa_h, an_h) = (p("oa"), p("an"));
     assert_eq!(oa_h["state"], "failing", "{h}");
-    assert!(oa_h["last_error"].as_str().unwrap().starts_with("oa: "), "{h}");
+    assert!(
+        oa_h["last_error"].as_str().unwrap().starts_with("oa: "),
+        "{h}"
+    );
     assert!(oa_h["last_error_at_ms"].as_i64().is_some(), "{h}");
     assert_eq!(an_h["state"], "ok", "{h}");
     // oa: the rate-limited key's success, the budget refusal (a 402 before any upstream call,
@@ -428,8 +436,14 @@ async fn refusals_fallbacks_and_retries_are_counted() {
     // an: the fallback's success, the retried 503, the retry's success.
     assert_eq!(an_h["recent"]["attempts"], 3, "{h}");
     assert_eq!(an_h["recent"]["errors"], 1, "{h}");
-    assert!(an_h["recent"]["latency_ms"]["p50"].as_u64().is_some(), "{h}");
-    assert!(an_h["recent"]["latency_ms"]["p95"].as_u64().is_some(), "{h}");
+    assert!(
+        an_h["recent"]["latency_ms"]["p50"].as_u64().is_some(),
+        "{h}"
+    );
+    assert!(
+        an_h["recent"]["latency_ms"]["p95"].as_u64().is_some(),
+        "{h}"
+    );
     assert_eq!(h["data"]["ledger"]["rows_lost"], 0);
     assert_eq!(h["data"]["traces"]["enabled"], false);
 }
