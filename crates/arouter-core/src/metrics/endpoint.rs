@@ -15,18 +15,32 @@ pub fn open_to(metrics_open: bool, peer: Option<SocketAddr>) -> bool {
     metrics_open && peer.is_some_and(|p| p.ip().is_loopback())
 }
 
+/// Lets admin keys through, like the management API (also while routing is paused); the
+/// refusal otherwise, in OpenRouter's error shape.
+pub(crate) async fn admin(
+    app: &Arc<App>,
+    headers: &axum::http::HeaderMap,
+    query: Option<&str>,
+) -> Result<(), Response> {
+    auth::authenticate(app, headers, query, true)
+        .await
+        .map(|_| ())
+        .map_err(|refusal| {
+            let mut resp = Surface::OpenAi.error(&refusal.error);
+            if let Some(rate) = &refusal.rate {
+                auth::rate_headers(rate, resp.headers_mut());
+            }
+            resp
+        })
+}
+
 pub async fn serve(State(app): State<Arc<App>>, req: Request) -> Response {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     if !open_to(app.config().telemetry.metrics_open, peer) {
-        if let Err(refusal) = auth::authenticate(&app, req.headers(), req.uri().query(), true).await
-        {
-            let mut resp = Surface::OpenAi.error(&refusal.error);
-            if let Some(rate) = &refusal.rate {
-                auth::rate_headers(rate, resp.headers_mut());
-            }
+        if let Err(resp) = admin(&app, req.headers(), req.uri().query()).await {
             return resp;
         }
     }

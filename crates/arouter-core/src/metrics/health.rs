@@ -3,8 +3,7 @@
 //! and last error; plus the ledger's lost rows and the trace exporter's counters.
 
 use crate::app::App;
-use crate::http::authed;
-use crate::http::respond::{json_response, Surface};
+use crate::http::respond::json_response;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
@@ -130,7 +129,7 @@ fn first_line(s: &str, max: usize) -> String {
 
 /// `GET /api/v1/health` (admin).
 pub async fn serve(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Err(resp) = authed(&app, headers, uri.query(), Surface::OpenAi, true).await {
+    if let Err(resp) = super::endpoint::admin(&app, &headers, uri.query()).await {
         return resp;
     }
     json_response(&json!({"data": report(&app)}))
