@@ -5,7 +5,8 @@
 # requests (4 keep-alive connections, bench/callgrind_load.py), a dump, and instrumentation
 # off. Prints total, ledger-writer thread and request-path instructions per request: the
 # writer flushes in batches on its own thread, so how many rows it wrote inside the window
-# varies run to run; the request path does not.
+# varies run to run; the request path does not. (With fat LTO `run_writer` may be inlined into
+# its thread closure; `write_batch`, the writer's bulk, is counted then.)
 # Usage: bash bench/callgrind.sh BINDIR LABEL   (BINDIR has release `arouter` and `bench_mock`)
 # Env: N (requests per route), MOCK_PORT/AR_PORT, EXTRA_CONFIG (TOML appended to the config,
 # e.g. a [telemetry] table; the OTLP exporter thread's share is then printed as `exporter`).
@@ -52,8 +53,8 @@ for route in "openai-same|http://127.0.0.1:$AR_PORT/v1/chat/completions|mockoa/b
   reqs=$(grep -Eo 'requests=[0-9]+' "$OUT/$name.load" | cut -d= -f2)
   f=$(grep -l "Trigger: dump $name\$" "$OUT"/cg.$AR.* | head -1)
   ir=$(grep '^totals:' "$f" | awk '{print $2}')
-  w=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep 'arouter_store::ledger::run_writer' | head -1 | awk '{gsub(",","",$1); print $1}')
-  x=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep 'arouter_core::telemetry::export::start' | head -1 | awk '{gsub(",","",$1); print $1}')
+  w=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep -E 'arouter_store::ledger::(run_writer|write_batch)' | head -1 | awk '{gsub(",","",$1); print $1}' || true)
+  x=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep -E 'arouter_core::telemetry::(export|otlp)::' | head -1 | awk '{gsub(",","",$1); print $1}' || true)
   non2xx=$(grep -Eo 'non2xx=[0-9]+' "$OUT/$name.load" | cut -d= -f2)
   echo "$LABEL $name requests=$reqs per_request=$((ir / reqs)) writer=$((${w:-0} / reqs)) exporter=$((${x:-0} / reqs)) request_path=$(((ir - ${w:-0} - ${x:-0}) / reqs)) non2xx=$non2xx"
 done
