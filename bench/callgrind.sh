@@ -5,8 +5,11 @@
 # requests (4 keep-alive connections, bench/callgrind_load.py), a dump, and instrumentation
 # off. Prints total, ledger-writer thread and request-path instructions per request: the
 # writer flushes in batches on its own thread, so how many rows it wrote inside the window
-# varies run to run; the request path does not.
+# varies run to run; the request path does not. (With fat LTO `run_writer` may be inlined into
+# its thread closure; `write_batch`, the writer's bulk, is counted then.)
 # Usage: bash bench/callgrind.sh BINDIR LABEL   (BINDIR has release `arouter` and `bench_mock`)
+# Env: N (requests per route), MOCK_PORT/AR_PORT, EXTRA_CONFIG (TOML appended to the config,
+# e.g. a [telemetry] table; the OTLP exporter thread's share is then printed as `exporter`).
 set -euo pipefail
 BIN=$1; LABEL=$2; N=${N:-3000}
 MOCK_PORT=${MOCK_PORT:-19311} AR_PORT=${AR_PORT:-19312}
@@ -27,6 +30,7 @@ kind = "anthropic"
 base_url = "http://127.0.0.1:$MOCK_PORT"
 api_key_env = "BENCH_UPSTREAM_KEY"
 EOT
+printf '%b\n' "${EXTRA_CONFIG:-}" >>"$OUT/data/config.toml"
 export BENCH_UPSTREAM_KEY=k RUST_LOG=warn AROUTER_HTTP_THREADS=1
 KEY=$("$BIN/arouter" keys create --name bench --data-dir "$OUT/data" 2>/dev/null | tail -1)
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/cg.%p" \
@@ -50,10 +54,11 @@ for route in "openai-same|http://127.0.0.1:$AR_PORT/v1/chat/completions|mockoa/b
   f=$(grep -l "Trigger: dump $name\$" "$OUT"/cg.$AR.* | head -1)
   ir=$(grep '^totals:' "$f" | awk '{print $2}')
   # The writer thread's root (`run_writer`, or `write_batch` where the compiler inlined it),
-  # and the serving thread's.
+  # the trace exporter's thread, and the serving thread's.
   incl=$(callgrind_annotate --inclusive=yes "$f" 2>/dev/null)
   w=$(grep -E 'arouter_store::ledger::(run_writer|write_batch) ' <<<"$incl" | head -1 | awk '{gsub(",","",$1); print $1}' || true)
+  x=$(grep -E 'arouter_core::telemetry::(export|otlp)::' <<<"$incl" | head -1 | awk '{gsub(",","",$1); print $1}' || true)
   s=$(grep -F 'arouter_core::http::cores::serve_thread::{{closure}}::{{closure}} ' <<<"$incl" | head -1 | awk '{gsub(",","",$1); print $1}' || true)
   non2xx=$(grep -Eo 'non2xx=[0-9]+' "$OUT/$name.load" | cut -d= -f2)
-  echo "$LABEL $name requests=$reqs per_request=$((ir / reqs)) writer=$((${w:-0} / reqs)) request_path=$(((ir - ${w:-0}) / reqs)) serving_thread=$((${s:-0} / reqs)) non2xx=$non2xx"
+  echo "$LABEL $name requests=$reqs per_request=$((ir / reqs)) writer=$((${w:-0} / reqs)) exporter=$((${x:-0} / reqs)) request_path=$(((ir - ${w:-0} - ${x:-0}) / reqs)) serving_thread=$((${s:-0} / reqs)) non2xx=$non2xx"
 done

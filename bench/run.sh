@@ -12,7 +12,9 @@
 #
 # Knobs (environment): DUR (seconds per load run, default 8), ROUNDS (alternations, 2),
 # LEDGER_ROWS (1000000), SECTIONS (subset of "latency maxrps stream rss coldstart ledger team litellm"),
-# SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR, BENCH_PORT_BASE (19101; four ports from it).
+# SKIP_LITELLM=1, SKIP_BUILD=1, CARGO_TARGET_DIR, BIN (a dir with prebuilt release binaries),
+# EXTRA_CONFIG (TOML appended to ARouter's config, e.g. a [telemetry] table), PORT_BASE (first
+# of four ports, default 19101; BENCH_PORT_BASE is the same).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,10 +25,10 @@ LEDGER_ROWS=${LEDGER_ROWS:-1000000}
 SECTIONS=${SECTIONS:-latency maxrps stream rss coldstart ledger team litellm}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN=$TARGET_DIR/release
+BIN=${BIN:-$TARGET_DIR/release}
 OUT=$ROOT/bench/results/$(date -u +%Y%m%d-%H%M%S)
-P=${BENCH_PORT_BASE:-19101}
-MOCK_PORT=$P AR_PORT=$((P + 1)) LL_PORT=$((P + 2)) COLD_PORT=$((P + 3))
+PORT_BASE=${PORT_BASE:-${BENCH_PORT_BASE:-19101}}
+MOCK_PORT=$PORT_BASE AR_PORT=$((PORT_BASE + 1)) LL_PORT=$((PORT_BASE + 2)) COLD_PORT=$((PORT_BASE + 3))
 mkdir -p "$OUT"
 echo "results: $OUT"
 
@@ -138,6 +140,7 @@ kind = "anthropic"
 base_url = "http://127.0.0.1:$MOCK_PORT"
 api_key_env = "BENCH_UPSTREAM_KEY"
 EOF
+printf '%b\n' "${EXTRA_CONFIG:-}" >>"$DATA/config.toml"
 export BENCH_UPSTREAM_KEY=bench-upstream-key RUST_LOG=warn
 KEY=$("$BIN/arouter" keys create --name bench --data-dir "$DATA" 2>/dev/null | tail -1)
 "$BIN/arouter" serve --data-dir "$DATA" >"$OUT/arouter.log" 2>&1 &

@@ -227,6 +227,8 @@ pub struct TrayView {
     pub models: Vec<(String, bool)>,
     /// Tools submenu: (tool id, label, connected).
     pub tools: Vec<(String, String, bool)>,
+    /// Health submenu: one line per provider (and its last error), lost ledger rows.
+    pub health: Vec<String>,
 }
 
 /// The view of a running router, or of one that failed to start.
@@ -249,6 +251,9 @@ pub fn view(desktop: &Desktop, today: Today) -> TrayView {
                     })
                     .collect(),
                 tools: crate::tray_tools::items(r),
+                health: arouter_core::metrics::health::lines(
+                    &arouter_core::metrics::health::report(&r.app),
+                ),
             }
         }
         None => {
@@ -260,6 +265,7 @@ pub fn view(desktop: &Desktop, today: Today) -> TrayView {
                 live: false,
                 models: Vec::new(),
                 tools: Vec::new(),
+                health: Vec::new(),
             }
         }
     }
@@ -282,6 +288,8 @@ pub struct TrayHandles {
     model_items: Mutex<Vec<(String, CheckMenuItem<Wry>)>>,
     tools: Submenu<Wry>,
     tool_items: Mutex<Vec<(String, CheckMenuItem<Wry>)>>,
+    health: Submenu<Wry>,
+    health_items: Mutex<Vec<MenuItem<Wry>>>,
     router_items: Vec<MenuItem<Wry>>,
     pause: MenuItem<Wry>,
     notifications: CheckMenuItem<Wry>,
@@ -309,9 +317,11 @@ impl TrayHandles {
             }
             self.models.set_enabled(v.live)?;
             self.tools.set_enabled(v.live)?;
+            self.health.set_enabled(v.live)?;
         }
         self.show_models(app, &v.models)?;
         self.show_tools(app, &v.tools)?;
+        self.show_health(app, &v.health)?;
         *last = Some(v.clone());
         Ok(())
     }
@@ -345,6 +355,29 @@ impl TrayHandles {
 }
 
 impl TrayHandles {
+    /// The Health submenu: label-only items, rebuilt when their number changes.
+    fn show_health(&self, app: &AppHandle, lines: &[String]) -> tauri::Result<()> {
+        let mut items = self.health_items.lock();
+        if items.len() != lines.len() {
+            for item in items.drain(..) {
+                self.health.remove(&item)?;
+            }
+            for (i, line) in lines.iter().enumerate() {
+                let item =
+                    MenuItem::with_id(app, format!("health:{i}"), line, false, None::<&str>)?;
+                self.health.append(&item)?;
+                items.push(item);
+            }
+            return Ok(());
+        }
+        for (item, line) in items.iter().zip(lines) {
+            if item.text()? != *line {
+                item.set_text(line)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The Tools submenu: built on first use, then labels and checks follow the view.
     fn show_tools(&self, app: &AppHandle, tools: &[(String, String, bool)]) -> tauri::Result<()> {
         let mut items = self.tool_items.lock();
@@ -403,6 +436,7 @@ fn build(app: &AppHandle) -> tauri::Result<TrayHandles> {
     let open = item(app, TrayAction::OpenDashboard, "Open dashboard")?;
     let models = Submenu::with_id(app, "default-model", "Default model", v.live)?;
     let tools = Submenu::with_id(app, "tools", "Tools", v.live)?;
+    let health = Submenu::with_id(app, "health", "Health", v.live)?;
     let copy_url = item(app, TrayAction::CopyBaseUrl, "Copy base URL")?;
     let copy_key = item(app, TrayAction::CopyAppKey, "Copy new app key")?;
     let pause = item(app, TrayAction::TogglePause, v.pause)?;
@@ -433,6 +467,7 @@ fn build(app: &AppHandle) -> tauri::Result<TrayHandles> {
             &open,
             &models,
             &tools,
+            &health,
             &copy_url,
             &copy_key,
             &PredefinedMenuItem::separator(app)?,
@@ -458,6 +493,8 @@ fn build(app: &AppHandle) -> tauri::Result<TrayHandles> {
         model_items: Mutex::new(Vec::new()),
         tools,
         tool_items: Mutex::new(Vec::new()),
+        health,
+        health_items: Mutex::new(Vec::new()),
         router_items: vec![copy_url, copy_key],
         pause,
         notifications,
@@ -725,6 +762,7 @@ mod tests {
         );
         assert!(r.app.paused.load(Ordering::SeqCst));
         let v = view(&desktop, Today::default());
+        assert!(!v.health.is_empty(), "the health submenu has lines");
         assert_eq!(v.pause, "Resume routing");
         assert!(v.tooltip.contains("(paused)"), "{}", v.tooltip);
         assert_eq!(

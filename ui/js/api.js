@@ -217,6 +217,11 @@ export class Api {
   /** @param {string} id */
   async disconnectTool(id) { return (await this.call('POST', `/tools/${encodeURIComponent(id)}/disconnect`)).data; }
 
+  // ---- health ----
+
+  /** Per provider state, recent error rate and timings; ledger and trace counters. */
+  async health() { return (await this.call('GET', '/health')).data; }
+
   // ---- providers ----
 
   /** @returns {Promise<Provider[]>} */

@@ -5,6 +5,7 @@ import { h, clear, errorBox, loading, field } from './dom.js';
 import { parseRoute, tokenFromHash } from './format.js';
 import * as overview from './pages/overview.js';
 import * as providers from './pages/providers.js';
+import * as health from './pages/health.js';
 import * as models from './pages/models.js';
 import * as usage from './pages/usage.js';
 import * as historyPage from './pages/history.js';
@@ -23,6 +24,7 @@ const KEY_STORAGE = 'arouter.adminKey';
 const PAGES = [
   { id: 'overview', label: 'Overview', page: overview },
   { id: 'providers', label: 'Providers', page: providers },
+  { id: 'health', label: 'Health', page: health },
   { id: 'models', label: 'Models & routing', page: models },
   { id: 'usage', label: 'Usage', page: usage },
   { id: 'history', label: 'History', page: historyPage },

@@ -28,6 +28,10 @@ pub struct App {
     pub budgets: Budgets,
     /// What the request path saw of each provider lately.
     pub health: ProviderHealth,
+    /// What `GET /metrics` exports.
+    pub metrics: crate::metrics::Metrics,
+    /// OTLP trace export (`[telemetry] otlp_endpoint`).
+    pub tracer: crate::telemetry::Tracer,
     /// While set, the inbound API surfaces answer 503 "routing is paused" (the desktop tray's
     /// pause switch); the management API keeps working.
     pub paused: AtomicBool,
@@ -54,6 +58,8 @@ impl App {
         secrets: Arc<dyn Secrets>,
     ) -> anyhow::Result<Arc<App>> {
         let http = crate::upstream::Clients::new(crate::upstream::serving_threads());
+        let tracer = crate::telemetry::Tracer::default();
+        tracer.configure(&config.telemetry);
         Ok(Arc::new(App {
             config: ArcSwap::from_pointee(config),
             config_path,
@@ -64,6 +70,8 @@ impl App {
             limiter: RateLimiter::default(),
             budgets: Budgets::default(),
             health: ProviderHealth::default(),
+            metrics: crate::metrics::Metrics::default(),
+            tracer,
             paused: AtomicBool::new(false),
             config_edit: parking_lot::Mutex::new(()),
             keychain_cache: RwLock::new(HashMap::new()),
@@ -86,6 +94,7 @@ impl App {
     }
 
     pub fn replace_config(&self, cfg: Config) {
+        self.tracer.configure(&cfg.telemetry);
         self.config.store(Arc::new(cfg));
     }
 
@@ -168,6 +177,11 @@ impl App {
 
     pub(crate) fn request_started(&self) {
         self.inflight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Requests whose ledger row is not written yet.
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
     }
 
     pub(crate) fn request_recorded(&self) {

@@ -111,6 +111,8 @@ pub async fn authenticate(
         None => app.limiter.check(&key.hash, key.rpm),
     };
     if !rate.allowed {
+        app.metrics
+            .refused(&key.name, crate::metrics::Refusal::RateLimit);
         let mut e = ApiError::new(
             ErrorKind::RateLimited,
             format!(

@@ -134,6 +134,14 @@ pub fn refuse_unpriced(
     .with_metadata(json!({"error_type": "unpriced_model"})))
 }
 
+/// Whether an error is a key's budget refusing a request (not an upstream's own 402).
+pub fn is_refusal(e: &ApiError) -> bool {
+    e.kind == ErrorKind::PaymentRequired
+        && e.metadata.as_ref().is_some_and(|m| {
+            m["error_type"] == "unpriced_model" || m["limit_source"] == "openrouter_key_limit"
+        })
+}
+
 /// One key's spend in its current window.
 struct Account {
     window_start: i64,

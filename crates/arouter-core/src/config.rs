@@ -135,6 +135,17 @@ impl Default for ServerConfig {
     }
 }
 
+/// `[telemetry]`: who may scrape `/metrics` without a key, and where traces go.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TelemetryConfig {
+    /// `GET /metrics` answers loopback scrapes without a key (off: an admin key is needed).
+    pub metrics_open: bool,
+    /// OTLP/HTTP traces endpoint (`http://host:4318/v1/traces`); none: no traces.
+    pub otlp_endpoint: Option<String>,
+    /// Put prompt and response text on spans (off: only counts, models and ids leave).
+    pub otlp_content: bool,
+}
+
 /// Per-model overrides of the bundled catalog (USD per million tokens).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -152,6 +163,7 @@ pub struct ModelOverride {
 pub struct Config {
     pub default_model: Option<String>,
     pub server: ServerConfig,
+    pub telemetry: TelemetryConfig,
     pub providers: BTreeMap<String, ProviderConfig>,
     pub aliases: BTreeMap<String, Vec<String>>,
     pub models: BTreeMap<String, ModelOverride>,
@@ -267,6 +279,7 @@ impl Config {
                 "default_model" => cfg.default_model = Some(string(value, "default_model")?),
                 "server" => cfg.server = server(value)?,
                 "storage" => cfg.storage = storage(value)?,
+                "telemetry" => cfg.telemetry = telemetry(value)?,
                 "providers" => {
                     for (id, p) in table(value, "providers")? {
                         let mut p = p.clone();
@@ -493,6 +506,26 @@ fn storage(v: &toml::Value) -> Result<StorageConfig, ConfigError> {
         }
     }
     Ok(s)
+}
+
+fn telemetry(v: &toml::Value) -> Result<TelemetryConfig, ConfigError> {
+    let mut t = TelemetryConfig::default();
+    for (key, value) in table(v, "telemetry")? {
+        let field = format!("telemetry.{key}");
+        match key.as_str() {
+            "metrics_open" => t.metrics_open = boolean(value, &field)?,
+            "otlp_endpoint" => {
+                let u = string(value, &field)?;
+                if !u.starts_with("http://") && !u.starts_with("https://") {
+                    return Err(err(&field, format!("\"{u}\" is not an http(s) URL")));
+                }
+                t.otlp_endpoint = Some(u);
+            }
+            "otlp_content" => t.otlp_content = boolean(value, &field)?,
+            _ => return Err(err(field, "unknown setting")),
+        }
+    }
+    Ok(t)
 }
 
 fn provider(id: &str, v: &toml::Value) -> Result<ProviderConfig, ConfigError> {

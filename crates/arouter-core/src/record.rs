@@ -56,6 +56,14 @@ pub struct Recorder {
     hold: Option<Hold>,
     /// Set while an upstream stream is relayed: what a client leaving midway is charged.
     partial: Option<Partial>,
+    /// For `/metrics`: the key's name (not `X-Title`, which any caller sets), the surface and
+    /// operation as static labels, and whether the catalog knows the served model.
+    key_name: String,
+    surface: &'static str,
+    operation: &'static str,
+    in_catalog: bool,
+    /// The request's spans when OTLP tracing is on.
+    trace: Option<Box<crate::telemetry::trace::Trace>>,
 }
 
 /// A stream in progress, for the charge of a client that leaves before the upstream reports
@@ -101,6 +109,17 @@ impl Recorder {
             .filter(|_| store_content)
             .map(|b| StoredJson(b.clone()));
         app.request_started();
+        let key_name = caller.key.name.clone();
+        let trace = app.tracer.enabled().then(|| {
+            Box::new(crate::telemetry::trace::Trace::start(
+                crate::metrics::operation_name(endpoint),
+                app.tracer.content(),
+            ))
+        });
+        let (surface, operation) = (
+            crate::metrics::surface_label(surface),
+            crate::metrics::operation_name(endpoint),
+        );
         Recorder {
             app,
             rec: Some(UsageRecord {
@@ -122,6 +141,11 @@ impl Recorder {
             store_content,
             hold: None,
             partial: None,
+            key_name,
+            surface,
+            operation,
+            in_catalog: false,
+            trace,
         }
     }
 
@@ -155,8 +179,40 @@ impl Recorder {
         if let Some(h) = self.hold.take() {
             h.settle(r.cost_pusd);
         }
+        self.observe(&r);
+        if let Some(t) = self.trace.take() {
+            self.app.tracer.submit(t.finish(&r, &self.key_name));
+        }
         self.app.store.record(r);
         self.app.request_recorded();
+    }
+
+    /// Counts the finished request for `/metrics`.
+    fn observe(&self, r: &UsageRecord) {
+        let cfg = self.app.config();
+        let provider = crate::metrics::provider_label(&cfg, &r.provider);
+        let model =
+            crate::metrics::model_label(&cfg, &r.provider, &r.served_model, self.in_catalog);
+        let ttft_us = r
+            .ttft_ms
+            .filter(|_| r.streamed)
+            .map(|t| t.max(0) as u64 * 1000);
+        self.app.metrics.observe(&crate::metrics::Observation {
+            key: &self.key_name,
+            model,
+            provider,
+            surface: self.surface,
+            operation: self.operation,
+            status: r.status,
+            usage: &r.usage,
+            cost_pusd: r.cost_pusd,
+            duration_us: self.started.elapsed().as_micros() as u64,
+            ttft_us,
+        });
+    }
+
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.app.metrics
     }
 
     pub fn id(&self) -> &str {
@@ -175,11 +231,18 @@ impl Recorder {
             r.priced = pricing.priced;
             r.attempt = self.attempts;
         }
+        self.in_catalog = pricing.info.is_some();
+        if let Some(t) = self.trace.as_mut() {
+            t.attempt(provider, served_model);
+        }
         self.attempts += 1;
     }
 
     /// Writes a row for a failed attempt that another candidate will follow.
     pub fn failed_attempt(&mut self, err: &ApiError) {
+        if let Some(t) = self.trace.as_mut() {
+            t.attempt_failed(err);
+        }
         if let Some(r) = self.rec.as_ref() {
             let mut row = r.clone();
             row.id = format!("{}-attempt{}", r.id, r.attempt);
@@ -265,6 +328,11 @@ impl Recorder {
         response_body: Option<StoredJson>,
     ) {
         if let Some(mut r) = self.rec.take() {
+            if error.is_some_and(crate::budget::is_refusal) {
+                self.app
+                    .metrics
+                    .refused(&self.key_name, crate::metrics::Refusal::Budget);
+            }
             r.status = status;
             r.error = error.map(|e| e.message.clone());
             r.response_body = response_body.filter(|_| self.store_content);

@@ -227,6 +227,14 @@ pub trait Store: Send + Sync + 'static {
     fn rows_without_bodies(&self) -> u64 {
         0
     }
+    /// Ledger rows handed to the writer and not yet written or lost (for `/metrics`).
+    fn ledger_queue_depth(&self) -> u64 {
+        0
+    }
+    /// Ledger rows written since start (for `/metrics`).
+    fn rows_written(&self) -> u64 {
+        0
+    }
 }
 
 /// Provider credentials (the OS keychain). Blocking calls: use off the async threads.

@@ -77,10 +77,24 @@ struct Shared {
     lost: AtomicU64,
     /// Rows kept without their stored bodies (body budget exceeded).
     bodies_dropped: AtomicU64,
+    /// Rows accepted and not yet written or lost (channel, overflow, unwritten batch).
+    queued: AtomicU64,
+    /// Rows written since start.
+    written: AtomicU64,
     /// Stored-body bytes queued and not yet written.
     body_bytes: AtomicUsize,
     /// Rows the channel had no room for, waiting for the writer.
     overflow: Mutex<Vec<UsageRecord>>,
+}
+
+impl Shared {
+    /// `n` queued rows left the queue: written, or lost.
+    fn done(&self, n: u64, written: bool) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+        if written {
+            self.written.fetch_add(n, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The handle the store keeps: the sending side and the writer thread.
@@ -150,6 +164,8 @@ impl Ledger {
             tracing::error!(id = %rec.id, lost, "usage record lost: the ledger is shut down");
             return;
         };
+        // Counted before the writer can see the row, so the depth never goes below zero.
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
         match tx.try_send(Msg::Record(Box::new(rec))) {
             Ok(()) => {}
             Err(TrySendError::Full(Msg::Record(mut rec)))
@@ -164,6 +180,7 @@ impl Ledger {
                     }
                 } else {
                     drop(overflow);
+                    self.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     let lost = self.shared.lost.fetch_add(1, Ordering::Relaxed) + 1;
                     tracing::error!(lost, "usage record lost: the ledger overflow is full");
                 }
@@ -204,6 +221,16 @@ impl Ledger {
     /// Rows kept without their stored bodies since start.
     pub(crate) fn bodies_dropped(&self) -> u64 {
         self.shared.bodies_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Rows accepted and not yet written or lost.
+    pub(crate) fn queue_depth(&self) -> u64 {
+        self.shared.queued.load(Ordering::Relaxed)
+    }
+
+    /// Rows written since start.
+    pub(crate) fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Relaxed)
     }
 }
 
@@ -282,6 +309,9 @@ fn run_writer(conn: Connection, rx: Receiver<Msg>, shared: &Shared) {
     let deadline = Instant::now() + SHUTDOWN_RETRY;
     while !batch.is_empty() && !write_batch(&conn, &mut inserts, &mut batch, shared) {
         if Instant::now() >= deadline {
+            shared
+                .queued
+                .fetch_sub(batch.len() as u64, Ordering::Relaxed);
             let total =
                 shared.lost.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
             tracing::error!(
@@ -387,6 +417,7 @@ fn write_batch<'c>(
         Ok(()) => {
             let bytes: usize = batch.iter().map(body_len).sum();
             shared.body_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            shared.done(batch.len() as u64, true);
             batch.clear();
             true
         }
@@ -405,9 +436,12 @@ fn write_batch<'c>(
             for rec in batch.drain(..) {
                 let r = insert_batch(conn, inserts, std::slice::from_ref(&rec));
                 match r {
-                    Ok(()) => shared
-                        .body_bytes
-                        .fetch_sub(body_len(&rec), Ordering::AcqRel),
+                    Ok(()) => {
+                        shared.done(1, true);
+                        shared
+                            .body_bytes
+                            .fetch_sub(body_len(&rec), Ordering::AcqRel)
+                    }
                     Err(e) if is_transient(&e) => {
                         kept.push(rec);
                         continue;
@@ -416,6 +450,7 @@ fn write_batch<'c>(
                         shared
                             .body_bytes
                             .fetch_sub(body_len(&rec), Ordering::AcqRel);
+                        shared.done(1, false);
                         let lost = shared.lost.fetch_add(1, Ordering::Relaxed) + 1;
                         tracing::error!(id = %rec.id, lost, error = %e, "usage record lost: SQLite refused it");
                         continue;

@@ -264,6 +264,14 @@ impl Store for SqliteStore {
     fn rows_without_bodies(&self) -> u64 {
         self.ledger.bodies_dropped()
     }
+
+    fn ledger_queue_depth(&self) -> u64 {
+        self.ledger.queue_depth()
+    }
+
+    fn rows_written(&self) -> u64 {
+        self.ledger.written()
+    }
 }
 
 impl Drop for SqliteStore {

@@ -103,6 +103,9 @@ fn twenty_thousand_records_from_eight_threads_all_land() -> TestResult {
     store.shutdown();
     assert_eq!(store.dropped_records(), 0);
     assert_eq!(total_requests(&store)?, 20_000);
+    // What `/metrics` reports: every row written, nothing left queued.
+    assert_eq!(Store::rows_written(&*store), 20_000);
+    assert_eq!(Store::ledger_queue_depth(&*store), 0);
     let per_app = store.usage_summary(i64::MIN, GroupBy::App)?;
     assert_eq!(per_app.len(), 8);
     assert!(per_app
@@ -138,6 +141,8 @@ fn records_after_shutdown_are_counted_as_dropped() -> TestResult {
     store.flush();
     assert_eq!(store.dropped_records(), 1);
     assert_eq!(store.load_generation("gen-late"), None);
+    assert_eq!(Store::rows_written(&*store), 0);
+    assert_eq!(Store::ledger_queue_depth(&*store), 0);
     Ok(())
 }
 

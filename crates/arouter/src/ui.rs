@@ -53,6 +53,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/dom.js", JS),
     asset!("js/format.js", JS),
     asset!("js/snippets.js", JS),
+    asset!("js/pages/health.js", JS),
     asset!("js/pages/history.js", JS),
     asset!("js/pages/keys.js", JS),
     asset!("js/pages/models.js", JS),

@@ -49,6 +49,11 @@ impl<'a> Attempts<'a> {
             tracing::warn!(provider = %cand.provider, "attempt failed ({next:?}): {}", e.message);
             if let Some(rec) = rec {
                 rec.failed_attempt(&e);
+                let m = rec.metrics();
+                match next {
+                    Next::Retry(_) => m.retry(&cand.provider),
+                    _ => m.fallback(&cand.provider),
+                }
             }
         }
         self.errors.push((cand.id(), e));
@@ -93,6 +98,7 @@ pub async fn send(
             if e.is_retryable() {
                 health.record_failure(&provider.id, &e.message);
             }
+            ctx.app.metrics.upstream_error(&provider.id, e);
         }
     }
     r

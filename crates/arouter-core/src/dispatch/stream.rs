@@ -160,6 +160,7 @@ impl Job {
                 }
             }
             Err(e) => {
+                self.ctx.app.metrics.upstream_error(&cand.provider, &e);
                 rec.finish_reason(Some("error".into()), result.native_finish);
                 rec.done(
                     e.status,

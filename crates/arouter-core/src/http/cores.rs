@@ -18,7 +18,11 @@ use tokio_rustls::TlsAcceptor;
 pub use crate::upstream::serving_threads as thread_count;
 
 /// A socket handed to a serving thread, with its slot under the connection cap.
-type Incoming = (std::net::TcpStream, tokio::sync::OwnedSemaphorePermit);
+type Incoming = (
+    std::net::TcpStream,
+    std::net::SocketAddr,
+    tokio::sync::OwnedSemaphorePermit,
+);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
 /// every open connection to finish its in-flight requests.
@@ -76,7 +80,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok(accepted) => accepted,
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!("accept failed: {e}");
@@ -84,11 +88,12 @@ pub async fn serve(
                 continue;
             }
         };
+        let (stream, peer) = stream;
         let _ = stream.set_nodelay(true);
         let Ok(stream) = stream.into_std() else {
             continue;
         };
-        let _ = queues[next % threads].send((stream, permit));
+        let _ = queues[next % threads].send((stream, peer, permit));
         next = next.wrapping_add(1);
     }
     drop(listener);
@@ -123,7 +128,7 @@ async fn serve_thread(
                 None => break,
             },
         };
-        let (stream, permit) = stream;
+        let (stream, peer, permit) = stream;
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
@@ -135,7 +140,7 @@ async fn serve_thread(
                 let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
                 match handshake.await {
                     Ok(Ok(stream)) => {
-                        let conn = serve_conn(stream, &router, &builder, limits, admission);
+                        let conn = serve_conn(stream, peer, &router, &builder, limits, admission);
                         conn(graceful).await;
                     }
                     Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
@@ -145,7 +150,7 @@ async fn serve_thread(
             });
             continue;
         }
-        let conn = serve_conn(stream, &router, &builder, limits, admission.clone());
+        let conn = serve_conn(stream, peer, &router, &builder, limits, admission.clone());
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             conn(watcher).await;
@@ -159,6 +164,7 @@ async fn serve_thread(
 /// (header and idle timeouts, the pressure to close when the cap is reached).
 fn serve_conn<IO>(
     stream: IO,
+    peer: std::net::SocketAddr,
     router: &Router,
     builder: &Builder<TokioExecutor>,
     limits: Limits,
@@ -172,7 +178,12 @@ where
         let state = state.clone();
         let router = router.clone();
         tower::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
-            let (req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
+            let (mut req, finish) = conn::track(&state, &limits, req.map(axum::body::Body::new));
+            // Only `/metrics` asks who is calling (loopback scrapes may skip the key).
+            if req.uri().path() == "/metrics" {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+            }
             let call = super::guard::catch_panic(router.clone(), req);
             async move { Ok::<_, std::convert::Infallible>(finish(call.await)) }
         })

@@ -68,6 +68,8 @@ pub fn router(app: Arc<App>, extra: Router<Arc<App>>) -> Router {
     r = gemini::routes(r);
     r.route("/api/v1/generation", get(models::generation))
         .route("/openapi.yaml", get(openapi::serve))
+        .route("/metrics", get(crate::metrics::endpoint::serve))
+        .route("/api/v1/health", get(crate::metrics::health::serve))
         .merge(extra)
         // Last: every static route above (and `/ui/…` from `extra`) wins over this capture;
         // reserved ids that still land here get `not_found`.

@@ -28,6 +28,8 @@ pub struct Op {
     pub response: Option<&'static str>,
     /// Answers `text/event-stream` when the body asks for `stream`.
     pub streams: bool,
+    /// The 200 response is this text type instead of JSON.
+    pub text: Option<&'static str>,
 }
 
 const fn op(
@@ -46,6 +48,7 @@ const fn op(
         body: None,
         response: None,
         streams: false,
+        text: None,
     }
 }
 
@@ -56,6 +59,10 @@ impl Op {
     }
     const fn returns(mut self, schema: &'static str) -> Op {
         self.response = Some(schema);
+        self
+    }
+    const fn text(mut self, content_type: &'static str) -> Op {
+        self.text = Some(content_type);
         self
     }
     const fn streaming(mut self) -> Op {
@@ -70,6 +77,22 @@ use Access::{Admin, App, Open};
 pub const OPS: &[Op] = &[
     op("get", "/healthz", "misc", "Liveness (no auth)", Open),
     op("get", "/openapi.yaml", "misc", "This document", Open),
+    op(
+        "get",
+        "/metrics",
+        "misc",
+        "Prometheus metrics (text format 0.0.4). Needs an admin key, unless [telemetry] metrics_open = true and the scrape comes from loopback",
+        Admin,
+    )
+    .text("text/plain"),
+    op(
+        "get",
+        "/api/v1/health",
+        "misc",
+        "Provider health for people: state (ok, cooling_down, failing, unknown), error rate and p50/p95 latency and time to first token over the last 15 minutes, last error; ledger rows lost; trace export counters",
+        Admin,
+    )
+    .returns("Health"),
     op("get", "/", "misc", "Redirects to the web UI", Open),
     op("get", "/ui", "misc", "The web UI", Open),
     op("get", "/ui/", "misc", "The web UI", Open),
@@ -561,6 +584,9 @@ fn operation(op: &Op, path: &str) -> Value {
             "5XX": {"description": "Upstream or router error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
     });
+    if let Some(ct) = op.text {
+        o["responses"]["200"]["content"] = json!({ct: {"schema": {"type": "string"}}});
+    }
     if op.streams {
         o["responses"]["200"]["content"]["text/event-stream"] = json!({"schema": {"type": "string", "description": "Server-sent events in the surface's own stream format"}});
     }
@@ -677,6 +703,7 @@ fn schemas() -> Value {
             "systemInstruction": {"type": "object"}, "tools": {"type": "array"}, "generationConfig": {"type": "object"}}), &["contents"]),
         "Generation": obj(json!({"data": {"type": "object"}}), &["data"]),
         "KeyEnvelope": obj(json!({"data": {"type": "object"}}), &["data"]),
+        "Health": health_schema(),
         "KeyCreate": obj(json!({"name": {"type": "string"}, "limit": {"type": ["number", "null"]}, "limit_reset": {"type": ["string", "null"]},
             "rpm": {"type": ["integer", "null"]}, "admin": {"type": "boolean"}}), &["name"]),
         "KeyPatch": obj(json!({"name": {"type": "string"}, "disabled": {"type": "boolean"}, "limit": {"type": ["number", "null"]},
@@ -684,6 +711,42 @@ fn schemas() -> Value {
         "ProviderCreate": obj(json!({"id": {"type": "string"}, "kind": {"type": "string", "enum": ["openai", "anthropic", "gemini"]},
             "base_url": {"type": "string"}, "api_key_env": {"type": "string"}, "models": {"type": "array", "items": {"type": "string"}}}), &["id", "kind", "base_url"]),
     })
+}
+
+/// `GET /api/v1/health`'s answer (built apart: one `json!` this deep exceeds the macro's
+/// recursion limit).
+fn health_schema() -> Value {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required});
+    let ms = json!({"type": ["integer", "null"]});
+    let quantiles = obj(json!({"p50": ms, "p95": ms}), &["p50", "p95"]);
+    let recent = obj(
+        json!({"window_secs": {"type": "integer"}, "attempts": {"type": "integer"}, "errors": {"type": "integer"},
+               "error_rate": {"type": ["number", "null"]}, "latency_ms": quantiles, "ttft_ms": quantiles}),
+        &["attempts", "errors", "error_rate", "latency_ms", "ttft_ms"],
+    );
+    let provider = obj(
+        json!({"id": {"type": "string"}, "kind": {"type": "string"},
+               "state": {"type": "string", "enum": ["ok", "cooling_down", "failing", "unknown"]},
+               "consecutive_failures": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+               "last_error_at_ms": {"type": ["integer", "null"], "description": "unix ms"},
+               "last_success_at_ms": {"type": ["integer", "null"], "description": "unix ms"},
+               "recent": recent}),
+        &["id", "state", "recent"],
+    );
+    let ledger = obj(
+        json!({"rows_lost": {"type": "integer"}, "rows_without_bodies": {"type": "integer"},
+               "queue_depth": {"type": "integer"}, "rows_written": {"type": "integer"}}),
+        &["rows_lost"],
+    );
+    let traces = obj(
+        json!({"enabled": {"type": "boolean"}, "exported": {"type": "integer"}, "dropped": {"type": "integer"}}),
+        &["enabled"],
+    );
+    let data = obj(
+        json!({"providers": {"type": "array", "items": provider}, "ledger": ledger, "traces": traces}),
+        &["providers", "ledger", "traces"],
+    );
+    obj(json!({ "data": data }), &["data"])
 }
 
 /// YAML for a JSON value (block style; strings double-quoted, so no YAML ambiguity).

@@ -423,7 +423,8 @@ async fn send(
         headers,
         out.body,
     )
-    .await?;
+    .await
+    .inspect_err(|e| ctx.app.metrics.upstream_error(&call.provider.id, e))?;
     Ok((resp, out.copy))
 }
 
