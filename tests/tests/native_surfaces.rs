@@ -767,18 +767,20 @@ async fn gemini_streams_as_sse_and_as_json_array() {
 /// A Gemini tool loop replayed to an anthropic-kind provider with thinking on. A client that
 /// did not ask for thought summaries replays the call with only its signature: Anthropic needs
 /// the thinking block itself before a tool loop's `tool_use`, so thinking is turned off for
-/// that request rather than failing it; a client that kept the thoughts replays them whole.
+/// that request rather than failing it; a client that kept the thoughts replays them whole with
+/// the signature ARouter handed it (tagged as Anthropic's), which Anthropic gets back untagged.
+/// A signature Gemini issued never reaches Anthropic.
 #[tokio::test]
 async fn gemini_tool_loop_with_thinking_replays_to_anthropic_kind() {
     let s = setup().await;
-    let history = |with_thoughts: bool| {
+    let history = |with_thoughts: bool, signature: &str| {
         let mut model_parts = Vec::new();
         if with_thoughts {
             model_parts.push(json!({"text": "I should check the weather tool.", "thought": true}));
         }
         model_parts.push(json!({
             "functionCall": {"id": "toolu_01", "name": "get_weather", "args": {"city": "Paris"}},
-            "thoughtSignature": "c2lnLXRvb2wtbG9vcA=="
+            "thoughtSignature": signature
         }));
         json!({
             "contents": [
@@ -791,7 +793,8 @@ async fn gemini_tool_loop_with_thinking_replays_to_anthropic_kind() {
         })
     };
     let path = "/v1beta/models/an/claude-sonnet-4-5:generateContent";
-    let resp = gemini_post(&s.router, path, &history(false)).await;
+    let anthropic_signed = "arouter:anthropic:c2lnLXRvb2wtbG9vcA==";
+    let resp = gemini_post(&s.router, path, &history(false, anthropic_signed)).await;
     let status = resp.status();
     let v: Value = resp.json().await.unwrap();
     assert_eq!(status, 200, "{v}");
@@ -800,7 +803,7 @@ async fn gemini_tool_loop_with_thinking_replays_to_anthropic_kind() {
     assert!(sent.get("thinking").is_none(), "{sent}");
     assert_eq!(sent["messages"][1]["content"][0]["type"], "tool_use");
 
-    let resp = gemini_post(&s.router, path, &history(true)).await;
+    let resp = gemini_post(&s.router, path, &history(true, anthropic_signed)).await;
     assert_eq!(resp.status(), 200);
     let sent = s.an.last_json().unwrap();
     assert_eq!(sent["thinking"]["type"], "enabled", "{sent}");
@@ -809,6 +812,15 @@ async fn gemini_tool_loop_with_thinking_replays_to_anthropic_kind() {
         json!({"type": "thinking", "thinking": "I should check the weather tool.", "signature": "c2lnLXRvb2wtbG9vcA=="})
     );
     assert_eq!(sent["messages"][1]["content"][1]["type"], "tool_use");
+
+    // Gemini's own signature (untagged on the Gemini surface) is not Anthropic's to check:
+    // the thinking block is left out, and with it thinking for this tool loop.
+    let resp = gemini_post(&s.router, path, &history(true, "R2VtaW5pLXNpZw==")).await;
+    assert_eq!(resp.status(), 200);
+    let sent = s.an.last_json().unwrap();
+    assert!(sent.get("thinking").is_none(), "{sent}");
+    assert!(!sent.to_string().contains("R2VtaW5pLXNpZw=="), "{sent}");
+    assert_eq!(sent["messages"][1]["content"][0]["type"], "tool_use");
 }
 
 #[tokio::test]
