@@ -79,8 +79,16 @@ impl Signed {
             Dialect::Gemini,
             Dialect::OpenAiResponses,
         ];
+        let decoded = (surface == Dialect::Gemini && raw.starts_with(TAG_BASE64_PREFIX))
+            .then(|| {
+                use base64::Engine as _;
+                let bytes = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
+                String::from_utf8(bytes).ok()
+            })
+            .flatten();
+        let text = decoded.as_deref().unwrap_or(raw);
         for d in ALL {
-            if let Some(v) = raw.strip_prefix(d.tag()) {
+            if let Some(v) = text.strip_prefix(d.tag()) {
                 return Signed::new(d, v);
             }
         }
@@ -91,16 +99,27 @@ impl Signed {
 /// Whether a signature a client of `surface` sent is another vendor's (tagged by ARouter).
 /// A same-dialect relay forwards the client's body as is, so it leaves these out.
 pub fn is_foreign(surface: Dialect, value: &str) -> bool {
-    value.starts_with("arouter:") && Signed::take_in(surface, value).by != surface
+    (value.starts_with("arouter:")
+        || (surface == Dialect::Gemini && value.starts_with(TAG_BASE64_PREFIX)))
+        && Signed::take_in(surface, value).by != surface
 }
+
+/// Gemini's `thoughtSignature` is bytes on the wire (base64, and Google's SDKs decode it), so a
+/// tagged signature handed to a Gemini client is the base64 of the tagged text; every such
+/// value starts with these characters (the base64 of `arouter:`'s first bytes).
+const TAG_BASE64_PREFIX: &str = "YXJvdXRlcj";
 
 /// A signature `by` issued, as handed to a client of `surface` (see [`Signed`]).
 pub fn tagged(by: Dialect, surface: Dialect, value: &str) -> String {
     if by == surface {
-        value.to_string()
-    } else {
-        format!("{}{value}", by.tag())
+        return value.to_string();
     }
+    let text = format!("{}{value}", by.tag());
+    if surface == Dialect::Gemini {
+        use base64::Engine as _;
+        return base64::engine::general_purpose::STANDARD.encode(text);
+    }
+    text
 }
 
 /// A chat request in hub form. `model` is the upstream model name once routed.

@@ -406,7 +406,11 @@ fn thinking_signatures_go_back_only_to_their_signer() {
         .find_map(|p| p["thoughtSignature"].as_str())
         .unwrap()
         .to_string();
-    assert_eq!(handed, "arouter:anthropic:ANT-SIG");
+    // Gemini's signatures are bytes (base64) on the wire: the tagged text is base64 too, so
+    // Google's SDKs can decode it.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    assert_eq!(b64.decode(&handed).unwrap(), b"arouter:anthropic:ANT-SIG");
     let next_turn = json!({"contents": [
         {"role": "user", "parts": [{"text": "q"}]},
         {"role": "model", "parts": parts},
@@ -537,7 +541,7 @@ fn thinking_signatures_go_back_only_to_their_signer() {
         {"role": "user", "parts": [{"text": "q"}]},
         {"role": "model", "parts": [
             {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "arouter:anthropic:A"},
-            {"text": "b", "thoughtSignature": "arouter:anthropic:B"},
+            {"text": "b", "thoughtSignature": b64.encode("arouter:anthropic:B")},
             {"text": "c", "thoughtSignature": "GEM-OWN"}]}]});
     let contents = gemini::relay::contents_without_foreign_signatures(&gemini_client).unwrap();
     assert_eq!(
