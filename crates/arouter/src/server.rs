@@ -172,26 +172,19 @@ async fn run_team(
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
     let drained = async {
-        match server.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("server error: {e}"),
-            Err(e) => tracing::error!("server task failed: {e}"),
-        }
+        server_ended(server).await;
         app.settled().await;
     };
-    if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
-        tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping");
+    drain(drained).await;
+    for task in [watcher, model_facts, purger] {
+        task.abort();
     }
-    watcher.abort();
-    model_facts.abort();
-    purger.abort();
     let s = store.clone();
-    tokio::task::spawn_blocking(move || s.shutdown()).await?;
-    let dropped = store.dropped_records();
-    if dropped > 0 {
-        tracing::error!("{dropped} usage records could not be written");
-    }
-    tracing::info!("ledger written to PostgreSQL; bye");
+    let dropped = tokio::task::spawn_blocking(move || {
+        s.shutdown();
+        s.dropped_records()
+    });
+    ledger_written(dropped.await?, "ledger written to PostgreSQL; bye");
     Ok(())
 }
 
@@ -225,31 +218,45 @@ pub async fn run(
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(());
     let drained = async {
-        let served = async {
-            match server.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!("server error: {e}"),
-                Err(e) => tracing::error!("server task failed: {e}"),
-            }
-        };
-        tokio::join!(served, worker.stop(BATCH_GRACE));
+        tokio::join!(server_ended(server), worker.stop(BATCH_GRACE));
         // Streams whose client left may still be finishing their ledger rows.
         app.settled().await;
     };
+    drain(drained).await;
+    for task in [watcher, purger, model_facts] {
+        task.abort();
+    }
+    let s = store.clone();
+    let dropped = tokio::task::spawn_blocking(move || {
+        s.shutdown();
+        s.dropped_records()
+    });
+    ledger_written(dropped.await?, "ledger flushed; bye");
+    Ok(())
+}
+
+/// Logs how the server task ended.
+async fn server_ended(server: tokio::task::JoinHandle<std::io::Result<()>>) {
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!("server error: {e}"),
+        Err(e) => tracing::error!("server task failed: {e}"),
+    }
+}
+
+/// Waits for in-flight requests for at most [`DRAIN_TIMEOUT`].
+async fn drain(drained: impl Future<Output = ()>) {
     if tokio::time::timeout(DRAIN_TIMEOUT, drained).await.is_err() {
         tracing::warn!("in-flight requests still running after {DRAIN_TIMEOUT:?}; stopping");
     }
-    watcher.abort();
-    purger.abort();
-    model_facts.abort();
-    let s = store.clone();
-    tokio::task::spawn_blocking(move || s.shutdown()).await?;
-    let dropped = store.dropped_records();
+}
+
+/// The last word on the ledger after its writer stopped.
+fn ledger_written(dropped: u64, bye: &str) {
     if dropped > 0 {
         tracing::error!("{dropped} usage records could not be written");
     }
-    tracing::info!("ledger flushed; bye");
-    Ok(())
+    tracing::info!("{bye}");
 }
 
 /// Resolves on SIGINT or SIGTERM.
