@@ -32,6 +32,10 @@ else
   export AROUTER_CARGO_SCOPE="--workspace --exclude arouter-desktop"
 fi
 
+# No incremental caches for a one-shot run: they double the target dir (a cold CI machine's
+# disk is not ours to size). Set CARGO_INCREMENTAL=1 to keep them while iterating.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
 # shellcheck disable=SC2086 # the scope is a list of flags
 cargo build $AROUTER_CARGO_SCOPE --all-targets --locked
 
