@@ -2,7 +2,9 @@
 //! windows and settings, the credits ledger, transactions and activity. Money is pico-USD.
 
 use crate::queries::{record_from_row, GroupBy, UsageRow};
-use crate::{rollup, SqliteStore};
+use crate::keys::{self, KeyPatch};
+use crate::{queries, rollup, ManageStore, SqliteStore};
+use arouter_core::store::KeyInfo;
 use anyhow::{bail, Result};
 use arouter_core::store::UsageRecord;
 use rusqlite::types::Value as Sql;
@@ -248,17 +250,6 @@ fn request_detail(
     Ok(Some((main, attempts)))
 }
 
-fn export_requests(conn: &Connection, range: TimeRange) -> rusqlite::Result<Vec<LoggedRequest>> {
-    let mut w = Where::default();
-    w.range("r.created_ms", range);
-    let mut stmt = conn.prepare(&format!(
-        "{LOG_SELECT} WHERE {} ORDER BY r.created_ms, r.id",
-        w.sql()
-    ))?;
-    let rows = stmt.query_map(params_from_iter(w.values.iter()), logged)?;
-    rows.collect()
-}
-
 /// Up to `limit` requests of the window after `after` (`created_ms`, `id`), oldest first: the
 /// CSV export reads the window page by page instead of all at once.
 fn export_requests_page(
@@ -436,25 +427,97 @@ fn credit_from_row(row: &rusqlite::Row) -> rusqlite::Result<Credit> {
     })
 }
 
-impl SqliteStore {
-    /// The request log, newest first, and how many rows match in all.
-    pub fn list_requests(&self, f: &RequestFilter) -> Result<(Vec<LoggedRequest>, i64)> {
+impl ManageStore for SqliteStore {
+    fn create_key(
+        &self,
+        name: &str,
+        admin: bool,
+        rpm: Option<u32>,
+        limit_pusd: Option<i64>,
+    ) -> Result<(String, KeyInfo)> {
+        let created = self
+            .conns
+            .with(|c| keys::create(c, name, admin, rpm, limit_pusd))?;
+        self.refresh_keys()?;
+        Ok(created)
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        self.conns.with(|c| Ok(keys::load_all(c)?))
+    }
+
+    fn update_key(&self, hash: &str, patch: &KeyPatch) -> Result<Option<KeyInfo>> {
+        let updated = self.conns.with(|c| keys::update(c, hash, patch))?;
+        self.refresh_keys()?;
+        Ok(updated)
+    }
+
+    fn revoke_key(&self, name_or_hash: &str) -> Result<bool> {
+        let revoked = self.conns.with(|c| Ok(keys::revoke(c, name_or_hash)?))?;
+        self.refresh_keys()?;
+        Ok(revoked)
+    }
+
+    fn delete_key(&self, hash: &str) -> Result<bool> {
+        let deleted = self.conns.with(|c| Ok(keys::delete(c, hash)?))?;
+        self.refresh_keys()?;
+        Ok(deleted)
+    }
+
+    fn key_label(&self, hash: &str) -> Option<String> {
+        self.conns
+            .with(|c| Ok(keys::label(c, hash)?))
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read a key label");
+                None
+            })
+    }
+
+    fn usage_summary(&self, since_ms: i64, by: GroupBy) -> Result<Vec<UsageRow>> {
+        self.conns
+            .with(|c| Ok(queries::usage_summary(c, since_ms, by)?))
+    }
+
+    fn key_usage_pusd(&self, hash: &str, since_ms: i64) -> Result<i64> {
+        self.conns
+            .with(|c| Ok(queries::key_usage_pusd(c, hash, since_ms)?))
+    }
+
+    fn purge_bodies(&self, before_ms: i64) -> Result<u64> {
+        let mut total = 0u64;
+        loop {
+            let n = self.conns.with(|c| {
+                Ok(c.execute(
+                    "DELETE FROM request_bodies WHERE id IN (SELECT r.id FROM requests r \
+                     JOIN request_bodies b ON b.id = r.id WHERE r.created_ms < ?1 LIMIT 500)",
+                    [before_ms],
+                )?)
+            })?;
+            total += n as u64;
+            if n < 500 {
+                return Ok(total);
+            }
+        }
+    }
+
+        fn shutdown(&self) {
+        self.ledger.shutdown();
+        let watcher = self.watcher.lock().take();
+        if let Some(watcher) = watcher {
+            watcher.stop();
+        }
+    }
+
+
+    fn list_requests(&self, f: &RequestFilter) -> Result<(Vec<LoggedRequest>, i64)> {
         self.conns.with(|c| Ok(list_requests(c, f)?))
     }
 
-    /// One request with its stored bodies and its failed attempts; `None` if unknown.
-    pub fn request_detail(&self, id: &str) -> Result<Option<(LoggedRequest, Vec<LoggedRequest>)>> {
+    fn request_detail(&self, id: &str) -> Result<Option<(LoggedRequest, Vec<LoggedRequest>)>> {
         self.conns.with(|c| Ok(request_detail(c, id)?))
     }
 
-    /// Every request in the window, oldest first, without bodies (for CSV export).
-    pub fn export_requests(&self, range: TimeRange) -> Result<Vec<LoggedRequest>> {
-        self.conns.with(|c| Ok(export_requests(c, range)?))
-    }
-
-    /// A page of [`Self::export_requests`]: up to `limit` rows after `after`
-    /// (`created_ms`, `id` of the previous page's last row).
-    pub fn export_requests_page(
+    fn export_requests_page(
         &self,
         range: TimeRange,
         after: Option<&(i64, String)>,
@@ -464,23 +527,19 @@ impl SqliteStore {
             .with(|c| Ok(export_requests_page(c, range, after, limit)?))
     }
 
-    /// Totals per group in the window, by cost then group.
-    pub fn usage_in_range(&self, range: TimeRange, by: GroupBy) -> Result<Vec<UsageRow>> {
+    fn usage_in_range(&self, range: TimeRange, by: GroupBy) -> Result<Vec<UsageRow>> {
         self.conns.with(|c| Ok(usage_in_range(c, range, by)?))
     }
 
-    /// Totals per UTC day and group in the window, oldest day first.
-    pub fn daily_usage(&self, range: TimeRange, by: GroupBy) -> Result<Vec<DailyRow>> {
+    fn daily_usage(&self, range: TimeRange, by: GroupBy) -> Result<Vec<DailyRow>> {
         self.conns.with(|c| Ok(daily_usage(c, range, by)?))
     }
 
-    /// Totals per UTC day, served model and app in the window.
-    pub fn activity(&self, range: TimeRange) -> Result<Vec<ActivityRow>> {
+    fn activity(&self, range: TimeRange) -> Result<Vec<ActivityRow>> {
         self.conns.with(|c| Ok(activity(c, range)?))
     }
 
-    /// A key's label, limit reset period and last edit; `None` if there is no such key.
-    pub fn key_meta(&self, hash: &str) -> Result<Option<KeyMeta>> {
+    fn key_meta(&self, hash: &str) -> Result<Option<KeyMeta>> {
         self.conns.with(|c| {
             Ok(c.query_row(
                 &format!("{KEY_META} WHERE hash = ?1"),
@@ -492,8 +551,7 @@ impl SqliteStore {
         })
     }
 
-    /// [`Self::key_meta`] for every key, by hash.
-    pub fn key_metas(&self) -> Result<HashMap<String, KeyMeta>> {
+    fn key_metas(&self) -> Result<HashMap<String, KeyMeta>> {
         self.conns.with(|c| {
             let mut stmt = c.prepare(KEY_META)?;
             let rows = stmt.query_map([], key_meta_from_row)?;
@@ -501,10 +559,7 @@ impl SqliteStore {
         })
     }
 
-    /// Sets how often a key's spend limit resets (`daily`, `weekly`, `monthly`, or never);
-    /// `false` if there is no such key.
-    /// Sets a key's provider-proxy permission (`None` = the default); `false` if no such key.
-    pub fn set_key_proxy(&self, hash: &str, proxy: Option<bool>) -> Result<bool> {
+    fn set_key_proxy(&self, hash: &str, proxy: Option<bool>) -> Result<bool> {
         let changed = self.conns.with(|c| {
             let n = c.execute(
                 "UPDATE keys SET proxy = ?2, updated_at = ?3 WHERE hash = ?1",
@@ -516,7 +571,7 @@ impl SqliteStore {
         Ok(changed)
     }
 
-    pub fn set_key_limit_reset(&self, hash: &str, reset: Option<&str>) -> Result<bool> {
+    fn set_key_limit_reset(&self, hash: &str, reset: Option<&str>) -> Result<bool> {
         if let Some(r) = reset {
             if !LIMIT_RESETS.contains(&r) {
                 bail!("limit_reset must be daily, weekly, monthly or null, not {r:?}");
@@ -531,13 +586,11 @@ impl SqliteStore {
         })
     }
 
-    /// What a key spent in total and since each window start.
-    pub fn key_usage(&self, hash: &str, starts: &WindowStarts) -> Result<KeyUsage> {
+    fn key_usage(&self, hash: &str, starts: &WindowStarts) -> Result<KeyUsage> {
         self.conns.with(|c| Ok(key_usage(c, hash, starts)?))
     }
 
-    /// Adds to the credits ledger (a positive amount).
-    pub fn add_credit(&self, amount_pusd: i64, note: &str) -> Result<Credit> {
+    fn add_credit(&self, amount_pusd: i64, note: &str) -> Result<Credit> {
         if amount_pusd <= 0 {
             bail!("a credit amount must be positive");
         }
@@ -556,8 +609,7 @@ impl SqliteStore {
         })
     }
 
-    /// Every credit, newest first.
-    pub fn list_credits(&self) -> Result<Vec<Credit>> {
+    fn list_credits(&self) -> Result<Vec<Credit>> {
         self.conns.with(|c| {
             let mut stmt = c.prepare(
                 "SELECT id, created_ms, amount_pusd, note FROM credits \
@@ -568,8 +620,7 @@ impl SqliteStore {
         })
     }
 
-    /// The sum of all credits.
-    pub fn credits_total(&self) -> Result<i64> {
+    fn credits_total(&self) -> Result<i64> {
         self.conns.with(|c| {
             Ok(c.query_row(
                 "SELECT COALESCE(SUM(amount_pusd), 0) FROM credits",
@@ -579,8 +630,7 @@ impl SqliteStore {
         })
     }
 
-    /// The cost of every request ever recorded.
-    pub fn usage_total(&self) -> Result<i64> {
+    fn usage_total(&self) -> Result<i64> {
         self.conns.with(|c| {
             Ok(c.query_row(
                 "SELECT COALESCE(SUM(cost_pusd), 0) FROM usage_daily",
@@ -590,8 +640,7 @@ impl SqliteStore {
         })
     }
 
-    /// Credits and per-request charges merged newest first, and how many match in all.
-    pub fn transactions(&self, f: &TransactionFilter) -> Result<(Vec<Transaction>, i64)> {
+    fn transactions(&self, f: &TransactionFilter) -> Result<(Vec<Transaction>, i64)> {
         self.conns.with(|c| Ok(transactions(c, f)?))
     }
 }

@@ -1,7 +1,7 @@
 //! Message Batches persistence: batches (run here or forwarded upstream), their requests and
 //! results, cancellation and expiry bookkeeping, and cursor pagination for listings.
 
-use crate::SqliteStore;
+use crate::{BatchStore, SqliteStore};
 use anyhow::Result;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::Value;
@@ -101,20 +101,16 @@ pub enum Cursor {
 const BATCH_COLUMNS: &str = "id, key_hash, app, headers, status, created_ms, expires_ms, \
     ended_ms, cancel_ms, archived_ms, provider, upstream_id, snapshot, results_recorded, seq";
 
-impl SqliteStore {
-    /// Stores a new batch and its requests in one transaction.
-    pub fn create_batch(&self, batch: &NewBatch) -> Result<()> {
+impl BatchStore for SqliteStore {
+    fn create_batch(&self, batch: &NewBatch) -> Result<()> {
         self.conns.with(|c| insert_batch(c, batch))
     }
 
-    /// A batch by id with its request counts.
-    pub fn get_batch(&self, id: &str) -> Result<Option<BatchRow>> {
+    fn get_batch(&self, id: &str) -> Result<Option<BatchRow>> {
         self.conns.with(|c| load_batch(c, id))
     }
 
-    /// A page of batches, newest first; `key_hash` `None` lists every key's. Returns the rows
-    /// and whether more exist in the direction paged.
-    pub fn list_batches(
+    fn list_batches(
         &self,
         key_hash: Option<&str>,
         limit: usize,
@@ -123,13 +119,11 @@ impl SqliteStore {
         self.conns.with(|c| list(c, key_hash, limit, cursor))
     }
 
-    /// Up to `limit` requests still to run, from batches in progress, oldest batch first.
-    pub fn pending_requests(&self, limit: usize) -> Result<Vec<PendingRequest>> {
+    fn pending_requests(&self, limit: usize) -> Result<Vec<PendingRequest>> {
         self.conns.with(|c| pending(c, limit))
     }
 
-    /// Stores a request's result unless it was settled meanwhile; `false` if it was.
-    pub fn finish_request(
+    fn finish_request(
         &self,
         batch_id: &str,
         idx: i64,
@@ -146,8 +140,7 @@ impl SqliteStore {
         })
     }
 
-    /// Ends a batch once none of its requests is processing; `true` if it ended now.
-    pub fn end_batch_if_done(&self, id: &str, now_ms: i64) -> Result<bool> {
+    fn end_batch_if_done(&self, id: &str, now_ms: i64) -> Result<bool> {
         self.conns.with(|c| {
             let n = c.execute(
                 "UPDATE batches SET status = 'ended', ended_ms = ?2 \
@@ -159,8 +152,7 @@ impl SqliteStore {
         })
     }
 
-    /// Starts canceling a batch in progress; `false` if it was not in progress.
-    pub fn cancel_batch(&self, id: &str, now_ms: i64) -> Result<bool> {
+    fn cancel_batch(&self, id: &str, now_ms: i64) -> Result<bool> {
         self.conns.with(|c| {
             let n = c.execute(
                 "UPDATE batches SET status = 'canceling', cancel_ms = ?2 \
@@ -171,9 +163,7 @@ impl SqliteStore {
         })
     }
 
-    /// Batches run here that need settling: canceling ones, and unfinished ones past expiry.
-    /// Returns (id, state to settle their waiting requests with).
-    pub fn batches_to_settle(&self, now_ms: i64) -> Result<Vec<(String, &'static str)>> {
+    fn batches_to_settle(&self, now_ms: i64) -> Result<Vec<(String, &'static str)>> {
         self.conns.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, expires_ms FROM batches \
@@ -192,9 +182,7 @@ impl SqliteStore {
         })
     }
 
-    /// Gives every processing request of a batch except `running` the state `status`
-    /// (`canceled` / `expired`). Returns how many changed.
-    pub fn settle_requests(&self, batch_id: &str, status: &str, running: &[i64]) -> Result<usize> {
+    fn settle_requests(&self, batch_id: &str, status: &str, running: &[i64]) -> Result<usize> {
         self.conns.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let waiting: Vec<i64> = {
@@ -218,8 +206,7 @@ impl SqliteStore {
         })
     }
 
-    /// Every request's outcome in request order.
-    pub fn batch_results(&self, id: &str) -> Result<Vec<RequestResult>> {
+    fn batch_results(&self, id: &str) -> Result<Vec<RequestResult>> {
         self.conns.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT custom_id, status, result FROM batch_requests \
@@ -236,8 +223,7 @@ impl SqliteStore {
         })
     }
 
-    /// Replaces a forwarded batch's upstream object.
-    pub fn set_batch_snapshot(&self, id: &str, snapshot: &Value) -> Result<()> {
+    fn set_batch_snapshot(&self, id: &str, snapshot: &Value) -> Result<()> {
         self.conns.with(|c| {
             c.execute(
                 "UPDATE batches SET snapshot = ?2 WHERE id = ?1",
@@ -247,8 +233,7 @@ impl SqliteStore {
         })
     }
 
-    /// Claims the one-time recording of a forwarded batch's usage; `false` if already done.
-    pub fn claim_results_recording(&self, id: &str) -> Result<bool> {
+    fn claim_results_recording(&self, id: &str) -> Result<bool> {
         self.conns.with(|c| {
             let n = c.execute(
                 "UPDATE batches SET results_recorded = 1 WHERE id = ?1 AND results_recorded = 0",
@@ -258,8 +243,7 @@ impl SqliteStore {
         })
     }
 
-    /// Gives back a claim whose recording failed, so a later fetch records the usage.
-    pub fn release_results_recording(&self, id: &str) -> Result<()> {
+    fn release_results_recording(&self, id: &str) -> Result<()> {
         self.conns.with(|c| {
             c.execute(
                 "UPDATE batches SET results_recorded = 0 WHERE id = ?1",
@@ -269,8 +253,7 @@ impl SqliteStore {
         })
     }
 
-    /// Deletes a batch and its requests; `false` if there was none.
-    pub fn delete_batch(&self, id: &str) -> Result<bool> {
+    fn delete_batch(&self, id: &str) -> Result<bool> {
         self.conns.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute("DELETE FROM batch_requests WHERE batch_id = ?1", [id])?;

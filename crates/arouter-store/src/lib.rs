@@ -7,6 +7,7 @@ pub mod batches;
 mod db;
 mod keys;
 mod ledger;
+mod manage;
 pub mod pg;
 pub mod private;
 mod queries;
@@ -23,6 +24,7 @@ pub use batches::{
     BatchRow, Cursor, Forward, NewBatch, PendingRequest, RequestCounts, RequestResult,
 };
 pub use keys::{mask_key, KeyPatch};
+pub use manage::{BatchStore, ManageStore};
 pub use pg::PgStore;
 pub use queries::{GroupBy, UsageRow};
 pub use secrets::{KeyringSecrets, KEYCHAIN_SERVICE};
@@ -91,103 +93,10 @@ impl SqliteStore {
         self.ledger.flush();
     }
 
-    /// Stops the writer after it commits everything queued, and stops the key watcher.
-    /// Idempotent; later records are dropped (and counted). Reads keep working.
-    pub fn shutdown(&self) {
-        self.ledger.shutdown();
-        let watcher = self.watcher.lock().take();
-        if let Some(watcher) = watcher {
-            watcher.stop();
-        }
-    }
-
     /// Records lost for good: the overflow was full, the ledger was shut down, or SQLite
     /// refused a row (transient write failures are retried, not counted).
     pub fn dropped_records(&self) -> u64 {
         self.ledger.lost()
-    }
-
-    /// Creates a key; returns the raw key (shown once, never stored) and its info.
-    pub fn create_key(
-        &self,
-        name: &str,
-        admin: bool,
-        rpm: Option<u32>,
-        limit_pusd: Option<i64>,
-    ) -> Result<(String, KeyInfo)> {
-        let created = self
-            .conns
-            .with(|c| keys::create(c, name, admin, rpm, limit_pusd))?;
-        self.refresh_keys()?;
-        Ok(created)
-    }
-
-    /// Every key, oldest first (never the secret).
-    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
-        self.conns.with(|c| Ok(keys::load_all(c)?))
-    }
-
-    /// Edits a key; `None` if no key has this hash.
-    pub fn update_key(&self, hash: &str, patch: &KeyPatch) -> Result<Option<KeyInfo>> {
-        let updated = self.conns.with(|c| keys::update(c, hash, patch))?;
-        self.refresh_keys()?;
-        Ok(updated)
-    }
-
-    /// Disables the key with this name or hash; `false` if none matched.
-    pub fn revoke_key(&self, name_or_hash: &str) -> Result<bool> {
-        let revoked = self.conns.with(|c| Ok(keys::revoke(c, name_or_hash)?))?;
-        self.refresh_keys()?;
-        Ok(revoked)
-    }
-
-    /// Deletes the key with this hash (its usage history stays); `false` if there was none.
-    pub fn delete_key(&self, hash: &str) -> Result<bool> {
-        let deleted = self.conns.with(|c| Ok(keys::delete(c, hash)?))?;
-        self.refresh_keys()?;
-        Ok(deleted)
-    }
-
-    /// The masked form of the key (`sk-ar-12...abc`), for display.
-    pub fn key_label(&self, hash: &str) -> Option<String> {
-        self.conns
-            .with(|c| Ok(keys::label(c, hash)?))
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot read a key label");
-                None
-            })
-    }
-
-    /// Totals per group for requests since `since_ms` (unix ms), by cost then group.
-    pub fn usage_summary(&self, since_ms: i64, by: GroupBy) -> Result<Vec<UsageRow>> {
-        self.conns
-            .with(|c| Ok(queries::usage_summary(c, since_ms, by)?))
-    }
-
-    /// What a key has spent (pico-USD) on requests since `since_ms` (unix ms).
-    pub fn key_usage_pusd(&self, hash: &str, since_ms: i64) -> Result<i64> {
-        self.conns
-            .with(|c| Ok(queries::key_usage_pusd(c, hash, since_ms)?))
-    }
-
-    /// Deletes stored request/response bodies of requests created before `before_ms` (unix
-    /// ms), in slices so readers and the ledger writer are never held up long. Returns how
-    /// many were deleted. Blocking.
-    pub fn purge_bodies(&self, before_ms: i64) -> Result<u64> {
-        let mut total = 0u64;
-        loop {
-            let n = self.conns.with(|c| {
-                Ok(c.execute(
-                    "DELETE FROM request_bodies WHERE id IN (SELECT r.id FROM requests r \
-                     JOIN request_bodies b ON b.id = r.id WHERE r.created_ms < ?1 LIMIT 500)",
-                    [before_ms],
-                )?)
-            })?;
-            total += n as u64;
-            if n < 500 {
-                return Ok(total);
-            }
-        }
     }
 
     /// Re-reads the key table into the cache now.
@@ -276,6 +185,6 @@ impl Store for SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
-        self.shutdown();
+        ManageStore::shutdown(self);
     }
 }
