@@ -6,7 +6,7 @@ use anyhow::Context;
 use arouter::paths;
 use arouter::server::{self, ServeOptions};
 use arouter_core::app::App;
-use arouter_store::SqliteStore;
+use arouter_store::{Backend, ManageStore};
 use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,7 +60,7 @@ impl RouterState {
 /// A serving router and what the shell needs to drive it.
 pub struct Running {
     pub app: Arc<App>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Backend>,
     /// `http://127.0.0.1:8402` (no trailing slash).
     pub base_url: String,
     session_key: String,
@@ -125,7 +125,7 @@ fn try_start(rt: &Runtime, launch: Launch) -> anyhow::Result<Running> {
         config_path,
         config,
     }))?;
-    let session_key = rotate_session_key(&bound.store)?;
+    let session_key = rotate_session_key(&*bound.store)?;
     let (app, store, base_url) = (bound.app.clone(), bound.store.clone(), base_url(bound.addr));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = rt.spawn(server::run(bound, async move {
@@ -157,7 +157,7 @@ pub fn base_url(addr: SocketAddr) -> String {
 
 /// Deletes the admin keys earlier launches made for their window and creates this launch's.
 /// The raw key lives only in this process's memory.
-pub fn rotate_session_key(store: &SqliteStore) -> anyhow::Result<String> {
+pub fn rotate_session_key(store: &dyn ManageStore) -> anyhow::Result<String> {
     for key in store.list_keys()? {
         if key.name.starts_with(SESSION_KEY_PREFIX) {
             store.delete_key(&key.hash)?;

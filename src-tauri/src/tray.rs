@@ -6,7 +6,7 @@ use crate::router::Running;
 use crate::Desktop;
 use arouter_core::config::Config;
 use arouter_core::config_edit::{self, Edit};
-use arouter_store::{GroupBy, SqliteStore};
+use arouter_store::{GroupBy, ManageStore};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
 use tauri::image::Image;
@@ -114,7 +114,7 @@ pub fn perform(desktop: &Desktop, action: TrayAction) -> Result<Effect, String> 
             what: "Base URL".into(),
         }),
         TrayAction::CopyAppKey => {
-            let (name, raw) = create_app_key(&running(desktop)?.store)
+            let (name, raw) = create_app_key(&*running(desktop)?.store)
                 .map_err(|e| format!("cannot create an app key: {e:#}"))?;
             Ok(Effect::Copy {
                 text: raw,
@@ -157,7 +157,7 @@ pub fn next_app_key_name<'a>(existing: impl IntoIterator<Item = &'a str>) -> Str
 }
 
 /// Creates an app (non-admin) key; returns its name and raw value.
-fn create_app_key(store: &SqliteStore) -> anyhow::Result<(String, String)> {
+fn create_app_key(store: &dyn ManageStore) -> anyhow::Result<(String, String)> {
     let keys = store.list_keys()?;
     let name = next_app_key_name(keys.iter().map(|k| k.name.as_str()));
     let (raw, _) = store.create_key(&name, false, None, None)?;
@@ -172,7 +172,7 @@ pub struct Today {
 }
 
 /// Reads today's totals from the ledger.
-pub fn today(store: &SqliteStore, now_ms: i64) -> anyhow::Result<Today> {
+pub fn today(store: &dyn ManageStore, now_ms: i64) -> anyhow::Result<Today> {
     let since = now_ms - now_ms.rem_euclid(DAY_MS);
     let rows = store.usage_summary(since, GroupBy::Day)?;
     Ok(rows.iter().fold(Today::default(), |t, r| Today {
@@ -603,7 +603,7 @@ fn refresh_now(app: &AppHandle, desktop: &Desktop) {
 /// Reads today's totals (blocking SQLite read) and re-renders the tray.
 pub fn tick(app: &AppHandle, desktop: &Desktop) {
     if let Some(r) = desktop.router.running() {
-        match today(&r.store, arouter_core::record::now_ms()) {
+        match today(&*r.store, arouter_core::record::now_ms()) {
             Ok(t) => *desktop.today.lock() = t,
             Err(e) => tracing::warn!("cannot read today's usage: {e:#}"),
         }
@@ -810,7 +810,7 @@ mod tests {
             "the copied key is the stored one"
         );
         assert_eq!(
-            today(&r.store, arouter_core::record::now_ms()).unwrap(),
+            today(&*r.store, arouter_core::record::now_ms()).unwrap(),
             Today::default()
         );
         r.shutdown(&rt);

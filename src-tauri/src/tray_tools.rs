@@ -9,7 +9,7 @@ pub fn items(r: &Running) -> Vec<(String, String, bool)> {
     let Ok(env) = Env::current() else {
         return Vec::new();
     };
-    connect::status(&r.store, &r.app.data_dir, &env)
+    connect::status(&*r.store, &r.app.data_dir, &env)
         .into_iter()
         .map(|s| {
             let label = match (&s.model, s.connected, s.installed) {
@@ -28,13 +28,13 @@ pub fn toggle(r: &Running, id: &str) -> Result<String, String> {
     let env = Env::current().map_err(|e| format!("{e:#}"))?;
     let cfg = r.app.config();
     let ctx = connect::Ctx {
-        store: &r.store,
+        store: &*r.store,
         data_dir: &r.app.data_dir,
         cfg: &cfg,
         base: r.base_url.clone(),
         env: &env,
     };
-    let connected = connect::status(&r.store, &r.app.data_dir, &env)
+    let connected = connect::status(&*r.store, &r.app.data_dir, &env)
         .iter()
         .any(|s| s.id == id && s.connected);
     if connected {

@@ -122,29 +122,196 @@ async fn a_key_made_on_one_instance_works_on_the_other_and_a_revoke_reaches_it_w
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // The management API is not in team mode yet: it says so instead of reading SQLite.
-    let resp = client()
-        .get(t.a.url("/api/v1/keys"))
-        .bearer_auth(&t.a.admin_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 501);
-    // So do the CLI commands that only know the SQLite file.
-    for cmd in [&["usage"][..], &["tools"], &["credits", "add", "1"]] {
-        let out = t.a.cli(cmd).await;
-        assert!(!out.status.success(), "{cmd:?} ran in team mode");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("team mode"),
-            "{out:?}"
-        );
-    }
     let listed = t.b.cli(&["keys", "list"]).await;
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(
         listed.contains("fresh") && listed.contains("revoked"),
         "{listed}"
     );
+}
+
+async fn api(
+    router: &RouterProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client()
+        .request(method, router.url(path))
+        .bearer_auth(&router.admin_key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request completes");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Polls `probe` until it holds, for at most `limit`.
+async fn within<F, Fut>(limit: Duration, what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !probe().await {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_management_api_ui_cli_and_batches_share_one_database() {
+    let Some(pg) = Pg::shared() else { return };
+    let t = team(pg, "team_manage").await;
+    use reqwest::Method;
+
+    // A key made with the management API on A, edited there, is seen edited on B.
+    let (status, made) = api(
+        &t.a,
+        Method::POST,
+        "/api/v1/keys",
+        Some(json!({"name": "web", "limit": 5, "limit_reset": "daily"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let raw = made["key"].as_str().expect("the raw key, once").to_string();
+    let hash = made["data"]["hash"].as_str().unwrap().to_string();
+    let (status, edited) = api(
+        &t.a,
+        Method::PATCH,
+        &format!("/api/v1/keys/{hash}"),
+        Some(json!({"limit_reset": "weekly"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{edited}");
+    let path = format!("/api/v1/keys/{hash}");
+    within(Duration::from_secs(1), "the edit on B", || async {
+        let (_, seen) = api(&t.b, Method::GET, &path, None).await;
+        seen["data"]["limit_reset"] == "weekly"
+    })
+    .await;
+
+    // Requests on both instances land in one ledger: each sees both in its usage and log.
+    assert_eq!(crate::status(&t.a, &raw).await, 200);
+    assert_eq!(crate::status(&t.b, &raw).await, 200);
+    // Another instance's rows reach the database with its writer's next batch.
+    within(
+        Duration::from_secs(5),
+        "both requests in B's log",
+        || async {
+            let (_, log) = api(&t.b, Method::GET, "/api/v1/requests?limit=50", None).await;
+            log["data"].as_array().map_or(0, |rows| {
+                rows.iter().filter(|r| r["key_name"] == "web").count()
+            }) == 2
+        },
+    )
+    .await;
+    let (status, usage) = api(&t.a, Method::GET, "/api/v1/usage?group_by=key", None).await;
+    assert_eq!(status, 200, "{usage}");
+    let (_, key_view) = api(&t.b, Method::GET, &path, None).await;
+    assert!(
+        key_view["data"]["usage"].as_f64().unwrap() > 0.0,
+        "{key_view}"
+    );
+
+    // Credits added on A are B's balance too; the CLI reads the same database.
+    let (status, credit) = api(
+        &t.a,
+        Method::POST,
+        "/api/v1/credits",
+        Some(json!({"amount": 10})),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{credit}");
+    let (_, balance_a) = api(&t.a, Method::GET, "/api/v1/credits", None).await;
+    let (_, balance_b) = api(&t.b, Method::GET, "/api/v1/credits", None).await;
+    assert_eq!(balance_a, balance_b);
+    assert_eq!(balance_b["data"]["total_credits"], 10.0, "{balance_b}");
+    let out = t.b.cli(&["credits", "add", "2.5"]).await;
+    assert!(out.status.success(), "{out:?}");
+    let (_, balance) = api(&t.a, Method::GET, "/api/v1/credits", None).await;
+    assert_eq!(balance["data"]["total_credits"], 12.5, "{balance}");
+    let out = t.a.cli(&["usage", "--by", "key"]).await;
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("web"),
+        "{out:?}"
+    );
+
+    // The web UI is served.
+    let ui = client().get(t.b.url("/ui/")).send().await.unwrap();
+    assert_eq!(ui.status().as_u16(), 200);
+
+    // A Message Batch made on A runs once (on either worker) and reads back on B.
+    let requests: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"custom_id": format!("r{i}"), "params": {
+                "model": "oa/m", "max_tokens": 16,
+                "messages": [{"role": "user", "content": format!("q{i}")}]}})
+        })
+        .collect();
+    let (status, batch) = api(
+        &t.a,
+        Method::POST,
+        "/v1/messages/batches",
+        Some(json!({"requests": requests})),
+    )
+    .await;
+    assert_eq!(status, 200, "{batch}");
+    let id = batch["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ended = loop {
+        let (_, b) = api(
+            &t.b,
+            Method::GET,
+            &format!("/v1/messages/batches/{id}"),
+            None,
+        )
+        .await;
+        if b["processing_status"] == "ended" {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "batch never ended: {b}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ended["request_counts"]["succeeded"], 6, "{ended}");
+    let results = client()
+        .get(t.b.url(&format!("/v1/messages/batches/{id}/results")))
+        .bearer_auth(&t.b.admin_key)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let ids: Vec<String> = results
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["custom_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["r0", "r1", "r2", "r3", "r4", "r5"]);
+    // Each request went upstream once, though two workers poll the same database.
+    let batch_calls =
+        t.oa.requests()
+            .iter()
+            .filter(|r| {
+                r.json.as_ref().is_some_and(|j| {
+                    j["messages"][0]["content"]
+                        .as_str()
+                        .is_some_and(|c| c.starts_with('q'))
+                })
+            })
+            .count();
+    assert_eq!(batch_calls, 6);
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ pub use batches::{
     BatchRow, Cursor, Forward, NewBatch, PendingRequest, RequestCounts, RequestResult,
 };
 pub use keys::{mask_key, KeyPatch};
-pub use manage::{BatchStore, ManageStore};
+pub use manage::{Backend, BatchStore, ManageStore};
 pub use pg::PgStore;
 pub use queries::{GroupBy, UsageRow};
 pub use secrets::{KeyringSecrets, KEYCHAIN_SERVICE};

@@ -2,6 +2,7 @@
 //! dropped; bodies are bounded and purged after their retention.
 
 use arouter_core::store::{Store, StoredJson, UsageRecord};
+use arouter_store::ManageStore;
 use arouter_store::{db_path, GroupBy, SqliteStore};
 use std::time::{Duration, Instant};
 

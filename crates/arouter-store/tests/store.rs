@@ -2,6 +2,7 @@
 
 use arouter_core::model::Usage;
 use arouter_core::store::{hash_key, Store, StoredJson, UsageRecord};
+use arouter_store::ManageStore;
 use arouter_store::{db_path, GroupBy, KeyPatch, SqliteStore, UsageRow};
 use serde_json::json;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use arouter::server::{self, ServeOptions};
 use arouter_core::catalog::{pusd_to_decimal, usd_to_pusd};
 use arouter_core::config::Config;
 use arouter_core::store::{KeyInfo, Secrets};
-use arouter_store::{GroupBy, KeyringSecrets, PgStore, SqliteStore};
+use arouter_store::{Backend, GroupBy, KeyringSecrets, ManageStore, PgStore, SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,23 +42,23 @@ pub fn serve(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let bound = server::bind_any(ServeOptions {
+        let bound = server::bind(ServeOptions {
             data_dir: data_dir.clone(),
             config_path,
             config: cfg,
         })
         .await?;
-        let base = format!("{scheme}://{}", bound.addr());
+        let base = format!("{scheme}://{}", bound.addr);
         println!("arouter listening on {base}");
         println!("  OpenAI base URL:    {base}/v1");
         println!("  Anthropic base URL: {base}");
         println!("  Gemini base URL:    {base}");
         println!("  data dir:           {}", data_dir.display());
-        if let server::Serving::Team(_) = &bound {
+        if bound.team {
             println!("  storage:            PostgreSQL (team mode)");
         }
         tracing::info!("ready on {base}");
-        server::run_any(bound, server::shutdown_signal()).await
+        server::run(bound, server::shutdown_signal()).await
     })
 }
 
@@ -86,7 +86,7 @@ pub fn migrate(data_dir: Option<PathBuf>, config: Option<PathBuf>, to: &str) -> 
     drop(SqliteStore::open(&db)?);
     let target = PgStore::open(to)?;
     let (before, after) = target.import_sqlite(&db)?;
-    target.shutdown();
+    ManageStore::shutdown(&*target);
     println!("{:<16} {:>16} {:>16}", "", "SQLite", "PostgreSQL");
     for (name, a, b) in [
         ("keys", before.keys, after.keys),
@@ -122,42 +122,27 @@ pub fn migrate(data_dir: Option<PathBuf>, config: Option<PathBuf>, to: &str) -> 
     Ok(())
 }
 
-/// What the non-serve commands share: paths, config, ledger.
+/// What the non-serve commands share: paths, config, and the store (the SQLite file, or
+/// PostgreSQL in team mode).
 pub struct Ctx {
     data_dir: PathBuf,
     cfg: Config,
-    store: Arc<SqliteStore>,
-    /// Team mode's shared store: keys live there, not in the SQLite file.
-    team: Option<Arc<PgStore>>,
+    store: Arc<dyn Backend>,
 }
 
-/// The message for commands that read history team mode does not keep in SQLite.
-const NOT_IN_TEAM_MODE: &str = "not available in team mode (PostgreSQL storage) yet: this \
-     command works on the local SQLite file (keys: arouter keys …)";
-
 impl Ctx {
-    /// Fails in team mode for commands that still work on the local SQLite file only.
-    pub(crate) fn refuse_in_team_mode(&self) -> anyhow::Result<()> {
-        if self.team.is_some() {
-            bail!(NOT_IN_TEAM_MODE);
-        }
-        Ok(())
-    }
-
     pub fn open(data_dir: Option<PathBuf>, config: Option<PathBuf>) -> anyhow::Result<Ctx> {
         let data_dir = paths::data_dir(data_dir)?;
         let config_path = paths::config_path(config, &data_dir);
         let cfg = paths::load_or_init(&data_dir, &config_path)?;
-        let store = SqliteStore::open(&arouter_store::db_path(&data_dir))?;
-        let team = match cfg.storage.effective_url() {
-            Some(url) => Some(PgStore::open_with(&url, cfg.storage.listen)?),
-            None => None,
+        let store: Arc<dyn Backend> = match cfg.storage.effective_url() {
+            Some(url) => PgStore::open_with(&url, cfg.storage.listen)?,
+            None => SqliteStore::open(&arouter_store::db_path(&data_dir))?,
         };
         Ok(Ctx {
             data_dir,
             cfg,
             store,
-            team,
         })
     }
 
@@ -167,35 +152,17 @@ impl Ctx {
                 bail!("--limit-usd must be a non-negative number of USD");
             }
         }
-        let existing = match &self.team {
-            Some(team) => team.list_keys()?,
-            None => self.store.list_keys()?,
-        };
-        if existing.iter().any(|x| x.name == k.name) {
+        if self.store.list_keys()?.iter().any(|x| x.name == k.name) {
             bail!("a key named \"{}\" already exists", k.name);
         }
         let limit = k.limit_usd.map(usd_to_pusd);
-        let (raw, info) = match &self.team {
-            Some(team) => {
-                if k.limit_reset.is_some() || k.proxy.is_some() {
-                    bail!(
-                        "--limit-reset and --proxy/--no-proxy are not available in team mode yet \
-                         (keys in PostgreSQL take a name, admin, --rpm and --limit-usd)"
-                    );
-                }
-                team.create_key(k.name, k.admin, k.rpm, limit)?
-            }
-            None => {
-                let (raw, info) = self.store.create_key(k.name, k.admin, k.rpm, limit)?;
-                if k.limit_reset.is_some() {
-                    self.store.set_key_limit_reset(&info.hash, k.limit_reset)?;
-                }
-                if k.proxy.is_some() {
-                    self.store.set_key_proxy(&info.hash, k.proxy)?;
-                }
-                (raw, info)
-            }
-        };
+        let (raw, info) = self.store.create_key(k.name, k.admin, k.rpm, limit)?;
+        if k.limit_reset.is_some() {
+            self.store.set_key_limit_reset(&info.hash, k.limit_reset)?;
+        }
+        if k.proxy.is_some() {
+            self.store.set_key_proxy(&info.hash, k.proxy)?;
+        }
         let info = KeyInfo {
             proxy: k.proxy,
             ..info
@@ -227,10 +194,7 @@ impl Ctx {
     }
 
     pub fn keys_list(&self) -> anyhow::Result<()> {
-        let keys = match &self.team {
-            Some(team) => team.list_keys()?,
-            None => self.store.list_keys()?,
-        };
+        let keys = self.store.list_keys()?;
         if keys.is_empty() {
             println!("no keys yet: arouter keys create --name myapp");
             return Ok(());
@@ -243,11 +207,7 @@ impl Ctx {
             println!(
                 "{:<24} {:<16} {:<6} {:<9} {:>6} {:>10} {:<8} {:<5}",
                 k.name,
-                match &self.team {
-                    Some(team) => team.key_label(&k.hash),
-                    None => self.store.key_label(&k.hash),
-                }
-                .unwrap_or_default(),
+                self.store.key_label(&k.hash).unwrap_or_default(),
                 if k.admin { "yes" } else { "no" },
                 if k.disabled { "revoked" } else { "active" },
                 k.rpm.map_or("-".into(), |r| r.to_string()),
@@ -261,10 +221,7 @@ impl Ctx {
     }
 
     pub fn keys_revoke(&self, name: &str) -> anyhow::Result<()> {
-        let revoked = match &self.team {
-            Some(team) => team.revoke_key(name)?,
-            None => self.store.revoke_key(name)?,
-        };
+        let revoked = self.store.revoke_key(name)?;
         if revoked {
             println!("revoked {name}");
             Ok(())
@@ -331,7 +288,6 @@ impl Ctx {
     }
 
     pub fn credits_add(&self, usd: f64, note: Option<&str>) -> anyhow::Result<()> {
-        self.refuse_in_team_mode()?;
         if !(usd.is_finite() && usd > 0.0) {
             bail!("the amount must be a positive number of USD");
         }
@@ -403,7 +359,6 @@ impl Ctx {
     }
 
     pub fn usage(&self, since: &str, by: &str) -> anyhow::Result<()> {
-        self.refuse_in_team_mode()?;
         let since_ms = parse_since(since)?;
         let by: GroupBy = by.parse().map_err(|e: String| anyhow::anyhow!(e))?;
         let rows = self.store.usage_summary(since_ms, by)?;

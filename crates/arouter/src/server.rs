@@ -6,7 +6,7 @@ use crate::batches::BatchWorker;
 use anyhow::Context;
 use arouter_core::app::App;
 use arouter_core::config::Config;
-use arouter_store::{KeyringSecrets, PgStore, SqliteStore};
+use arouter_store::{Backend, KeyringSecrets, PgStore, SqliteStore};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,18 +29,43 @@ pub struct ServeOptions {
 /// A bound, not yet serving router.
 pub struct Bound {
     pub app: Arc<App>,
-    pub store: Arc<SqliteStore>,
+    /// The embedded SQLite store, or team mode's PostgreSQL store.
+    pub store: Arc<dyn Backend>,
+    /// Whether the store is PostgreSQL (team mode).
+    pub team: bool,
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
 }
 
-/// Opens the stores and binds the listening socket.
+/// Opens the stores and binds the listening socket. The store is PostgreSQL when
+/// `AROUTER_DATABASE_URL` or `[storage] url` is set (team mode), else the SQLite file in the
+/// data dir.
 pub async fn bind(opts: ServeOptions) -> anyhow::Result<Bound> {
     opts.config
         .server
         .check_exposure()
         .map_err(anyhow::Error::msg)?;
-    let store = SqliteStore::open(&arouter_store::db_path(&opts.data_dir))?;
+    // Bad TLS files stop the start here, before anything listens.
+    if let (Some(cert), Some(key)) = (&opts.config.server.tls_cert, &opts.config.server.tls_key) {
+        arouter_core::http::tls::acceptor(cert, key).map_err(anyhow::Error::msg)?;
+    }
+    if opts.config.server.public && opts.config.server.allowed_hosts.is_empty() {
+        tracing::warn!(
+            "public mode with no [server] allowed_hosts: only loopback names and the bind \
+             address are accepted in the Host header"
+        );
+    }
+    let (store, team): (Arc<dyn Backend>, bool) = match opts.config.storage.effective_url() {
+        Some(url) => {
+            let listen = opts.config.storage.listen;
+            let pg = tokio::task::spawn_blocking(move || PgStore::open_with(&url, listen));
+            (pg.await??, true)
+        }
+        None => (
+            SqliteStore::open(&arouter_store::db_path(&opts.data_dir))?,
+            false,
+        ),
+    };
     let secrets = Arc::new(KeyringSecrets::new());
     std::thread::spawn(|| {
         if let Err(msg) = KeyringSecrets::probe() {
@@ -62,134 +87,14 @@ pub async fn bind(opts: ServeOptions) -> anyhow::Result<Bound> {
     Ok(Bound {
         app,
         store,
+        team,
         listener,
         addr,
     })
 }
 
-/// A bound router in team mode: keys, limits and the ledger in PostgreSQL.
-pub struct TeamBound {
-    pub app: Arc<App>,
-    pub store: Arc<PgStore>,
-    pub listener: tokio::net::TcpListener,
-    pub addr: SocketAddr,
-}
-
-/// What `serve` runs: the embedded SQLite store, or team mode.
-pub enum Serving {
-    Local(Bound),
-    Team(TeamBound),
-}
-
-impl Serving {
-    pub fn addr(&self) -> SocketAddr {
-        match self {
-            Serving::Local(b) => b.addr,
-            Serving::Team(b) => b.addr,
-        }
-    }
-}
-
-/// Binds with the store the config names: PostgreSQL when `AROUTER_DATABASE_URL` or
-/// `[storage] url` is set, else the SQLite file in the data dir.
-pub async fn bind_any(opts: ServeOptions) -> anyhow::Result<Serving> {
-    opts.config
-        .server
-        .check_exposure()
-        .map_err(anyhow::Error::msg)?;
-    // Bad TLS files stop the start here, before anything listens.
-    if let (Some(cert), Some(key)) = (&opts.config.server.tls_cert, &opts.config.server.tls_key) {
-        arouter_core::http::tls::acceptor(cert, key).map_err(anyhow::Error::msg)?;
-    }
-    if opts.config.server.public && opts.config.server.allowed_hosts.is_empty() {
-        tracing::warn!(
-            "public mode with no [server] allowed_hosts: only loopback names and the bind \
-             address are accepted in the Host header"
-        );
-    }
-    let Some(url) = opts.config.storage.effective_url() else {
-        return Ok(Serving::Local(bind(opts).await?));
-    };
-    let listen = opts.config.storage.listen;
-    let store = tokio::task::spawn_blocking(move || PgStore::open_with(&url, listen)).await??;
-    let secrets = Arc::new(KeyringSecrets::new());
-    let addr = format!("{}:{}", opts.config.server.host, opts.config.server.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr} (is another ARouter running?)"))?;
-    let addr = listener.local_addr()?;
-    let app = App::new(
-        opts.config,
-        opts.config_path,
-        opts.data_dir,
-        store.clone(),
-        secrets,
-    )?;
-    Ok(Serving::Team(TeamBound {
-        app,
-        store,
-        listener,
-        addr,
-    }))
-}
-
-/// Serves either kind of bound router until `shutdown` resolves.
-pub async fn run_any(
-    serving: Serving,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    match serving {
-        Serving::Local(b) => run(b, shutdown).await,
-        Serving::Team(b) => run_team(b, shutdown).await,
-    }
-}
-
-/// Team mode's serve loop: no batch worker (see [`crate::team`]); drains
-/// in-flight requests, then writes the queued ledger rows to PostgreSQL.
-async fn run_team(
-    bound: TeamBound,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let TeamBound {
-        app,
-        store,
-        listener,
-        ..
-    } = bound;
-    let watcher = spawn_config_watcher(app.clone());
-    let model_facts = spawn_model_facts(app.clone());
-    let purger = spawn_team_body_purger(app.clone(), store.clone());
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(arouter_core::http::serve(
-        app.clone(),
-        crate::team::routes(),
-        listener,
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    shutdown.await;
-    tracing::info!("shutting down: finishing in-flight requests");
-    let _ = stop_tx.send(());
-    let drained = async {
-        server_ended(server).await;
-        app.settled().await;
-    };
-    drain(drained).await;
-    for task in [watcher, model_facts, purger] {
-        task.abort();
-    }
-    let s = store.clone();
-    let dropped = tokio::task::spawn_blocking(move || {
-        s.shutdown();
-        s.dropped_records()
-    });
-    ledger_written(dropped.await?, "ledger written to PostgreSQL; bye");
-    Ok(())
-}
-
-/// Serves until `shutdown` resolves; then drains for at most [`DRAIN_TIMEOUT`] and flushes
-/// the ledger.
+/// Serves until `shutdown` resolves; then drains for at most [`DRAIN_TIMEOUT`] and writes
+/// the queued ledger rows.
 pub async fn run(
     bound: Bound,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -197,6 +102,7 @@ pub async fn run(
     let Bound {
         app,
         store,
+        team,
         listener,
         ..
     } = bound;
@@ -227,11 +133,16 @@ pub async fn run(
         task.abort();
     }
     let s = store.clone();
-    let dropped = tokio::task::spawn_blocking(move || {
+    let lost = tokio::task::spawn_blocking(move || {
         s.shutdown();
-        s.dropped_records()
+        s.lost_records()
     });
-    ledger_written(dropped.await?, "ledger flushed; bye");
+    let bye = if team {
+        "ledger written to PostgreSQL; bye"
+    } else {
+        "ledger flushed; bye"
+    };
+    ledger_written(lost.await?, bye);
     Ok(())
 }
 
@@ -283,20 +194,7 @@ pub async fn shutdown_signal() {
 
 /// Deletes stored bodies older than `server.body_retention_days` (0 keeps them), at start and
 /// hourly.
-fn spawn_body_purger(app: Arc<App>, store: Arc<SqliteStore>) -> tokio::task::JoinHandle<()> {
-    spawn_purger(app, move |before| store.purge_bodies(before))
-}
-
-/// Team mode's purger: the same retention, applied to PostgreSQL.
-fn spawn_team_body_purger(app: Arc<App>, store: Arc<PgStore>) -> tokio::task::JoinHandle<()> {
-    spawn_purger(app, move |before| store.purge_bodies(before))
-}
-
-fn spawn_purger(
-    app: Arc<App>,
-    purge: impl Fn(i64) -> anyhow::Result<u64> + Send + Sync + 'static,
-) -> tokio::task::JoinHandle<()> {
-    let purge = Arc::new(purge);
+fn spawn_body_purger(app: Arc<App>, store: Arc<dyn Backend>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -309,8 +207,8 @@ fn spawn_purger(
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
             let before = now_ms - (days as i64) * 86_400_000;
-            let p = purge.clone();
-            match tokio::task::spawn_blocking(move || p(before)).await {
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.purge_bodies(before)).await {
                 Ok(Ok(0)) => {}
                 Ok(Ok(n)) => tracing::info!("purged {n} stored bodies older than {days} days"),
                 Ok(Err(e)) => tracing::warn!("cannot purge old stored bodies: {e}"),

@@ -5,6 +5,7 @@ use arouter_core::app::App;
 use arouter_core::config::{Config, STARTER_CONFIG};
 use arouter_core::model::Usage;
 use arouter_core::store::{MemorySecrets, Secrets, Store, UsageRecord};
+use arouter_store::ManageStore;
 use arouter_store::{db_path, SqliteStore};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -9,6 +9,7 @@ use arouter_core::app::App;
 use arouter_core::catalog::refresh;
 use arouter_core::config::Config;
 use arouter_core::store::{MemorySecrets, Secrets};
+use arouter_store::ManageStore;
 use arouter_store::{db_path, SqliteStore};
 use axum::routing::{get, post};
 use axum::{Json, Router};

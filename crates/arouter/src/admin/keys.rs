@@ -6,7 +6,7 @@ use arouter_core::catalog::usd_to_pusd;
 use arouter_core::error::ApiError;
 use arouter_core::record::now_ms;
 use arouter_core::store::KeyInfo;
-use arouter_store::{KeyMeta, KeyPatch, KeyUsage, SqliteStore, LIMIT_RESETS};
+use arouter_store::{KeyMeta, KeyPatch, KeyUsage, ManageStore, LIMIT_RESETS};
 use axum::extract::Path;
 use axum::response::Response;
 use serde_json::{json, Map, Value};
@@ -18,13 +18,13 @@ struct KeyView {
     usage: KeyUsage,
 }
 
-fn load_view(store: &SqliteStore, info: KeyInfo) -> anyhow::Result<KeyView> {
+fn load_view(store: &dyn ManageStore, info: KeyInfo) -> anyhow::Result<KeyView> {
     let meta = store.key_meta(&info.hash)?;
     let usage = store.key_usage(&info.hash, &time::window_starts(now_ms()))?;
     Ok(KeyView { info, meta, usage })
 }
 
-fn find(store: &SqliteStore, hash: &str) -> anyhow::Result<Option<KeyView>> {
+fn find(store: &dyn ManageStore, hash: &str) -> anyhow::Result<Option<KeyView>> {
     let info = store.list_keys()?.into_iter().find(|k| k.hash == hash);
     info.map(|i| load_view(store, i)).transpose()
 }
@@ -94,7 +94,7 @@ fn name(body: &Map<String, Value>) -> Result<Field<String>, ApiError> {
     }
 }
 
-fn name_taken(store: &SqliteStore, name: &str, except: &str) -> anyhow::Result<bool> {
+fn name_taken(store: &dyn ManageStore, name: &str, except: &str) -> anyhow::Result<bool> {
     Ok(store
         .list_keys()?
         .iter()

@@ -14,7 +14,7 @@ use arouter_core::app::App;
 use arouter_core::error::ApiError;
 use arouter_core::http::respond::{json_response, read_bytes, Surface};
 use arouter_core::http::Ctx;
-use arouter_store::{SqliteStore, TimeRange};
+use arouter_store::{ManageStore, TimeRange};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Query, Request};
 use axum::http::StatusCode;
@@ -32,7 +32,7 @@ const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
 
 /// Every management route; the store is handed to handlers as a request extension.
-pub fn routes(store: Arc<SqliteStore>) -> Router<Arc<App>> {
+pub fn routes(store: Arc<dyn ManageStore>) -> Router<Arc<App>> {
     Router::new()
         .route("/api/v1/keys", get(keys::list).post(keys::create))
         .route(
@@ -116,7 +116,7 @@ async fn management_authed(
 /// An authenticated management request: admin keys only unless `ADMIN` is false.
 pub(crate) struct Call<const ADMIN: bool = true> {
     pub ctx: Ctx,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn ManageStore>,
     pub query: HashMap<String, String>,
     body: Bytes,
 }
@@ -128,7 +128,7 @@ impl<const ADMIN: bool> FromRequest<Arc<App>> for Call<ADMIN> {
         let (parts, body) = req.into_parts();
         let store = parts
             .extensions
-            .get::<Arc<SqliteStore>>()
+            .get::<Arc<dyn ManageStore>>()
             .cloned()
             .ok_or_else(|| Surface::OpenAi.error(&ApiError::internal("store not attached")))?;
         let ctx = management_authed(app, parts.headers, parts.uri.query(), ADMIN).await?;
@@ -222,14 +222,14 @@ impl<const ADMIN: bool> Call<ADMIN> {
     /// Runs a store call off the async threads.
     pub async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&SqliteStore) -> anyhow::Result<T> + Send + 'static,
+        f: impl FnOnce(&dyn ManageStore) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
         // Read-your-writes: usage, logs and keys include every request answered before this
         // call, not only the ledger's last committed batch.
         tokio::task::spawn_blocking(move || {
             store.flush();
-            f(&store)
+            f(&*store)
         })
         .await
         .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?

@@ -2,7 +2,7 @@
 //! requests all go to one anthropic-kind provider are forwarded to its batch API; the others run
 //! here, persisted in SQLite and worked off by [`BatchWorker`].
 //!
-//! The handlers live in this crate (not in arouter-core) because they need the SQLite store
+//! The handlers live in this crate (not in arouter-core) because they need the batch store
 //! directly, like the management API; core lends `surfaces::anthropic::run_unary` and the routing.
 
 mod forward;
@@ -19,7 +19,7 @@ use arouter_core::http::{authed, Ctx};
 use arouter_core::record::now_ms;
 use arouter_core::surfaces::anthropic::ClientHeaders;
 use arouter_store::batches::{self as state, BatchRow, Cursor, NewBatch};
-use arouter_store::SqliteStore;
+use arouter_store::BatchStore;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request};
 use axum::http::{header, HeaderValue};
@@ -45,14 +45,14 @@ const JSONL: &str = "application/x-jsonl";
 /// What the handlers share: the store and the worker's wake-up call.
 #[derive(Clone)]
 struct Shared {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn BatchStore>,
     waker: Waker,
     /// Budget reservations of forwarded batches, by batch id, until their usage is recorded.
     holds: forward::Holds,
 }
 
 /// Every batch route under `/v1` and `/api/v1`.
-pub fn routes(store: Arc<SqliteStore>, waker: Waker) -> Router<Arc<App>> {
+pub fn routes(store: Arc<dyn BatchStore>, waker: Waker) -> Router<Arc<App>> {
     let mut r = Router::new();
     for prefix in ["/v1", "/api/v1"] {
         r = r
@@ -146,7 +146,7 @@ impl Call {
     /// Runs a store call off the async threads.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&SqliteStore) -> anyhow::Result<T> + Send + 'static,
+        f: impl FnOnce(&dyn BatchStore) -> anyhow::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         blocking(&self.shared.store, f).await
     }
@@ -185,11 +185,11 @@ impl Call {
 
 /// Runs a store call on the blocking pool.
 async fn blocking<T: Send + 'static>(
-    store: &Arc<SqliteStore>,
-    f: impl FnOnce(&SqliteStore) -> anyhow::Result<T> + Send + 'static,
+    store: &Arc<dyn BatchStore>,
+    f: impl FnOnce(&dyn BatchStore) -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, ApiError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
+    tokio::task::spawn_blocking(move || f(&*store))
         .await
         .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
         .map_err(|e| ApiError::internal(format!("store error: {e:#}")))

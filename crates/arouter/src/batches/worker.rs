@@ -12,7 +12,7 @@ use arouter_core::limits::RateDecision;
 use arouter_core::record::now_ms;
 use arouter_core::surfaces::anthropic;
 use arouter_store::batches::{self as state, PendingRequest};
-use arouter_store::SqliteStore;
+use arouter_store::BatchStore;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -47,7 +47,7 @@ pub struct BatchWorker {
 impl BatchWorker {
     /// Starts working off every unfinished batch in the store, including those of a previous
     /// run.
-    pub fn start(app: Arc<App>, store: Arc<SqliteStore>) -> BatchWorker {
+    pub fn start(app: Arc<App>, store: Arc<dyn BatchStore>) -> BatchWorker {
         let waker = Waker::default();
         let (stop, stopped) = watch::channel(None);
         let task = tokio::spawn(run(app, store, waker.clone(), stopped));
@@ -77,7 +77,7 @@ type Running = HashMap<tokio::task::Id, (String, i64)>;
 
 async fn run(
     app: Arc<App>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn BatchStore>,
     waker: Waker,
     mut stopped: watch::Receiver<Option<Duration>>,
 ) {
@@ -135,7 +135,7 @@ async fn drain(mut tasks: JoinSet<()>, mut running: Running, grace: Duration) {
 
 /// Cancels or expires the waiting requests of canceling / overdue batches, then ends them
 /// once nothing of theirs runs.
-async fn settle(store: &Arc<SqliteStore>, running: &Running) -> Result<(), ApiError> {
+async fn settle(store: &Arc<dyn BatchStore>, running: &Running) -> Result<(), ApiError> {
     let now = now_ms();
     let due = blocking(store, move |s| s.batches_to_settle(now)).await?;
     for (id, status) in due {
@@ -156,7 +156,7 @@ async fn settle(store: &Arc<SqliteStore>, running: &Running) -> Result<(), ApiEr
 /// Starts pending requests until [`CONCURRENCY`] run.
 async fn fill(
     app: &Arc<App>,
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn BatchStore>,
     tasks: &mut JoinSet<()>,
     running: &mut Running,
 ) -> Result<(), ApiError> {
@@ -180,7 +180,7 @@ async fn fill(
 }
 
 /// Runs one request and stores its result; ends the batch if it was the last.
-async fn execute(app: Arc<App>, store: Arc<SqliteStore>, req: PendingRequest) {
+async fn execute(app: Arc<App>, store: Arc<dyn BatchStore>, req: PendingRequest) {
     let (status, result) = outcome(&app, &req).await;
     let (id, idx) = (req.batch_id.clone(), req.idx);
     let saved = blocking(&store, move |s| {

@@ -5,11 +5,11 @@
 use super::state::ToolState;
 use anyhow::{bail, Result};
 use arouter_core::store::{hash_key, KeyInfo};
-use arouter_store::{KeyPatch, SqliteStore};
+use arouter_store::{KeyPatch, ManageStore};
 
 /// The key to write: `(raw, info, reused)`.
 pub fn ensure(
-    store: &SqliteStore,
+    store: &dyn ManageStore,
     in_file: Option<&str>,
     name: &str,
     prior: Option<&ToolState>,
@@ -39,7 +39,7 @@ pub fn ensure(
 
 /// Revokes a key and frees its name for the next one (`NAME~1a2b3c4d`). `false` if it was
 /// already revoked or is gone.
-pub fn retire(store: &SqliteStore, hash: &str) -> Result<bool> {
+pub fn retire(store: &dyn ManageStore, hash: &str) -> Result<bool> {
     let Some(k) = store.list_keys()?.into_iter().find(|k| k.hash == hash) else {
         return Ok(false);
     };

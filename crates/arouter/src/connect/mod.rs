@@ -19,7 +19,7 @@ pub use tools::{Env, Tool, TOOLS};
 
 use anyhow::{anyhow, bail, Context, Result};
 use arouter_core::config::Config;
-use arouter_store::SqliteStore;
+use arouter_store::ManageStore;
 use doc::Doc;
 use serde::Serialize;
 use serde_json::Value;
@@ -31,7 +31,7 @@ use tools::{FilePlan, Settings};
 /// Everything an operation needs: where ARouter keeps its data, its key store, the URL tools
 /// should call, and the environment the tools live in.
 pub struct Ctx<'a> {
-    pub store: &'a SqliteStore,
+    pub store: &'a dyn ManageStore,
     pub data_dir: &'a Path,
     pub cfg: &'a Config,
     /// `http://127.0.0.1:PORT`, no trailing slash.

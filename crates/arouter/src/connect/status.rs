@@ -6,7 +6,7 @@ use super::{doc, files, key_in, state};
 use crate::admin::time::window_starts;
 use arouter_core::record::now_ms;
 use arouter_core::store::hash_key;
-use arouter_store::{RequestFilter, SqliteStore};
+use arouter_store::{ManageStore, RequestFilter};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,7 +94,7 @@ fn gemini_notes(env: &Env, notes: &mut Vec<String>) {
     }
 }
 
-fn one(store: &SqliteStore, data_dir: &Path, env: &Env, t: &'static Tool) -> ToolStatus {
+fn one(store: &dyn ManageStore, data_dir: &Path, env: &Env, t: &'static Tool) -> ToolStatus {
     let mut notes = Vec::new();
     let installed_because = t
         .binaries
@@ -175,7 +175,7 @@ fn one(store: &SqliteStore, data_dir: &Path, env: &Env, t: &'static Tool) -> Too
 }
 
 /// Every known tool, in a fixed order.
-pub fn status(store: &SqliteStore, data_dir: &Path, env: &Env) -> Vec<ToolStatus> {
+pub fn status(store: &dyn ManageStore, data_dir: &Path, env: &Env) -> Vec<ToolStatus> {
     store.flush();
     TOOLS.iter().map(|t| one(store, data_dir, env, t)).collect()
 }

@@ -27,7 +27,7 @@ struct World {
     _dir: tempfile::TempDir,
     home: PathBuf,
     data: PathBuf,
-    store: std::sync::Arc<SqliteStore>,
+    store: std::sync::Arc<arouter_store::SqliteStore>,
     cfg: Config,
     env: Env,
 }
@@ -38,7 +38,7 @@ impl World {
         let home = dir.path().join("home");
         let data = dir.path().join("data");
         fs::create_dir_all(&home).unwrap();
-        let store = SqliteStore::open(&arouter_store::db_path(&data)).unwrap();
+        let store = arouter_store::SqliteStore::open(&arouter_store::db_path(&data)).unwrap();
         let env = Env {
             codex_home: home.join(".codex"),
             xdg_config: home.join(".config"),
@@ -59,7 +59,7 @@ impl World {
 
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
-            store: &self.store,
+            store: &*self.store,
             data_dir: &self.data,
             cfg: &self.cfg,
             base: "http://127.0.0.1:8402".into(),
@@ -300,7 +300,7 @@ fn fresh_home_files_are_created_then_removed() {
         ),
         "{cont}"
     );
-    let statuses = status(&w.store, &w.data, &w.env);
+    let statuses = status(&*w.store, &w.data, &w.env);
     assert!(statuses.iter().all(|s| s.connected), "{statuses:?}");
     for t in TOOLS {
         disconnect(&w.ctx(), t.id).unwrap();
@@ -319,7 +319,7 @@ fn fresh_home_files_are_created_then_removed() {
             "{f} was created by connect and should be gone"
         );
     }
-    assert!(status(&w.store, &w.data, &w.env)
+    assert!(status(&*w.store, &w.data, &w.env)
         .iter()
         .all(|s| !s.connected));
 }
@@ -454,7 +454,7 @@ fn gemini_shadowing_is_explained() {
     fs::write(project.join(".env"), "FOO=1\n").unwrap();
     w.env.cwd = Some(project.clone());
     w.env.exported.insert("GEMINI_API_KEY".into(), "x".into());
-    let s = status(&w.store, &w.data, &w.env);
+    let s = status(&*w.store, &w.data, &w.env);
     let g = s.iter().find(|s| s.id == "gemini-cli").unwrap();
     assert_eq!(g.notes.len(), 2, "{:?}", g.notes);
     assert!(g.notes[0].contains("exported") && g.notes[1].contains("hides ~/.gemini/.env"));
