@@ -256,6 +256,34 @@ impl Pg {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// Turns TLS on (reloaded, no restart) with this PEM certificate and key.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let (cert, key) = (
+            self.data().join("server.crt"),
+            self.data().join("server.key"),
+        );
+        std::fs::write(&cert, cert_pem).expect("writing server.crt");
+        std::fs::write(&key, key_pem).expect("writing server.key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some(u) = self.user {
+            for f in [&cert, &key] {
+                let ok = Command::new("chown")
+                    .args([&format!("{u}:{u}"), f.to_str().unwrap()])
+                    .status()
+                    .is_ok_and(|s| s.success());
+                assert!(ok, "chown {u} {}", f.display());
+            }
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.psql("postgres", "SHOW ssl") != "on" {
+            assert!(Instant::now() < deadline, "ssl did not turn on");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs SQL with psql and returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = Command::new(self.bin.join("psql"))

@@ -10,7 +10,7 @@ use deadpool_postgres::Pool;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_postgres::{AsyncMessage, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Row};
 
 const KEY_COLUMNS: &str =
     "hash, name, admin, disabled, rpm, limit_pusd, limit_reset, created_at, proxy";
@@ -224,12 +224,13 @@ pub(crate) async fn poll_versions(pool: Pool, cache: Arc<KeyCache>, seen: Arc<At
 /// Holds a LISTEN connection; every notification, and every (re)connect, reloads the keys.
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
+    tls: super::tls::Connector,
     pool: Pool,
     cache: Arc<KeyCache>,
     seen: Arc<AtomicI64>,
 ) {
     loop {
-        match config.connect(NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut conn)) => {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
                 let driver = tokio::spawn(async move {

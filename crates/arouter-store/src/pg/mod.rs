@@ -7,6 +7,7 @@ mod import;
 mod keys;
 mod ledger;
 mod schema;
+mod tls;
 
 use crate::keys::{KeyCache, KeyPatch};
 use anyhow::{Context, Result};
@@ -20,7 +21,6 @@ use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
-use tokio_postgres::NoTls;
 
 /// Connections per instance at most (ledger writer, key watcher, reads, rate checks).
 const POOL_SIZE: usize = 16;
@@ -59,9 +59,8 @@ impl PgStore {
     /// [`PgStore::open`]; `listen = false` skips the LISTEN connection (transaction-pooling
     /// PgBouncer), leaving key changes to the `keys_version` poll (within a second).
     pub fn open_with(url: &str, listen: bool) -> Result<Arc<PgStore>> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .with_context(|| format!("invalid database URL {}", redact_url(url)))?;
+        let (config, tls) =
+            tls::parse(url).with_context(|| format!("invalid database URL {}", redact_url(url)))?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("arouter-pg")
@@ -70,7 +69,7 @@ impl PgStore {
         let handle = rt.handle().clone();
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -88,10 +87,10 @@ impl PgStore {
                 seen_version.clone(),
                 redact_url(url),
             );
-            let config = config.clone();
+            let (config, tls) = (config.clone(), tls.clone());
             block_on(&handle, async move {
                 let (mut client, conn) = config
-                    .connect(NoTls)
+                    .connect(tls)
                     .await
                     .with_context(|| format!("cannot connect to {shown}"))?;
                 let driver = tokio::spawn(conn);
@@ -104,6 +103,7 @@ impl PgStore {
         if listen {
             handle.spawn(keys::listen(
                 config,
+                tls,
                 pool.clone(),
                 keys.clone(),
                 seen_version.clone(),
