@@ -6,7 +6,7 @@ use arouter::server::{self, ServeOptions};
 use arouter_core::catalog::{pusd_to_decimal, usd_to_pusd};
 use arouter_core::config::Config;
 use arouter_core::store::{KeyInfo, Secrets};
-use arouter_store::{GroupBy, KeyringSecrets, PgStore, SqliteStore};
+use arouter_store::{GroupBy, KeyringSecrets, ManageStore, PgStore, SqliteStore};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;

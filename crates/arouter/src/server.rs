@@ -6,7 +6,7 @@ use crate::batches::BatchWorker;
 use anyhow::Context;
 use arouter_core::app::App;
 use arouter_core::config::Config;
-use arouter_store::{KeyringSecrets, PgStore, SqliteStore};
+use arouter_store::{KeyringSecrets, ManageStore, PgStore, SqliteStore};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
