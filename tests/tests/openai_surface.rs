@@ -3,6 +3,7 @@
 
 mod common;
 
+use arouter_store::ManageStore;
 use arouter_tests::{approx_tokens, Behavior, MockUpstream, RouterProcess, Vendor};
 use common::{client, data_json, openai_stream_text, sse_events};
 use serde_json::{json, Value};
