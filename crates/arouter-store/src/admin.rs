@@ -1,11 +1,11 @@
 //! Reads and writes for the management API: the filtered request log, per-day usage, key spend
 //! windows and settings, the credits ledger, transactions and activity. Money is pico-USD.
 
-use crate::queries::{record_from_row, GroupBy, UsageRow};
 use crate::keys::{self, KeyPatch};
+use crate::queries::{record_from_row, GroupBy, UsageRow};
 use crate::{queries, rollup, ManageStore, SqliteStore};
-use arouter_core::store::KeyInfo;
 use anyhow::{bail, Result};
+use arouter_core::store::KeyInfo;
 use arouter_core::store::UsageRecord;
 use rusqlite::types::Value as Sql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -500,14 +500,13 @@ impl ManageStore for SqliteStore {
         }
     }
 
-        fn shutdown(&self) {
+    fn shutdown(&self) {
         self.ledger.shutdown();
         let watcher = self.watcher.lock().take();
         if let Some(watcher) = watcher {
             watcher.stop();
         }
     }
-
 
     fn list_requests(&self, f: &RequestFilter) -> Result<(Vec<LoggedRequest>, i64)> {
         self.conns.with(|c| Ok(list_requests(c, f)?))

@@ -106,8 +106,13 @@ pub trait BatchStore: Send + Sync + 'static {
     /// store shared by several servers each request is handed to one of them only.
     fn pending_requests(&self, limit: usize) -> Result<Vec<PendingRequest>>;
     /// Stores a request's result unless it was settled meanwhile; `false` if it was.
-    fn finish_request(&self, batch_id: &str, idx: i64, status: &str, result: &Value)
-        -> Result<bool>;
+    fn finish_request(
+        &self,
+        batch_id: &str,
+        idx: i64,
+        status: &str,
+        result: &Value,
+    ) -> Result<bool>;
     /// Ends a batch once none of its requests is processing; `true` if it ended now.
     fn end_batch_if_done(&self, id: &str, now_ms: i64) -> Result<bool>;
     /// Starts canceling a batch in progress; `false` if it was not in progress.

@@ -131,7 +131,10 @@ async fn counts(
     Ok(out)
 }
 
-async fn with_counts(c: &deadpool_postgres::Client, mut rows: Vec<BatchRow>) -> Result<Vec<BatchRow>> {
+async fn with_counts(
+    c: &deadpool_postgres::Client,
+    mut rows: Vec<BatchRow>,
+) -> Result<Vec<BatchRow>> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut all = counts(c, &ids).await?;
     for row in &mut rows {
@@ -280,7 +283,11 @@ async fn pending(pool: &Pool, owner: String, limit: usize) -> Result<Vec<Pending
 
 impl PgStore {
     /// Runs one statement and returns how many rows it changed.
-    fn change(&self, sql: &'static str, args: Vec<Box<dyn tokio_postgres::types::ToSql + Send + Sync>>) -> Result<u64> {
+    fn change(
+        &self,
+        sql: &'static str,
+        args: Vec<Box<dyn tokio_postgres::types::ToSql + Send + Sync>>,
+    ) -> Result<u64> {
         let pool = self.pool.clone();
         self.run(async move {
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
@@ -462,7 +469,9 @@ impl BatchStore for PgStore {
             let tx = c.transaction().await?;
             tx.execute("DELETE FROM batch_requests WHERE batch_id = $1", &[&id])
                 .await?;
-            let n = tx.execute("DELETE FROM batches WHERE id = $1", &[&id]).await?;
+            let n = tx
+                .execute("DELETE FROM batches WHERE id = $1", &[&id])
+                .await?;
             tx.commit().await?;
             Ok(n == 1)
         })

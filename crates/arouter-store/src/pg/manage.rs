@@ -4,8 +4,8 @@
 use super::{batches, keys, usage, PgStore};
 use crate::{
     ActivityRow, Credit, DailyRow, GroupBy, KeyMeta, KeyPatch, KeyUsage, LoggedRequest,
-    ManageStore, RequestFilter, TimeRange, Transaction, TransactionFilter, UsageRow,
-    WindowStarts, LIMIT_RESETS,
+    ManageStore, RequestFilter, TimeRange, Transaction, TransactionFilter, UsageRow, WindowStarts,
+    LIMIT_RESETS,
 };
 use anyhow::{bail, Result};
 use arouter_core::store::KeyInfo;

@@ -187,20 +187,34 @@ pub(super) async fn activity(pool: &Pool, range: TimeRange) -> Result<Vec<Activi
 }
 
 /// What a key spent since each of `since` (`None` = ever), one scan of its rows.
-pub(super) async fn key_spend(pool: &Pool, hash: String, since: Vec<Option<i64>>) -> Result<Vec<i64>> {
+pub(super) async fn key_spend(
+    pool: &Pool,
+    hash: String,
+    since: Vec<Option<i64>>,
+) -> Result<Vec<i64>> {
     let mut w = Where::default();
     let key = w.bind(hash);
     let sums: Vec<String> = since
         .iter()
-        .map(|&s| match aggregate_range(TimeRange { since_ms: s, until_ms: None }).since_ms {
-            Some(s) => {
-                let p = w.bind(s);
-                format!("COALESCE(SUM(cost_pusd) FILTER (WHERE created_ms >= {p}), 0)::int8")
+        .map(|&s| {
+            match aggregate_range(TimeRange {
+                since_ms: s,
+                until_ms: None,
+            })
+            .since_ms
+            {
+                Some(s) => {
+                    let p = w.bind(s);
+                    format!("COALESCE(SUM(cost_pusd) FILTER (WHERE created_ms >= {p}), 0)::int8")
+                }
+                None => "COALESCE(SUM(cost_pusd), 0)::int8".to_string(),
             }
-            None => "COALESCE(SUM(cost_pusd), 0)::int8".to_string(),
         })
         .collect();
-    let sql = format!("SELECT {} FROM requests WHERE key_hash = {key}", sums.join(", "));
+    let sql = format!(
+        "SELECT {} FROM requests WHERE key_hash = {key}",
+        sums.join(", ")
+    );
     let row = query(pool, &sql, &w.args).await?;
     Ok((0..since.len()).map(|i| row[0].get(i)).collect())
 }
@@ -319,7 +333,11 @@ pub(super) async fn export_requests_page(
     let sql = format!(
         "{LOG_SELECT} WHERE {filter} ORDER BY r.created_ms, r.id COLLATE \"C\" LIMIT {limit}"
     );
-    Ok(query(pool, &sql, &w.args).await?.iter().map(logged).collect())
+    Ok(query(pool, &sql, &w.args)
+        .await?
+        .iter()
+        .map(logged)
+        .collect())
 }
 
 /// Credits and charges merged newest first, and how many match in all.
