@@ -35,7 +35,7 @@ fn row(id: &str, key: &str, created_ms: i64, n: u64) -> UsageRecord {
         key_hash: key.into(),
         surface: "openai".into(),
         endpoint: "chat".into(),
-        requested_model: if n % 4 == 0 {
+        requested_model: if n.is_multiple_of(4) {
             "alias".into()
         } else {
             model.into()
@@ -56,8 +56,8 @@ fn row(id: &str, key: &str, created_ms: i64, n: u64) -> UsageRecord {
         },
         priced: n % 6 != 5,
         latency_ms: 20 + n as i64,
-        ttft_ms: (n % 2 == 0).then_some(7),
-        streamed: n % 2 == 0,
+        ttft_ms: n.is_multiple_of(2).then_some(7),
+        streamed: n.is_multiple_of(2),
         finish_reason: Some("stop".into()),
         status: match n % 8 {
             3 => 429,
