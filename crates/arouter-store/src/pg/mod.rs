@@ -1,6 +1,7 @@
-//! Team mode's store: keys, rate limits and the usage ledger in PostgreSQL, shared by every
-//! ARouter server pointed at the same database. Implements the router's [`Store`] like
-//! [`crate::SqliteStore`]; its I/O runs on a small runtime of its own, so its blocking methods
+//! Team mode's store: keys, rate limits, the usage ledger, credits and Message Batches in
+//! PostgreSQL, shared by every ARouter server pointed at the same database. Implements the
+//! router's [`Store`], [`ManageStore`] and [`crate::BatchStore`] like [`crate::SqliteStore`]
+//! (`manage.rs`, `usage.rs`, `batches.rs`); its I/O runs on a small runtime of its own, so its blocking methods
 //! work from the CLI, from `spawn_blocking`, and its rate check is awaited on the request path.
 
 mod batches;

@@ -29,14 +29,14 @@ type Arg = Box<dyn ToSql + Send + Sync>;
 
 /// A WHERE clause under construction with its bound values (`$n` numbered as pushed).
 #[derive(Default)]
-pub(super) struct Where {
+struct Where {
     clauses: Vec<String>,
-    pub(super) args: Vec<Arg>,
+    args: Vec<Arg>,
 }
 
 impl Where {
     /// The next placeholder, bound to `value`.
-    pub(super) fn bind(&mut self, value: impl ToSql + Send + Sync + 'static) -> String {
+    fn bind(&mut self, value: impl ToSql + Send + Sync + 'static) -> String {
         self.args.push(Box::new(value));
         format!("${}", self.args.len())
     }
