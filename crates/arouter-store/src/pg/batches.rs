@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio_postgres::Row;
 
 /// How long a claimed request stays with its server without a renewal.
-pub(crate) const LEASE_MS: i64 = 60_000;
+const LEASE_MS: i64 = 60_000;
 /// How often a server renews the leases it holds (a quarter of [`LEASE_MS`]).
 const RENEW_EVERY: Duration = Duration::from_secs(15);
 
