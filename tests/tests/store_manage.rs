@@ -793,6 +793,24 @@ fn batch_requests_go_to_one_server_and_lapse_back() {
         "every request ran exactly once"
     );
 
+    // A live server's leases are renewed (every 10 s, for 60 s) while it runs them.
+    a.create_batch(&batch("r", "k", 8, 1)).unwrap();
+    assert_eq!(a.pending_requests(1).unwrap().len(), 1);
+    let db = db_name(&url);
+    pg.psql(
+        db,
+        "UPDATE batch_requests SET lease_ms = arouter_now_ms() + 12000 WHERE batch_id = 'r'",
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let renewed = "SELECT lease_ms > arouter_now_ms() + 30000 FROM batch_requests \
+        WHERE batch_id = 'r'";
+    while pg.psql(db, renewed) != "t" {
+        assert!(Instant::now() < deadline, "the lease was not renewed");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(b.pending_requests(1).unwrap().is_empty());
+    assert!(a.finish_request("r", 0, "succeeded", &json!({})).unwrap());
+
     // A stopping gives its leases back at once.
     a.create_batch(&batch("e", "k", 8, 2)).unwrap();
     assert_eq!(a.pending_requests(2).unwrap().len(), 2);

@@ -20,8 +20,8 @@ use tokio_postgres::Row;
 
 /// How long a claimed request stays with its server without a renewal.
 const LEASE_MS: i64 = 60_000;
-/// How often a server renews the leases it holds (a quarter of [`LEASE_MS`]).
-const RENEW_EVERY: Duration = Duration::from_secs(15);
+/// How often a server renews the leases it holds (six chances per [`LEASE_MS`]).
+const RENEW_EVERY: Duration = Duration::from_secs(10);
 
 const BATCH_COLUMNS: &str = "id, key_hash, app, headers, status, created_ms, expires_ms, \
     ended_ms, cancel_ms, archived_ms, provider, upstream_id, snapshot, results_recorded";
