@@ -4,8 +4,7 @@
 
 mod common;
 
-use arouter_store::ManageStore;
-use arouter_store::{RequestFilter, SqliteStore};
+use arouter_store::{ManageStore, RequestFilter, SqliteStore};
 use arouter_tests::harness::RouterOptions;
 use arouter_tests::{Behavior, MockUpstream, RouterProcess, Vendor};
 use common::client;

@@ -4,8 +4,7 @@
 //! database restart under load that loses no ledger row.
 
 use arouter_core::store::{KeyInfo, Store, UsageRecord};
-use arouter_store::ManageStore;
-use arouter_store::{KeyPatch, PgStore, SqliteStore};
+use arouter_store::{KeyPatch, ManageStore, PgStore, SqliteStore};
 use arouter_tests::pg::Pg;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,7 +9,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
-/// What [`usage_summary`] groups rows by.
+/// What [`crate::ManageStore::usage_summary`] groups rows by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GroupBy {

@@ -2,8 +2,7 @@
 //! dropped; bodies are bounded and purged after their retention.
 
 use arouter_core::store::{Store, StoredJson, UsageRecord};
-use arouter_store::ManageStore;
-use arouter_store::{db_path, GroupBy, SqliteStore};
+use arouter_store::{db_path, GroupBy, ManageStore, SqliteStore};
 use std::time::{Duration, Instant};
 
 type TestResult = anyhow::Result<()>;

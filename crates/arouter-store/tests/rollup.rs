@@ -2,9 +2,9 @@
 
 use arouter_core::model::Usage;
 use arouter_core::store::{hash_key, Store, UsageRecord};
-use arouter_store::ManageStore;
 use arouter_store::{
-    db_path, ActivityRow, DailyRow, GroupBy, SqliteStore, TimeRange, UsageRow, WindowStarts,
+    db_path, ActivityRow, DailyRow, GroupBy, ManageStore, SqliteStore, TimeRange, UsageRow,
+    WindowStarts,
 };
 use rusqlite::Connection;
 use std::path::Path;

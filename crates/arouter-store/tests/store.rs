@@ -2,8 +2,7 @@
 
 use arouter_core::model::Usage;
 use arouter_core::store::{hash_key, Store, StoredJson, UsageRecord};
-use arouter_store::ManageStore;
-use arouter_store::{db_path, GroupBy, KeyPatch, SqliteStore, UsageRow};
+use arouter_store::{db_path, GroupBy, KeyPatch, ManageStore, SqliteStore, UsageRow};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -7,8 +7,7 @@
 
 use arouter_core::model::Usage;
 use arouter_core::store::{Store, UsageRecord};
-use arouter_store::ManageStore;
-use arouter_store::{GroupBy, RequestFilter, SqliteStore, TimeRange};
+use arouter_store::{GroupBy, ManageStore, RequestFilter, SqliteStore, TimeRange};
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;

@@ -9,7 +9,7 @@
 
 use arouter_core::model::Usage;
 use arouter_core::store::{Store, UsageRecord};
-use arouter_store::{PgStore, SqliteStore};
+use arouter_store::{ManageStore, PgStore, SqliteStore};
 use arouter_tests::pg::Pg;
 use serde_json::json;
 use std::time::Instant;

@@ -9,8 +9,7 @@
 //! that no panic was logged; it prints the figures and exits non-zero if a check failed.
 
 use arouter_core::store::Store;
-use arouter_store::ManageStore;
-use arouter_store::{db_path, GroupBy, SqliteStore};
+use arouter_store::{db_path, GroupBy, ManageStore, SqliteStore};
 use arouter_tests::{Behavior, MockUpstream, RouterProcess, Vendor};
 use serde_json::{json, Value};
 use std::collections::HashSet;

@@ -1,15 +1,20 @@
-//! Team mode's store: keys, rate limits and the usage ledger in PostgreSQL, shared by every
-//! ARouter server pointed at the same database. Implements the router's [`Store`] like
-//! [`crate::SqliteStore`]; its I/O runs on a small runtime of its own, so its blocking methods
+//! Team mode's store: keys, rate limits, the usage ledger, credits and Message Batches in
+//! PostgreSQL, shared by every ARouter server pointed at the same database. Implements the
+//! router's [`Store`], [`ManageStore`] and [`crate::BatchStore`] like [`crate::SqliteStore`]
+//! (`manage.rs`, `usage.rs`, `batches.rs`); its I/O runs on a small runtime of its own, so its blocking methods
 //! work from the CLI, from `spawn_blocking`, and its rate check is awaited on the request path.
 
+mod batches;
 mod import;
 mod keys;
 mod ledger;
+mod manage;
 mod schema;
 mod tls;
+mod usage;
 
-use crate::keys::{KeyCache, KeyPatch};
+use crate::keys::KeyCache;
+use crate::ManageStore;
 use anyhow::{Context, Result};
 use arouter_core::store::{
     KeyInfo, RateDecision, RateFuture, ReserveFuture, SharedReservation, Store, UsageRecord,
@@ -33,6 +38,8 @@ pub struct PgStore {
     ledger: PgLedger,
     rt: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
+    /// This instance's name on the batch requests it runs (see [`batches`]).
+    owner: String,
 }
 
 /// A URL with its password masked, for logs and errors.
@@ -114,6 +121,8 @@ impl PgStore {
             keys.clone(),
             seen_version.clone(),
         ));
+        let owner = batches::owner_id();
+        handle.spawn(batches::renew_leases(pool.clone(), owner.clone()));
         let ledger = PgLedger::start(&handle, pool.clone());
         tracing::info!(url = %redact_url(url), "team mode: PostgreSQL store opened");
         Ok(Arc::new(PgStore {
@@ -123,6 +132,7 @@ impl PgStore {
             ledger,
             rt: Mutex::new(Some(rt)),
             handle,
+            owner,
         }))
     }
 
@@ -136,95 +146,6 @@ impl PgStore {
         let pool = self.pool.clone();
         let v = self.run(async move { schema::version(&*pool.get().await?).await })?;
         Ok((v, schema::latest()))
-    }
-
-    pub fn create_key(
-        &self,
-        name: &str,
-        admin: bool,
-        rpm: Option<u32>,
-        limit_pusd: Option<i64>,
-    ) -> Result<(String, KeyInfo)> {
-        let (pool, name) = (self.pool.clone(), name.to_string());
-        let created =
-            self.run(async move { keys::create(&pool, &name, admin, rpm, limit_pusd).await })?;
-        self.refresh_keys()?;
-        Ok(created)
-    }
-
-    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
-        let pool = self.pool.clone();
-        Ok(self.run(async move { keys::load_all(&pool).await })?.1)
-    }
-
-    pub fn update_key(&self, hash: &str, patch: &KeyPatch) -> Result<Option<KeyInfo>> {
-        let (pool, hash, patch) = (self.pool.clone(), hash.to_string(), patch.clone());
-        let updated = self.run(async move { keys::update(&pool, &hash, &patch).await })?;
-        self.refresh_keys()?;
-        Ok(updated)
-    }
-
-    pub fn revoke_key(&self, name_or_hash: &str) -> Result<bool> {
-        let (pool, which) = (self.pool.clone(), name_or_hash.to_string());
-        let revoked = self.run(async move { keys::revoke(&pool, &which).await })?;
-        self.refresh_keys()?;
-        Ok(revoked)
-    }
-
-    pub fn delete_key(&self, hash: &str) -> Result<bool> {
-        let (pool, hash) = (self.pool.clone(), hash.to_string());
-        let deleted = self.run(async move { keys::delete(&pool, &hash).await })?;
-        self.refresh_keys()?;
-        Ok(deleted)
-    }
-
-    pub fn key_label(&self, hash: &str) -> Option<String> {
-        let (pool, hash) = (self.pool.clone(), hash.to_string());
-        self.run(async move { keys::label(&pool, &hash).await })
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "cannot read a key label");
-                None
-            })
-    }
-
-    /// What a key has spent (pico-USD) on requests since `since_ms`, in rows written so far.
-    pub fn key_usage_pusd(&self, hash: &str, since_ms: i64) -> Result<i64> {
-        let (pool, hash) = (self.pool.clone(), hash.to_string());
-        self.run(async move {
-            let row = pool
-                .get()
-                .await?
-                .query_one(
-                    "SELECT COALESCE(SUM(cost_pusd), 0)::int8 FROM requests \
-                     WHERE key_hash = $1 AND created_ms >= $2",
-                    &[&hash, &since_ms],
-                )
-                .await?;
-            Ok(row.get(0))
-        })
-    }
-
-    /// Deletes stored bodies of requests created before `before_ms`, in slices of 500 so the
-    /// ledger writers are never held up long. Returns how many went. Blocking.
-    pub fn purge_bodies(&self, before_ms: i64) -> Result<u64> {
-        let pool = self.pool.clone();
-        self.run(async move {
-            let c = pool.get().await?;
-            let mut total = 0u64;
-            loop {
-                let n = c
-                    .execute(
-                        "DELETE FROM request_bodies WHERE id IN (SELECT r.id FROM requests r \
-                         JOIN request_bodies b ON b.id = r.id WHERE r.created_ms < $1 LIMIT 500)",
-                        &[&before_ms],
-                    )
-                    .await?;
-                total += n;
-                if n < 500 {
-                    return Ok(total);
-                }
-            }
-        })
     }
 
     /// Ledger rows in the database (every instance's).
@@ -243,15 +164,6 @@ impl PgStore {
     /// Blocks until every record handed in before the call is written (bounded wait).
     pub fn flush(&self) {
         self.ledger.flush();
-    }
-
-    /// Writes what is queued (retrying for a while), then stops the store's runtime.
-    /// Idempotent; reads after it fail.
-    pub fn shutdown(&self) {
-        self.ledger.shutdown();
-        if let Some(rt) = self.rt.lock().take() {
-            rt.shutdown_background();
-        }
     }
 
     pub fn dropped_records(&self) -> u64 {
@@ -447,7 +359,7 @@ impl Store for PgStore {
 
 impl Drop for PgStore {
     fn drop(&mut self) {
-        self.shutdown();
+        ManageStore::shutdown(self);
     }
 }
 
@@ -456,6 +368,7 @@ mod queries {
     use arouter_core::model::Usage;
     use arouter_core::store::{StoredJson, UsageRecord};
     use deadpool_postgres::Pool;
+    use tokio_postgres::Row;
 
     pub(super) async fn load_generation(
         pool: &Pool,
@@ -473,12 +386,17 @@ mod queries {
         else {
             return Ok(None);
         };
+        Ok(Some(record_from_row(&row)))
+    }
+
+    /// A `requests` row (with `request_body` / `response_body` columns, NULL when not read).
+    pub(super) fn record_from_row(row: &Row) -> UsageRecord {
         let tokens = |c: &str| u64::try_from(row.get::<_, i64>(c)).unwrap_or(0);
         let body = |c: &str| {
             row.get::<_, Option<String>>(c)
                 .map(|t| StoredJson(t.into()))
         };
-        Ok(Some(UsageRecord {
+        UsageRecord {
             id: row.get("id"),
             created_ms: row.get("created_ms"),
             app: row.get("app"),
@@ -508,7 +426,7 @@ mod queries {
             estimated: row.get("estimated"),
             request_body: body("request_body"),
             response_body: body("response_body"),
-        }))
+        }
     }
 }
 

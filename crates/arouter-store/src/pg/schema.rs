@@ -8,7 +8,13 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x0061_726f_7574_6572;
 
 /// Migration N (1-based) is `MIGRATIONS[N - 1]`. Never edit a shipped one: append.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+];
 
 const MIGRATION_1: &str = "
 CREATE TABLE keys (
@@ -215,6 +221,16 @@ CREATE TABLE batch_requests (
     PRIMARY KEY (batch_id, idx)
 );
 CREATE INDEX batch_requests_status ON batch_requests(status, batch_id);
+";
+
+/// Batch requests are leased to the server running them (`owner`, until `lease_ms` on the
+/// database's clock), so several servers on one database never run a request twice, and a
+/// crashed server's requests are handed out again once its leases lapse.
+const MIGRATION_5: &str = "
+ALTER TABLE batch_requests ADD COLUMN owner TEXT NULL, ADD COLUMN lease_ms BIGINT NULL;
+CREATE INDEX batch_requests_owner ON batch_requests(owner) WHERE owner IS NOT NULL;
+CREATE FUNCTION arouter_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
+    'SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::int8';
 ";
 
 /// Brings the schema up to date. Holds the advisory lock on this connection for the whole run;

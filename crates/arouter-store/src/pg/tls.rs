@@ -21,13 +21,6 @@ use tokio_postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream}
 #[derive(Clone)]
 pub struct Connector(Option<tokio_rustls::TlsConnector>);
 
-impl Connector {
-    /// Whether connections are encrypted.
-    pub fn encrypts(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
 /// Parses a database URL into the driver's config and the TLS connector it asks for. Takes
 /// libpq's `sslmode` values and `sslrootcert`, which the driver itself does not know.
 pub fn parse(url: &str) -> Result<(tokio_postgres::Config, Connector)> {
@@ -191,7 +184,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Tls<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, Connector};
+
+    impl Connector {
+        fn encrypts(&self) -> bool {
+            self.0.is_some()
+        }
+    }
 
     #[test]
     fn libpq_ssl_settings_are_read_and_kept_from_the_driver() {
