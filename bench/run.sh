@@ -247,6 +247,40 @@ fi
 if want team && [[ -d /usr/lib/postgresql ]]; then
 log "team mode: ledger rows/s on PostgreSQL vs SQLite"
 timeout 600 "$BIN/bench_team_ledger" 100000 >"$OUT/team_ledger.jsonl" || echo "team ledger run failed"
+
+# Whole requests with a limited key (rpm and a budget, never reached): the same priced model
+# on an ARouter over SQLite (limits in memory) and one over PostgreSQL (an rpm check and a
+# budget hold + settle in the database per request), alternating with direct runs.
+if [[ -n "$OHA" ]]; then
+log "team mode: added latency at 500 RPS with a limited key, SQLite vs PostgreSQL"
+T_SQ_PORT=$COLD_PORT T_PG_PORT=$((PORT_BASE + 4))
+coproc PGHOLD { timeout 900 "$BIN/bench_team_ledger" --hold-db 2>"$OUT/pg-hold.log"; }
+PIDS+=("$PGHOLD_PID")
+read -r -t 60 PG_URL <&"${PGHOLD[0]}" || PG_URL=""
+if [[ "$PG_URL" == postgres://* ]]; then
+  for kind in sq pg; do
+    d=$OUT/team-$kind; mkdir -p "$d"
+    port=$T_SQ_PORT; [[ $kind == pg ]] && port=$T_PG_PORT
+    sed "s/^port = .*/port = $port/" "$DATA/config.toml" >"$d/config.toml"
+    printf '\n[models."mockoa/bench"]\ninput_per_mtok = 0.15\noutput_per_mtok = 0.6\n' >>"$d/config.toml"
+    db_env=(); [[ $kind == pg ]] && db_env=(AROUTER_DATABASE_URL="$PG_URL")
+    key=$(env "${db_env[@]}" "$BIN/arouter" keys create --name limited --rpm 10000000 \
+      --limit-usd 1000000 --data-dir "$d" 2>/dev/null | tail -1)
+    env "${db_env[@]}" "$BIN/arouter" serve --data-dir "$d" >"$OUT/arouter-team-$kind.log" 2>&1 &
+    PIDS+=("$!")
+    wait_http "http://127.0.0.1:$port/healthz" 20 || echo "team $kind server did not start"
+    printf -v "KEY_$kind" '%s' "$key"
+  done
+  for round in $(seq "$ROUNDS"); do
+    oha_run "team-r$round-direct" "$D_OA" bench "" -q 500 -c 50
+    oha_run "team-r$round-sqlite_limited" "http://127.0.0.1:$T_SQ_PORT/v1/chat/completions" mockoa/bench "$KEY_sq" -q 500 -c 50
+    oha_run "team-r$round-postgres_limited" "http://127.0.0.1:$T_PG_PORT/v1/chat/completions" mockoa/bench "$KEY_pg" -q 500 -c 50
+  done
+else
+  echo "no PostgreSQL database for the team latency runs (see $OUT/pg-hold.log)"
+fi
+eval "exec ${PGHOLD[1]}>&-" 2>/dev/null || true
+fi
 fi
 
 # ---- LiteLLM (the reference peer) ----------------------------------------------------------------

@@ -68,6 +68,20 @@ for rate, route, dname, aname in [
             f"{f(a['p90']-d['p90'])} | {f(a['p99']-d['p99'])} | {a['ok']:.3f} ({a['n']}) |"
         )
 
+if oha("team-r1-direct"):
+    p("\n## Team mode: 500 RPS with a limited key (rpm + budget), ms\n")
+    p("| round | direct p50/p99 | SQLite limits p50/p99 | PostgreSQL limits p50/p99 | PG added vs SQLite p50 / p99 | ok |")
+    p("|---|---|---|---|---|---|")
+    for r in range(1, 10):
+        d, sq, pg = (oha(f"team-r{r}-{n}") for n in ("direct", "sqlite_limited", "postgres_limited"))
+        if not (d and sq and pg):
+            continue
+        p(
+            f"| {r} | {f(d['p50'])}/{f(d['p99'])} | {f(sq['p50'])}/{f(sq['p99'])} | "
+            f"{f(pg['p50'])}/{f(pg['p99'])} | {f(pg['p50']-sq['p50'])} / {f(pg['p99']-sq['p99'])} | "
+            f"{sq['ok']:.3f} / {pg['ok']:.3f} |"
+        )
+
 p("\n## Max RPS at 50 connections\n")
 p("| generator | round | direct RPS | ARouter RPS | ratio | ARouter p50/p99 ms | ARouter CPU µs/req |")
 p("|---|---|---|---|---|---|---|")

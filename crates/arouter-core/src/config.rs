@@ -659,6 +659,7 @@ port = 8402
 # (AROUTER_DATABASE_URL wins). Absent = the embedded SQLite file in the data dir.
 # [storage]
 # url = "postgres://arouter:PASSWORD@db.internal:5432/arouter"
+#   TLS: append ?sslmode=require (always verified; sslrootcert=/path/ca.pem for a private CA)
 # listen = true             # false behind a transaction-pooling PgBouncer (polls instead)
 
 # The table key is the provider id: the prefix of model ids ("openai/gpt-4o-mini").

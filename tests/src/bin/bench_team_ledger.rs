@@ -6,6 +6,9 @@
 //! and then with stored bodies into each store, and prints one JSON line per run. Then times
 //! what team mode adds to a request with limits: one `rate_admit` and one `budget_reserve` +
 //! settle round-trip each (p50/p99 over sequential calls; SQLite adds none of them).
+//!
+//! `bench_team_ledger --hold-db`: starts the same cluster, prints a fresh database's URL and
+//! keeps it up until stdin closes (bench/run.sh serves ARouter on it to time whole requests).
 
 use arouter_core::model::Usage;
 use arouter_core::store::{Store, UsageRecord};
@@ -66,7 +69,21 @@ fn write(store: &dyn Store, rows: usize, bodies: bool) -> f64 {
     rows as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Serves a database for the bench script until stdin closes.
+fn hold_db() -> anyhow::Result<()> {
+    let Some(pg) = Pg::start_with(true) else {
+        anyhow::bail!("PostgreSQL is not installed");
+    };
+    println!("{}", pg.create_db("routerbench"));
+    std::io::Write::flush(&mut std::io::stdout())?;
+    std::io::copy(&mut std::io::stdin(), &mut std::io::sink())?;
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("--hold-db") {
+        return hold_db();
+    }
     let rows: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
