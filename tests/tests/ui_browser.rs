@@ -1,6 +1,7 @@
 //! Web UI tests driven from `cargo test`: node unit tests of the UI's pure modules, then the
 //! browser scenario (tests/ui/e2e.mjs, Debian's Chromium via playwright-core) against a real
-//! `arouter serve` on a temporary data dir. Runs only with `AROUTER_UI_TESTS=1` (CI sets it);
+//! `arouter serve` on a temporary data dir, on the embedded SQLite store and on team mode's
+//! PostgreSQL store. Runs only with `AROUTER_UI_TESTS=1` (CI sets it);
 //! needs `node`, `/usr/bin/chromium` and `npm ci` done in tests/ui.
 
 use std::io::{BufRead, BufReader, Read};
@@ -83,9 +84,15 @@ impl Drop for ServerGuard {
 }
 
 /// Starts `arouter serve --port 0` and waits for its `listening on http://...` line.
-fn start_server(bin: &Path, data_dir: &Path, home: &Path) -> (ServerGuard, String) {
+fn start_server(
+    bin: &Path,
+    data_dir: &Path,
+    home: &Path,
+    env: &[(&str, &str)],
+) -> (ServerGuard, String) {
     // The "Your tools" card writes agent CLIs' config files under HOME: keep them in a temp dir.
     let mut child = router_command(bin)
+        .envs(env.iter().copied())
         .args(["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir"])
         .arg(data_dir)
         .env("HOME", home)
@@ -173,6 +180,24 @@ fn ui_full_scenario_in_headless_chromium() {
     if !enabled() {
         return;
     }
+    full_scenario(&[]);
+}
+
+/// The same scenario on team mode's PostgreSQL store (a throwaway cluster): the UI reads and
+/// writes keys, usage, history and credits there.
+#[test]
+fn ui_full_scenario_in_team_mode() {
+    if !enabled() {
+        return;
+    }
+    let Some(pg) = arouter_tests::pg::Pg::shared() else {
+        return;
+    };
+    let url = pg.create_db("ui_team");
+    full_scenario(&[("AROUTER_DATABASE_URL", url.as_str())]);
+}
+
+fn full_scenario(env: &[(&str, &str)]) {
     let root = repo_root();
     assert!(
         root.join("tests/ui/node_modules/playwright-core").is_dir(),
@@ -186,6 +211,7 @@ fn ui_full_scenario_in_headless_chromium() {
     let created = router_command(&bin)
         .args(["keys", "create", "--name", "admin", "--admin", "--data-dir"])
         .arg(dir.path())
+        .envs(env.iter().copied())
         .output()
         .expect("running arouter keys create");
     assert!(
@@ -204,7 +230,7 @@ fn ui_full_scenario_in_headless_chromium() {
 
     let home = dir.path().join("home");
     std::fs::create_dir_all(&home).expect("temp home");
-    let (_server, base_url) = start_server(&bin, dir.path(), &home);
+    let (_server, base_url) = start_server(&bin, dir.path(), &home, env);
     let mut cmd = Command::new("node");
     cmd.current_dir(&root)
         .arg("tests/ui/e2e.mjs")
