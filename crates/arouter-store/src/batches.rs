@@ -51,6 +51,20 @@ pub struct RequestCounts {
     pub expired: u64,
 }
 
+impl RequestCounts {
+    /// Sets the count of one stored request state; an unknown state is logged and ignored.
+    pub(crate) fn set(&mut self, batch: &str, status: &str, n: u64) {
+        match status {
+            PROCESSING => self.processing = n,
+            SUCCEEDED => self.succeeded = n,
+            ERRORED => self.errored = n,
+            CANCELED => self.canceled = n,
+            EXPIRED => self.expired = n,
+            other => tracing::warn!(batch, status = other, "unknown batch request state"),
+        }
+    }
+}
+
 /// A stored batch.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchRow {
@@ -350,15 +364,7 @@ fn counts(c: &Connection, id: &str) -> Result<RequestCounts> {
     let mut out = RequestCounts::default();
     for row in rows {
         let (status, n) = row?;
-        let n = u64::try_from(n).unwrap_or(0);
-        match status.as_str() {
-            PROCESSING => out.processing = n,
-            SUCCEEDED => out.succeeded = n,
-            ERRORED => out.errored = n,
-            CANCELED => out.canceled = n,
-            EXPIRED => out.expired = n,
-            other => tracing::warn!(batch = id, status = other, "unknown batch request state"),
-        }
+        out.set(id, &status, u64::try_from(n).unwrap_or(0));
     }
     Ok(out)
 }

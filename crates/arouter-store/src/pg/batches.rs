@@ -7,7 +7,7 @@
 use super::PgStore;
 use crate::batches::{
     BatchRow, Cursor, Forward, NewBatch, PendingRequest, RequestCounts, RequestResult, CANCELED,
-    ERRORED, EXPIRED, PROCESSING, SUCCEEDED,
+    EXPIRED,
 };
 use crate::BatchStore;
 use anyhow::Result;
@@ -118,15 +118,7 @@ async fn counts(
     for row in rows {
         let (id, status): (String, String) = (row.get(0), row.get(1));
         let n = u64::try_from(row.get::<_, i64>(2)).unwrap_or(0);
-        let counts = out.entry(id.clone()).or_default();
-        match status.as_str() {
-            PROCESSING => counts.processing = n,
-            SUCCEEDED => counts.succeeded = n,
-            ERRORED => counts.errored = n,
-            CANCELED => counts.canceled = n,
-            EXPIRED => counts.expired = n,
-            other => tracing::warn!(batch = id, status = other, "unknown batch request state"),
-        }
+        out.entry(id.clone()).or_default().set(&id, &status, n);
     }
     Ok(out)
 }
