@@ -194,6 +194,62 @@ async fn a_client_that_hangs_up_is_charged_an_estimate_on_every_surface_and_kind
 }
 
 #[tokio::test]
+async fn a_stream_the_upstream_breaks_off_is_charged_for_what_was_streamed() {
+    let s = setup().await;
+    let key = s.router.app_key.clone();
+    for (surface, kind) in [
+        (Surface::Chat, "po"),
+        (Surface::Messages, "pa"),
+        (Surface::Gemini, "pg"),
+        (Surface::Responses, "po"),
+        (Surface::Chat, "pa"),
+        (Surface::Messages, "pg"),
+    ] {
+        // Five text chunks, no usage, then the TCP connection is cut.
+        s.mock(kind)
+            .push(Behavior::MidStreamDrop { after_chunks: 5 });
+        let model = format!("{kind}/m");
+        let resp = stream_request(&s.router, surface, &model, &key, 1000)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let id = resp.headers()["x-generation-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body = resp.text().await.unwrap_or_default();
+        let case = format!("{surface:?} -> {kind}");
+        assert!(body.contains("c4 "), "{case}: the text went out: {body}");
+        let g = generation(&s.router, &key, &id).await;
+        let case = format!("{case}: {g}");
+        assert_ne!(g["status"], 200, "{case}");
+        assert_eq!(g["estimated"], true, "{case}");
+        // "c0 " … "c4 ": 15 bytes, at least 3 tokens at 4 bytes a token.
+        assert!(g["tokens_completion"].as_u64().unwrap() >= 3, "{case}");
+        assert!(g["tokens_prompt"].as_u64().unwrap() > 0, "{case}");
+        assert!(g["total_cost"].as_f64().unwrap() > 0.0, "{case}");
+    }
+    // An upstream that fails before any text is not charged an estimate.
+    s.mock("po")
+        .push(Behavior::MidStreamDrop { after_chunks: 0 });
+    let resp = stream_request(&s.router, Surface::Chat, "po/m", &key, 1000)
+        .send()
+        .await
+        .unwrap();
+    let id = resp
+        .headers()
+        .get("x-generation-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let _ = resp.text().await;
+    if let Some(id) = id {
+        let g = generation(&s.router, &key, &id).await;
+        assert_eq!(g["estimated"], false, "{g}");
+        assert_eq!(g["total_cost"].as_f64().unwrap_or(0.0), 0.0, "{g}");
+    }
+}
+
+#[tokio::test]
 async fn a_completed_stream_with_usage_is_not_estimated() {
     let s = setup().await;
     let key = s.router.app_key.clone();

@@ -77,6 +77,11 @@ struct Partial {
 }
 
 impl Partial {
+    /// Whether any output reached the client (counted by the upstream or not yet).
+    fn streamed_any(&self, r: &UsageRecord) -> bool {
+        self.uncounted_bytes > 0 || r.usage.output_tokens > 0
+    }
+
     /// Completes the row's usage with the estimate; marks it `estimated` if anything was added.
     fn charge(&self, r: &mut UsageRecord) {
         let mut u = r.usage;
@@ -332,6 +337,13 @@ impl Recorder {
                 self.app
                     .metrics
                     .refused(&self.key_name, crate::metrics::Refusal::Budget);
+            }
+            // A stream the upstream broke off after text went out is charged for that text,
+            // as a client that leaves is: the upstream's usage never came.
+            if let Some(p) = self.partial.take().filter(|_| error.is_some()) {
+                if p.streamed_any(&r) {
+                    p.charge(&mut r);
+                }
             }
             r.status = status;
             r.error = error.map(|e| e.message.clone());
