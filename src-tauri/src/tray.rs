@@ -6,6 +6,7 @@ use crate::router::Running;
 use crate::Desktop;
 use arouter_core::config::Config;
 use arouter_core::config_edit::{self, Edit};
+use arouter_core::metrics::health::first_line;
 use arouter_store::{GroupBy, ManageStore};
 use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
@@ -269,15 +270,6 @@ pub fn view(desktop: &Desktop, today: Today) -> TrayView {
             }
         }
     }
-}
-
-fn first_line(s: &str, max: usize) -> String {
-    let line = s.lines().next().unwrap_or("");
-    if line.chars().count() <= max {
-        return line.to_string();
-    }
-    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
-    format!("{cut}…")
 }
 
 /// The tray and its menu items, kept to update them in place.

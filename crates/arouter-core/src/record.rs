@@ -203,12 +203,14 @@ impl Recorder {
             .filter(|_| r.streamed)
             .map(|t| t.max(0) as u64 * 1000);
         self.app.metrics.observe(&crate::metrics::Observation {
-            key: &self.key_name,
-            model,
-            provider,
-            surface: self.surface,
-            operation: self.operation,
-            status: r.status,
+            labels: crate::metrics::series::Labels {
+                key: &self.key_name,
+                model,
+                provider,
+                surface: self.surface,
+                operation: self.operation,
+                status: r.status,
+            },
             usage: &r.usage,
             cost_pusd: r.cost_pusd,
             duration_us: self.started.elapsed().as_micros() as u64,

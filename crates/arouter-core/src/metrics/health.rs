@@ -117,8 +117,8 @@ pub fn lines(report: &Value) -> Vec<String> {
     lines
 }
 
-/// The first line of `s`, cut to `max` characters.
-fn first_line(s: &str, max: usize) -> String {
+/// The first line of `s`, cut to `max` characters (an ellipsis marks the cut).
+pub fn first_line(s: &str, max: usize) -> String {
     let line = s.lines().next().unwrap_or("");
     if line.chars().count() <= max {
         return line.to_string();

@@ -71,13 +71,8 @@ pub struct ProviderCounters {
 
 /// One finished request, as the recorder saw it.
 pub struct Observation<'a> {
-    pub key: &'a str,
-    /// Already bounded by [`model_label`].
-    pub model: &'a str,
-    pub provider: &'a str,
-    pub surface: &'static str,
-    pub operation: &'static str,
-    pub status: u16,
+    /// Its series; `model` already bounded by [`model_label`].
+    pub labels: Labels<'a>,
     pub usage: &'a Usage,
     pub cost_pusd: i64,
     pub duration_us: u64,
@@ -102,21 +97,14 @@ fn entry<V: Default>(map: &RwLock<HashMap<Box<str>, Arc<V>>>, k: &str) -> Arc<V>
 
 impl Metrics {
     pub fn observe(&self, o: &Observation<'_>) {
-        let s = self.series.get(
-            &Labels {
-                key: o.key,
-                model: o.model,
-                provider: o.provider,
-                surface: o.surface,
-                operation: o.operation,
-                status: o.status,
-            },
-            || (o.provider != NONE).then(|| entry(&self.providers, o.provider)),
-        );
+        let l = &o.labels;
+        let s = self.series.get(l, || {
+            (l.provider != NONE).then(|| entry(&self.providers, l.provider))
+        });
         if let Some(p) = &s.provider {
             p.recent.record(
                 now_secs(),
-                o.status < 400,
+                l.status < 400,
                 Some(o.duration_us / 1000),
                 o.ttft_us.map(|t| t / 1000),
             );

@@ -5,6 +5,7 @@
 //! text, as team mode always did.
 
 use anyhow::{bail, Context, Result};
+use arouter_core::query::decode_bytes;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::future::Future;
@@ -30,9 +31,10 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, Connector)> {
     let mut rest = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "sslmode" => mode = decode(v)?,
-            "sslrootcert" => root = Some(decode(v)?),
+        let value = || String::from_utf8_lossy(&decode_bytes(v.as_bytes(), false)).into_owned();
+        match decode_bytes(k.as_bytes(), false).as_ref() {
+            b"sslmode" => mode = value(),
+            b"sslrootcert" => root = Some(value()),
             _ => rest.push(pair),
         }
     }
@@ -56,27 +58,6 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, Connector)> {
         }
     };
     Ok((config, connector))
-}
-
-/// A `%XX`-decoded query value (paths may be escaped in URLs).
-fn decode(v: &str) -> Result<String> {
-    let bytes = v.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = v
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .with_context(|| format!("bad %-escape in {v:?}"))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).with_context(|| format!("{v:?} is not UTF-8"))
 }
 
 /// A connector that checks the server against the Mozilla roots and `extra_roots`.
